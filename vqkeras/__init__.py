@@ -1,3 +1,11 @@
-"""vqkeras: vector-quantized image models (VQ-VAE, VQ-GAN) for Keras 3."""
+"""vqkeras: vector-quantized image models (VQ-VAE, VQ-GAN) for Keras 3.
+
+"VQ" is vector quantization: an encoder maps an image to a grid of vectors, each snapped to its nearest entry in a
+learned codebook, and a decoder maps the grid back.
+"""
 
 __version__ = "0.1.0"
+
+from vqkeras import layers
+from vqkeras import models
+from vqkeras import utils

@@ -1,0 +1,9 @@
+"""Quantizers and building blocks."""
+
+from vqkeras.layers.codebook_initializer import CodebookInitializer
+from vqkeras.layers.vector_quantizer import VectorQuantizer
+from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.layers.attention_block import AttentionBlock
+from vqkeras.layers.decoder import Decoder
+from vqkeras.layers.encoder import Encoder
+from vqkeras.layers.res_block import ResBlock

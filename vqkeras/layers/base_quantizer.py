@@ -1,0 +1,300 @@
+"""Shared machinery of the vector-quantizer layers."""
+
+import keras
+import tensorflow as tf
+
+# Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
+DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
+
+
+class BaseQuantizer(keras.layers.Layer):
+    """Nearest-neighbour lookup, losses, diagnostics and dead-code restarts shared by the quantizers.
+
+    Subclasses decide how the codebook is stored and learned (`VectorQuantizer` by gradient,
+    `VectorQuantizerEMA` by exponential moving averages). This class is not used directly.
+
+    Distances are `d(z, e) = ‖z‖² − 2·z·e + ‖e‖²`, one matmul, always in float32 whatever the layer's
+    compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values
+    (default `2**24`, i.e. 64 MiB), the rows are processed in chunks of `max_distance_elements //
+    num_embeddings`, so peak memory stays bounded for any batch size.
+    """
+
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        commitment_cost=0.25,
+        codebook_dim=None,
+        l2_normalize=False,
+        dead_code_threshold=0.0,
+        max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_embeddings) < 2:
+            raise ValueError(f"num_embeddings must be an integer >= 2. Received: num_embeddings={num_embeddings}")
+        if int(embedding_dim) < 1:
+            raise ValueError(f"embedding_dim must be a positive integer. Received: embedding_dim={embedding_dim}")
+        if commitment_cost < 0:
+            raise ValueError(f"commitment_cost must be >= 0. Received: commitment_cost={commitment_cost}")
+        if codebook_dim is not None and int(codebook_dim) < 1:
+            raise ValueError(f"codebook_dim must be a positive integer or None. Received: codebook_dim={codebook_dim}")
+        if dead_code_threshold < 0:
+            raise ValueError(f"dead_code_threshold must be >= 0. Received: dead_code_threshold={dead_code_threshold}")
+        if int(max_distance_elements) < int(num_embeddings):
+            raise ValueError(
+                "max_distance_elements must be at least num_embeddings. "
+                f"Received: max_distance_elements={max_distance_elements}, num_embeddings={num_embeddings}"
+            )
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        self.commitment_cost = float(commitment_cost)
+        self.codebook_dim = None if codebook_dim is None else int(codebook_dim)
+        self.l2_normalize = bool(l2_normalize)
+        self.dead_code_threshold = float(dead_code_threshold)
+        self.max_distance_elements = int(max_distance_elements)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        if self.codebook_dim is not None:
+            self.project_in = keras.layers.Dense(self.codebook_dim, name="project_in")
+            self.project_out = keras.layers.Dense(self.embedding_dim, name="project_out")
+        else:
+            self.project_in = self.project_out = None
+        self.perplexity_tracker = keras.metrics.Mean(name="perplexity")
+        self.usage_tracker = keras.metrics.Mean(name="codebook_usage")
+        self.alive_tracker = keras.metrics.Mean(name="codebook_alive")
+
+    # ------------------------------------------------------------------ build
+    @property
+    def lookup_dim(self):
+        """Integer. Dimension in which codes are compared: `codebook_dim` if set, else `embedding_dim`."""
+        return self.codebook_dim or self.embedding_dim
+
+    def _check_input_shape(self, input_shape):
+        if input_shape[-1] != self.embedding_dim:
+            raise ValueError(
+                f"The last dimension of the quantizer's inputs must equal embedding_dim={self.embedding_dim}. "
+                f"Received: inputs.shape={tuple(input_shape)}"
+            )
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        if self.project_in is not None:
+            self.project_in.build(tuple(input_shape[:-1]) + (self.embedding_dim,))
+            self.project_out.build(tuple(input_shape[:-1]) + (self.codebook_dim,))
+        self._build_codebook()
+
+    def _build_codebook(self):
+        raise NotImplementedError
+
+    def _codebook_values(self):
+        """Float32 codebook `(K, lookup_dim)` as used for the lookup."""
+        raise NotImplementedError
+
+    def _usage_counts(self):
+        """Float32 `(K,)` EMA of per-batch usage counts: the dead-code and "alive" criterion."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- numerics
+    def _normalize(self, x):
+        return tf.math.l2_normalize(x, axis=-1, epsilon=1e-12) if self.l2_normalize else x
+
+    def _to_lookup_space(self, inputs):
+        """Maps inputs `(..., embedding_dim)` to float32 flat rows `(N, lookup_dim)`."""
+        z = inputs
+        if self.project_in is not None:
+            z = self.project_in(z)
+        z = tf.cast(z, "float32")
+        return self._normalize(tf.reshape(z, (-1, self.lookup_dim)))
+
+    def compute_distances(self, flat_inputs, codebook=None):
+        """Squared Euclidean distances `‖z‖² − 2·z·e + ‖e‖²` in float32.
+
+        Args:
+            flat_inputs: Tensor `(N, lookup_dim)`.
+            codebook: Optional tensor `(K, lookup_dim)`; defaults to the layer's codebook.
+
+        Returns:
+            Float32 tensor `(N, K)`.
+        """
+        z = tf.cast(flat_inputs, "float32")
+        e = self._codebook_values() if codebook is None else tf.cast(codebook, "float32")
+        z_sq = tf.reduce_sum(tf.square(z), axis=1, keepdims=True)
+        e_sq = tf.reduce_sum(tf.square(e), axis=1)
+        return z_sq - 2.0 * tf.matmul(z, e, transpose_b=True) + e_sq[tf.newaxis, :]
+
+    def _nearest_chunk(self, z, codebook, e_sq):
+        # ‖z‖² is constant per row and does not change the argmin.
+        scores = e_sq[tf.newaxis, :] - 2.0 * tf.matmul(z, codebook, transpose_b=True)
+        return tf.argmin(scores, axis=1, output_type=tf.int32)
+
+    def _nearest(self, flat):
+        """Index of the nearest code for each row of `flat`, chunked to bound memory."""
+        codebook = self._codebook_values()
+        e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
+        rows = max(1, self.max_distance_elements // self.num_embeddings)
+        if flat.shape[0] is not None and flat.shape[0] <= rows:
+            return self._nearest_chunk(flat, codebook, e_sq)
+        n = tf.shape(flat)[0]
+
+        def chunked():
+            padded = tf.pad(flat, [[0, (-n) % rows], [0, 0]])
+            chunks = tf.reshape(padded, (-1, rows, self.lookup_dim))
+            idx = tf.map_fn(
+                lambda c: self._nearest_chunk(c, codebook, e_sq),
+                chunks,
+                fn_output_signature=tf.TensorSpec((rows,), tf.int32),
+            )
+            return tf.reshape(idx, (-1,))[:n]
+
+        return tf.cond(n > rows, chunked, lambda: self._nearest_chunk(flat, codebook, e_sq))
+
+    def _lookup(self, indices):
+        """Float32 code vectors in lookup space for int indices."""
+        return tf.gather(self._codebook_values(), indices)
+
+    def _from_lookup_space(self, vectors, batch_shape):
+        """Maps float32 rows `(N, lookup_dim)` back to `(*batch_shape, embedding_dim)`."""
+        out = tf.reshape(vectors, tf.concat([batch_shape, [self.lookup_dim]], axis=0))
+        out = tf.cast(out, self.compute_dtype)
+        if self.project_out is not None:
+            out = self.project_out(out)
+        return out
+
+    # ------------------------------------------------------------ public API
+    def _check_inputs(self, inputs):
+        dtype = getattr(inputs, "dtype", None)
+        if dtype is not None and not tf.as_dtype(dtype).is_floating:
+            raise ValueError(
+                f"The quantizer expects floating-point inputs. Received: inputs.dtype={tf.as_dtype(dtype).name}"
+            )
+        self._check_input_shape(inputs.shape)
+
+    def get_code_indices(self, inputs):
+        """Int32 indices of the nearest codes, of shape `inputs.shape[:-1]`."""
+        inputs = tf.convert_to_tensor(inputs)
+        self._check_inputs(inputs)
+        if not self.built:
+            self.build(inputs.shape)
+        idx = self._nearest(self._to_lookup_space(inputs))
+        return tf.reshape(idx, tf.shape(inputs)[:-1])
+
+    def get_codebook_entries(self, indices):
+        """Code vectors `(*indices.shape, embedding_dim)` for int indices (the inverse lookup)."""
+        indices = tf.cast(indices, tf.int32)
+        flat = self._lookup(tf.reshape(indices, (-1,)))
+        return self._from_lookup_space(flat, tf.shape(indices))
+
+    def quantize_with_stats(self, inputs, training=False):
+        """Quantizes `inputs` and returns everything a training step needs.
+
+        Args:
+            inputs: Float tensor `(..., embedding_dim)`.
+            training: Boolean. Whether to update codebook statistics (EMA layer) and usage.
+
+        Returns:
+            Dict with `quantized` (same shape and dtype as the inputs, straight-through gradient),
+            `indices` (int32, `inputs.shape[:-1]`), `loss` (scalar float32 quantizer loss),
+            `perplexity`, `codebook_usage` (fraction of codes hit in this batch) and
+            `codebook_alive` (fraction of codes whose EMA usage is at or above the dead-code threshold).
+        """
+        self._check_inputs(inputs)
+        if not self.built:
+            self.build(inputs.shape)
+        batch_shape = tf.shape(inputs)[:-1]
+        z = self._to_lookup_space(inputs)
+        indices = self._nearest(z)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(indices, "float32"), indices, self.num_embeddings)
+        counts = self._all_reduce_sum(counts)
+        # Quantize with the codebook as it is before this step's update (as Sonnet does).
+        e = self._lookup(indices)
+        if training:
+            self._update_codebook(z, indices, counts)
+            self._restart_dead_codes(z)
+        loss = self._quantizer_loss(z, e)
+        # Straight-through estimator: the forward pass uses e, the backward pass copies dL/dq to z.
+        quantized_flat = z + tf.stop_gradient(e - z)
+        quantized = self._from_lookup_space(quantized_flat, batch_shape)
+        if self.project_out is None:
+            quantized = tf.cast(quantized, inputs.dtype)
+        probs = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
+        perplexity = tf.exp(-tf.reduce_sum(probs * tf.math.log(probs + 1e-10)))
+        usage = tf.reduce_mean(tf.cast(counts > 0, "float32"))
+        alive = tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32"))
+        return {
+            "quantized": quantized,
+            "indices": tf.reshape(indices, batch_shape),
+            "loss": loss,
+            "perplexity": perplexity,
+            "codebook_usage": usage,
+            "codebook_alive": alive,
+        }
+
+    def call(self, inputs, training=None):
+        out = self.quantize_with_stats(inputs, training=bool(training))
+        self.add_loss(out["loss"])
+        if training:
+            self.perplexity_tracker.update_state(out["perplexity"])
+            self.usage_tracker.update_state(out["codebook_usage"])
+            self.alive_tracker.update_state(out["codebook_alive"])
+        return out["quantized"]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    # ---------------------------------------------------------------- training
+    def _quantizer_loss(self, z, e):
+        raise NotImplementedError
+
+    def _update_codebook(self, z, indices, counts):
+        """Learns from this batch: EMA statistics and codebook (EMA layer) or usage counts only."""
+        raise NotImplementedError
+
+    def _reset_codes(self, mask, vectors):
+        """Replaces the codes where `mask` is true by `vectors` and resets their counts to the threshold."""
+        raise NotImplementedError
+
+    @property
+    def alive_threshold(self):
+        """Float. A code is "alive" while its EMA count is at least `max(dead_code_threshold, 1e-3)`."""
+        return max(self.dead_code_threshold, 1e-3)
+
+    def _all_reduce_sum(self, value):
+        """Sums `value` over replicas inside a `tf.distribute` replica context; identity otherwise."""
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return value
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+    def _restart_dead_codes(self, z):
+        """Replaces codes whose EMA count fell below `dead_code_threshold` by random rows of `z`."""
+        if self.dead_code_threshold <= 0:
+            return
+        dead = self._usage_counts() < self.dead_code_threshold
+        candidates = self._gather_restart_candidates(z)
+        # One draw from a shared seed: every replica picks the same rows of the same global batch.
+        picks = keras.random.randint((self.num_embeddings,), 0, 2**30, seed=self.seed_generator, dtype="int32")
+        picks = picks % tf.shape(candidates)[0]
+        self._reset_codes(dead, self._normalize(tf.gather(candidates, picks)))
+
+    def _gather_restart_candidates(self, z):
+        """Rows from which dead codes are re-drawn: the whole global batch under `tf.distribute`."""
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return z
+        return ctx.all_gather(z, axis=0)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        config = {
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "commitment_cost": self.commitment_cost,
+            "codebook_dim": self.codebook_dim,
+            "l2_normalize": self.l2_normalize,
+            "dead_code_threshold": self.dead_code_threshold,
+            "max_distance_elements": self.max_distance_elements,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,82 @@
+"""Base class of the encoder and decoder stacks."""
+
+import keras
+
+from vqkeras.layers.res_block import ResBlock
+from vqkeras.layers.res_block import group_count
+
+
+def build_once(layer, input_shape):
+    """Builds `layer` unless it already is (sub-layers may have been built by an earlier call)."""
+    if not layer.built:
+        layer.build(input_shape)
+
+
+class ConvStack(keras.layers.Layer):
+    """A chain of layers (`self.body`), then `GN → swish → conv3×3` to `output_channels`.
+
+    Subclasses fill `self.body` in `_make_body()`, which returns the channels of its last layer. Holds the arguments,
+    the build, the call and the config shared by `Encoder` and `Decoder`.
+    """
+
+    def __init__(
+        self,
+        output_channels,
+        base_channels=64,
+        channel_multipliers=(1, 2, 2, 4),
+        num_res_blocks=2,
+        use_attention=True,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(base_channels) < 1:
+            raise ValueError(f"base_channels must be a positive integer. Received: base_channels={base_channels}")
+        multipliers = tuple(int(m) for m in channel_multipliers)
+        if not multipliers or min(multipliers) < 1:
+            raise ValueError(
+                "channel_multipliers must be a non-empty sequence of positive integers. "
+                f"Received: channel_multipliers={channel_multipliers}"
+            )
+        if int(num_res_blocks) < 1:
+            raise ValueError(f"num_res_blocks must be a positive integer. Received: num_res_blocks={num_res_blocks}")
+        self.channel_multipliers = multipliers
+        self.output_channels = int(output_channels)
+        self.base_channels = int(base_channels)
+        self.num_res_blocks = int(num_res_blocks)
+        self.use_attention = bool(use_attention)
+        self.dropout = float(dropout)
+        channels = self._make_body()
+        self.norm_out = keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name="norm_out")
+        self.conv_out = keras.layers.Conv2D(self.output_channels, 3, padding="same", name="conv_out")
+
+    def _make_body(self):
+        raise NotImplementedError
+
+    @property
+    def factor(self):
+        """Integer. The resampling factor `f = 2^(levels − 1)`."""
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.body + [self.norm_out, self.conv_out]:
+            build_once(layer, shape)
+            shape = tuple(layer.compute_output_shape(shape))
+
+    def call(self, inputs, training=None):
+        h = inputs
+        for layer in self.body:
+            h = layer(h, training=training) if isinstance(layer, ResBlock) else layer(h)
+        return self.conv_out(keras.activations.silu(self.norm_out(h)))
+
+    def get_config(self):
+        config = {
+            "output_channels": self.output_channels,
+            "base_channels": self.base_channels,
+            "channel_multipliers": list(self.channel_multipliers),
+            "num_res_blocks": self.num_res_blocks,
+            "use_attention": self.use_attention,
+            "dropout": self.dropout,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,54 @@
+"""VQ-GAN-style convolutional decoder."""
+
+import keras
+
+from vqkeras.layers.attention_block import AttentionBlock
+from vqkeras.layers.conv_stack import ConvStack
+from vqkeras.layers.res_block import ResBlock
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class Decoder(ConvStack):
+    """Convolutional decoder of Esser et al. (2021), the mirror of `Encoder`.
+
+    `conv3×3 → ResBlock → [AttentionBlock] → ResBlock`, then the levels in reverse order, each with
+    `num_res_blocks + 1` residual blocks and, but for the last, a nearest-neighbour ×2 upsampling followed by a
+    3×3 convolution; finally `GN → swish → conv3×3` to `output_channels`. `conv_out.kernel` is the "last layer"
+    whose gradients set the VQ-GAN adaptive weight.
+
+    Args:
+        output_channels: Integer. Image channels (1 or 3).
+        base_channels: Integer. Defaults to `64`.
+        channel_multipliers: Tuple of integers, the encoder's. Defaults to `(1, 2, 2, 4)`.
+        num_res_blocks: Integer. Defaults to `2`.
+        use_attention: Boolean. Defaults to `True`.
+        dropout: Float.
+        **kwargs: Base layer arguments.
+
+    Call arguments:
+        inputs: Latent map `(batch, h, w, c)`.
+
+    Returns:
+        Images `(batch, h·f, w·f, output_channels)`, unbounded (the training target is in [-1, 1]).
+    """
+
+    def _make_body(self):
+        channels = self.base_channels * self.channel_multipliers[-1]
+        body = [keras.layers.Conv2D(channels, 3, padding="same", name="conv_in")]
+        body.append(ResBlock(channels, self.dropout, name="mid_res_1"))
+        if self.use_attention:
+            body.append(AttentionBlock(name="mid_attention"))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_2"))
+        for level in reversed(range(len(self.channel_multipliers))):
+            channels = self.base_channels * self.channel_multipliers[level]
+            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}") for i in range(self.num_res_blocks + 1)]
+            if level != 0:
+                body.append(keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}"))
+                body.append(keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}"))
+        self.body = body
+        return channels
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        f = self.factor
+        return (b, None if h is None else h * f, None if w is None else w * f, self.output_channels)

@@ -1,0 +1,53 @@
+"""VQ-GAN-style convolutional encoder."""
+
+import keras
+
+from vqkeras.layers.attention_block import AttentionBlock
+from vqkeras.layers.conv_stack import ConvStack
+from vqkeras.layers.res_block import ResBlock
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class Encoder(ConvStack):
+    """Convolutional encoder of Esser et al. (2021): ResNet blocks, GroupNorm, swish, strided downsampling.
+
+    Level `i` has `num_res_blocks` residual blocks with `base_channels·channel_multipliers[i]` channels; every level
+    but the last ends with a stride-2 3×3 convolution, so the downsampling factor is `f = 2^(len(multipliers) − 1)`.
+    The lowest resolution has `ResBlock → [AttentionBlock] → ResBlock`, then `GN → swish → conv3×3` to
+    `output_channels`.
+
+    Args:
+        output_channels: Integer. Channels of the latent map.
+        base_channels: Integer. Channels of the first level. Defaults to `64`.
+        channel_multipliers: Tuple of integers, one per level. Defaults to `(1, 2, 2, 4)` (f = 8).
+        num_res_blocks: Integer. Residual blocks per level. Defaults to `2`.
+        use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
+        dropout: Float. Dropout inside the residual blocks.
+        **kwargs: Base layer arguments.
+
+    Call arguments:
+        inputs: Images `(batch, H, W, C)` with `H` and `W` divisible by `f`.
+
+    Returns:
+        Latent map `(batch, H/f, W/f, output_channels)`.
+    """
+
+    def _make_body(self):
+        body = [keras.layers.Conv2D(self.base_channels, 3, padding="same", name="conv_in")]
+        last = len(self.channel_multipliers) - 1
+        for level, mult in enumerate(self.channel_multipliers):
+            channels = self.base_channels * mult
+            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}") for i in range(self.num_res_blocks)]
+            if level != last:
+                body.append(keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down_{level}"))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_1"))
+        if self.use_attention:
+            body.append(AttentionBlock(name="mid_attention"))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_2"))
+        self.body = body
+        return channels
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        f = self.factor
+        return (b, None if h is None else h // f, None if w is None else w // f, self.output_channels)

@@ -1,0 +1,62 @@
+"""Residual block of the VQ-GAN encoder and decoder."""
+
+import keras
+
+
+def group_count(channels, max_groups=32):
+    """Largest number of groups ≤ `max_groups` that divides `channels` (GroupNorm needs a divisor)."""
+    for groups in range(min(max_groups, channels), 0, -1):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class ResBlock(keras.layers.Layer):
+    """Pre-activation residual block: `x + conv(swish(GN(conv(swish(GN(x))))))` (Esser et al. 2021).
+
+    A 1×1 convolution matches channels on the shortcut when they change.
+
+    Args:
+        filters: Integer. Output channels.
+        dropout: Float. Dropout rate between the two convolutions.
+        **kwargs: Base layer arguments.
+    """
+
+    def __init__(self, filters, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"filters must be a positive integer. Received: filters={filters}")
+        self.filters = int(filters)
+        self.dropout = float(dropout)
+        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv1")
+        self.norm2 = keras.layers.GroupNormalization(group_count(self.filters), epsilon=1e-6, name="norm2")
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv2")
+        self.shortcut = None
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        # The first norm sees the input channels, which may differ from `filters`.
+        self.norm1 = keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name="norm1")
+        self.norm1.build(input_shape)
+        self.conv1.build(input_shape)
+        inner = tuple(input_shape[:-1]) + (self.filters,)
+        self.norm2.build(inner)
+        self.conv2.build(inner)
+        if channels != self.filters:
+            self.shortcut = keras.layers.Conv2D(self.filters, 1, name="shortcut")
+            self.shortcut.build(input_shape)
+
+    def call(self, inputs, training=None):
+        h = self.conv1(keras.activations.silu(self.norm1(inputs)))
+        h = self.drop(keras.activations.silu(self.norm2(h)), training=training)
+        h = self.conv2(h)
+        skip = inputs if self.shortcut is None else self.shortcut(inputs)
+        return skip + h
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "dropout": self.dropout}

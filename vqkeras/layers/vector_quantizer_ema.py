@@ -1,0 +1,169 @@
+"""Vector quantizer whose codebook is learned by exponential moving averages."""
+
+import keras
+import tensorflow as tf
+
+from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
+from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.layers.codebook_initializer import CodebookInitializer
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class VectorQuantizerEMA(BaseQuantizer):
+    """Vector quantizer with an EMA-learned codebook (van den Oord et al. 2017, Appendix A.1).
+
+    Each input vector `z` is snapped to its nearest code `e_k`, `k = argmin_j ‖z − e_j‖²`. The codebook is not
+    trained by gradients: on every training step, with `n_k` the number of vectors assigned to code `k` and
+    `Σz_k` their sum,
+
+    - `N ← γ·N + (1−γ)·n` (EMA cluster sizes),
+    - `m ← γ·m + (1−γ)·Σz` (EMA embedding sums),
+    - `Ñ = (N + ε) / (ΣN + K·ε) · ΣN` (Laplace smoothing; `N` itself keeps the unsmoothed counts),
+    - `e = m / Ñ`.
+
+    The state starts consistent with the initial codebook, `N = 1` and `m = e`, so a code that no batch uses decays
+    slowly in place instead of collapsing to zero or blowing up. The encoder is pulled towards its codes by the
+    commitment loss `β·‖z − sg(e)‖²` (eq. 3 without the codebook term, which the EMA replaces). Gradients reach the
+    encoder through the straight-through estimator `q = z + sg(e − z)`.
+
+    Dead-code restart (on by default): after the update, every code whose EMA count `N_k` is below
+    `dead_code_threshold` is replaced by a random vector of the current batch (the global batch under
+    `tf.distribute`), and its state is reset consistently: `N_k = threshold`, `m_k = e_k·threshold`.
+
+    Counts and sums are all-reduced (SUM) across replicas before the update, so every replica computes the codebook
+    one device would compute on the global batch. All quantizer maths and state are float32 under any dtype
+    policy; the output has the input's dtype.
+
+    Args:
+        num_embeddings: Integer. Size of the codebook, `K ≥ 2`.
+        embedding_dim: Integer. Size of the input vectors (last axis of the inputs).
+        commitment_cost: Float. `β`, the weight of the commitment loss. Defaults to `0.25`.
+        decay: Float in `[0, 1)`. `γ`, the EMA decay. Defaults to `0.99`.
+        epsilon: Float > 0. `ε`, the Laplace smoothing constant. Defaults to `1e-5`.
+        dead_code_threshold: Float ≥ 0. Codes whose EMA count falls below it are restarted; `0` disables
+            restarts. Defaults to `0.1` (a code used less than once every ten batches).
+        codebook_dim: Optional integer. If set, inputs are projected to this size for the lookup and back
+            (a low-dimensional lookup; LlamaGen uses 8).
+        l2_normalize: Boolean. Compare l2-normalised vectors (cosine distance). Defaults to `False`.
+        embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
+        max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once (float32 elements);
+            larger batches are processed in row chunks. Defaults to `2**24` (64 MiB).
+        seed: Optional integer. Seed of the dead-code restarts.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(..., embedding_dim)`.
+        training: Boolean. Only when true are the codebook, the EMA state and the codebook metrics updated.
+
+    Returns:
+        The quantized tensor, same shape and dtype as `inputs`. The commitment loss is added with `add_loss`.
+        `quantize_with_stats()` returns the indices, loss and diagnostics as a dict.
+
+    Example:
+
+    >>> vq = vqkeras.layers.VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
+    >>> z = keras.random.normal((8, 16, 16, 64))
+    >>> vq(z).shape
+    (8, 16, 16, 64)
+    >>> vq.get_code_indices(z).shape
+    TensorShape([8, 16, 16])
+    """
+
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        commitment_cost=0.25,
+        decay=0.99,
+        epsilon=1e-5,
+        dead_code_threshold=0.1,
+        codebook_dim=None,
+        l2_normalize=False,
+        embeddings_initializer=None,
+        max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            num_embeddings,
+            embedding_dim,
+            commitment_cost=commitment_cost,
+            codebook_dim=codebook_dim,
+            l2_normalize=l2_normalize,
+            dead_code_threshold=dead_code_threshold,
+            max_distance_elements=max_distance_elements,
+            seed=seed,
+            **kwargs,
+        )
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be > 0. Received: epsilon={epsilon}")
+        self.decay = float(decay)
+        self.epsilon = float(epsilon)
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or CodebookInitializer(l2_normalize=l2_normalize)
+        )
+
+    def _build_codebook(self):
+        shape = (self.num_embeddings, self.lookup_dim)
+        self.embeddings = self.add_weight(
+            shape=shape,
+            initializer=self.embeddings_initializer,
+            trainable=False,
+            autocast=False,
+            dtype="float32",
+            name="embeddings",
+        )
+        self.ema_cluster_size = self.add_weight(
+            shape=(self.num_embeddings,),
+            initializer="ones",
+            trainable=False,
+            autocast=False,
+            dtype="float32",
+            name="ema_cluster_size",
+        )
+        # m = e·N with N = 1: the EMA sums start consistent with the codebook.
+        self.ema_embed_sum = self.add_weight(
+            shape=shape,
+            initializer=lambda shape, dtype=None: keras.ops.convert_to_tensor(self.embeddings.value),
+            trainable=False,
+            autocast=False,
+            dtype="float32",
+            name="ema_embed_sum",
+        )
+
+    def _codebook_values(self):
+        return self.embeddings.value
+
+    def _usage_counts(self):
+        return self.ema_cluster_size.value
+
+    def _quantizer_loss(self, z, e):
+        commitment_loss = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
+        return self.commitment_cost * commitment_loss
+
+    def _update_codebook(self, z, indices, counts):
+        embed_sums = self._all_reduce_sum(tf.math.unsorted_segment_sum(z, indices, self.num_embeddings))
+        g = self.decay
+        cluster_size = g * self.ema_cluster_size + (1.0 - g) * counts
+        embed_sum = g * self.ema_embed_sum + (1.0 - g) * embed_sums
+        total = tf.reduce_sum(cluster_size)
+        smoothed = (cluster_size + self.epsilon) / (total + self.num_embeddings * self.epsilon) * total
+        self.ema_cluster_size.assign(cluster_size)  # the unsmoothed counts are the state
+        self.ema_embed_sum.assign(embed_sum)
+        self.embeddings.assign(self._normalize(embed_sum / smoothed[:, tf.newaxis]))
+
+    def _reset_codes(self, mask, vectors):
+        threshold = self.dead_code_threshold
+        self.embeddings.assign(tf.where(mask[:, tf.newaxis], vectors, self.embeddings))
+        self.ema_embed_sum.assign(tf.where(mask[:, tf.newaxis], vectors * threshold, self.ema_embed_sum))
+        self.ema_cluster_size.assign(tf.where(mask, threshold, self.ema_cluster_size))
+
+    def get_config(self):
+        config = {
+            "decay": self.decay,
+            "epsilon": self.epsilon,
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+        }
+        return {**super().get_config(), **config}

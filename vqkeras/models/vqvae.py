@@ -1,0 +1,299 @@
+"""VQ-VAE: encoder, vector quantizer and decoder, trained with `model.fit`."""
+
+import keras
+import tensorflow as tf
+
+from vqkeras.layers.conv_stack import build_once
+from vqkeras.layers.decoder import Decoder
+from vqkeras.layers.encoder import Encoder
+from vqkeras.layers.vector_quantizer import VectorQuantizer
+from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.utils.images import from_model_range
+
+_QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
+_RECONSTRUCTION_LOSSES = ("l1", "l2")
+
+
+def nearest_valid_sizes(size, factor):
+    """The two multiples of `factor` closest to `size` (the lower one is at least `factor`)."""
+    low = max(factor, (size // factor) * factor)
+    high = low if low >= size else low + factor
+    return sorted({low, high})
+
+
+def replica_scaled(loss):
+    """Divides `loss` by the number of replicas in sync, so summed replica gradients give the global mean."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return loss
+    return loss / ctx.num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class VQVAE(keras.Model):
+    """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
+
+    `images → Encoder → 1×1 pre-quant conv → quantizer → 1×1 post-quant conv → Decoder → reconstructions`.
+
+    Training minimises `L = L_rec + L_vq`, with `L_rec = mean|x − x̂|` (`"l1"`) or `mean(x − x̂)²` (`"l2"`) and
+    `L_vq` the quantizer's loss (commitment, plus the codebook term for a gradient-trained codebook).
+
+    Images are float tensors in [-1, 1] of shape `(batch, H, W, image_channels)`, `H` and `W` divisible by the
+    downsampling factor `f = 2^(len(channel_multipliers) − 1)`; `vqkeras.utils.to_model_range` converts uint8 or
+    [0, 1] images. The token grid is `(H/f, W/f)`.
+
+    Args:
+        image_channels: Integer. 1 (grayscale) or 3 (RGB). Defaults to `3`.
+        num_embeddings: Integer. Codebook size `K`. Defaults to `512`.
+        latent_dim: Integer. Size of each code vector. Defaults to `64`.
+        base_channels: Integer. Encoder/decoder channels at full resolution. Defaults to `64`.
+        channel_multipliers: Tuple of integers, one per resolution level. Defaults to `(1, 2, 2, 4)` (f = 8).
+        num_res_blocks: Integer. Residual blocks per level. Defaults to `2`.
+        use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
+        dropout: Float. Dropout in the residual blocks. Defaults to `0.0`.
+        quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
+            layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
+        commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
+        reconstruction_loss: `"l1"` or `"l2"`. Defaults to `"l1"`.
+        **kwargs: Base model arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        images: Float images in [-1, 1].
+        training: Boolean.
+
+    Returns:
+        Reconstructions, same shape as `images`. The quantizer's loss is added with `add_loss`.
+
+    Example:
+
+    >>> model = vqkeras.models.VQVAE(image_channels=1, num_embeddings=64, latent_dim=16,
+    ...                              base_channels=32, channel_multipliers=(1, 2, 2))
+    >>> model.compile(optimizer=keras.optimizers.Adam(2e-4))
+    >>> model.fit(images, epochs=10, batch_size=32)  # images: float32 in [-1, 1], 28×28 → padded to 32×32
+    >>> model.encode(images[:4]).shape   # (4, 8, 8) token grid
+    """
+
+    def __init__(
+        self,
+        image_channels=3,
+        num_embeddings=512,
+        latent_dim=64,
+        base_channels=64,
+        channel_multipliers=(1, 2, 2, 4),
+        num_res_blocks=2,
+        use_attention=True,
+        dropout=0.0,
+        quantizer=None,
+        commitment_cost=0.25,
+        reconstruction_loss="l1",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if image_channels not in (1, 3):
+            raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels}")
+        if reconstruction_loss not in _RECONSTRUCTION_LOSSES:
+            raise ValueError(
+                f"reconstruction_loss must be one of {_RECONSTRUCTION_LOSSES}. "
+                f"Received: reconstruction_loss={reconstruction_loss!r}"
+            )
+        self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost)
+        self.image_channels = int(image_channels)
+        self.num_embeddings = self.quantizer.num_embeddings
+        self.latent_dim = self.quantizer.embedding_dim
+        self.base_channels = int(base_channels)
+        self.channel_multipliers = tuple(int(m) for m in channel_multipliers)
+        self.num_res_blocks = int(num_res_blocks)
+        self.use_attention = bool(use_attention)
+        self.dropout = float(dropout)
+        self.commitment_cost = float(commitment_cost)
+        self.reconstruction_loss = reconstruction_loss
+        stack = dict(
+            base_channels=self.base_channels,
+            channel_multipliers=self.channel_multipliers,
+            num_res_blocks=self.num_res_blocks,
+            use_attention=self.use_attention,
+            dropout=self.dropout,
+        )
+        self.encoder = Encoder(self.latent_dim, name="encoder", **stack)
+        self.pre_quant = keras.layers.Conv2D(self.latent_dim, 1, name="pre_quant")
+        self.post_quant = keras.layers.Conv2D(self.latent_dim, 1, name="post_quant")
+        self.decoder = Decoder(self.image_channels, name="decoder", **stack)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "loss",
+                "reconstruction_loss",
+                "vq_loss",
+                "perplexity",
+                "codebook_usage",
+                "codebook_alive",
+                "psnr",
+            )
+        }
+
+    @staticmethod
+    def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost):
+        if quantizer is None or isinstance(quantizer, str):
+            name = quantizer or "ema"
+            if name not in _QUANTIZERS:
+                raise ValueError(f"quantizer must be one of {sorted(_QUANTIZERS)} or a layer. Received: {name!r}")
+            return _QUANTIZERS[name](num_embeddings, latent_dim, commitment_cost=commitment_cost, name="quantizer")
+        if isinstance(quantizer, dict):
+            quantizer = keras.saving.deserialize_keras_object(quantizer)
+        if not hasattr(quantizer, "quantize_with_stats"):
+            raise ValueError(
+                "quantizer must be 'ema', 'gradient' or a vqkeras quantizer layer. "
+                f"Received: quantizer={quantizer!r}"
+            )
+        return quantizer
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def downsample_factor(self):
+        """Integer. `f`: images of size `H×W` give token grids of size `(H/f)×(W/f)`."""
+        return self.encoder.factor
+
+    def check_images(self, images, argument="images"):
+        """Raises a `ValueError` naming `argument` if `images` can't go through this model (static checks)."""
+        shape = images.shape
+        dtype = tf.as_dtype(images.dtype)
+        if not dtype.is_floating:
+            raise ValueError(
+                f"{argument} must be float images in [-1, 1]; convert uint8 or [0, 1] images with "
+                f"vqkeras.utils.to_model_range(). Received: {argument}.dtype={dtype.name}"
+            )
+        if len(shape) != 4:
+            raise ValueError(
+                f"{argument} must have rank 4 (batch, height, width, channels). Received: {argument}.shape={shape}"
+            )
+        if shape[-1] != self.image_channels:
+            raise ValueError(
+                f"{argument} must have {self.image_channels} channel(s), the model's image_channels. "
+                f"Received: {argument}.shape={shape}"
+            )
+        f = self.downsample_factor
+        for axis, size in (("height", shape[1]), ("width", shape[2])):
+            if size is not None and size % f:
+                raise ValueError(
+                    f"{argument} {axis} must be divisible by the downsampling factor {f}; nearest valid sizes: "
+                    f"{' or '.join(map(str, nearest_valid_sizes(size, f)))}. Received: {argument}.shape={shape}"
+                )
+
+    def build(self, input_shape):
+        self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
+        z_shape = self.encoder.compute_output_shape(input_shape)
+        build_once(self.encoder, input_shape)
+        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder):
+            build_once(layer, z_shape)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, images, training=False):
+        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics."""
+        self.check_images(images)
+        z = self.pre_quant(self.encoder(images, training=training))
+        vq = self.quantizer.quantize_with_stats(z, training=training)
+        reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
+        return {
+            "reconstructions": reconstructions,
+            "indices": vq["indices"],
+            "vq_loss": vq["loss"],
+            "perplexity": vq["perplexity"],
+            "codebook_usage": vq["codebook_usage"],
+            "codebook_alive": vq["codebook_alive"],
+        }
+
+    def call(self, images, training=None):
+        self.check_images(images)
+        z = self.pre_quant(self.encoder(images, training=training))
+        quantized = self.quantizer(z, training=training)
+        return self.decoder(self.post_quant(quantized), training=training)
+
+    def encode(self, images):
+        """Int32 code indices `(batch, H/f, W/f)` of float images in [-1, 1]."""
+        images = tf.convert_to_tensor(images)
+        self.check_images(images)
+        return self.quantizer.get_code_indices(self.pre_quant(self.encoder(images, training=False)))
+
+    def decode(self, indices):
+        """Images in about [-1, 1] from int code indices `(batch, h, w)`."""
+        indices = tf.convert_to_tensor(indices)
+        if indices.shape.rank != 3 or not indices.dtype.is_integer:
+            raise ValueError(
+                "indices must be an integer tensor of shape (batch, h, w). "
+                f"Received: indices.shape={indices.shape}, indices.dtype={indices.dtype.name}"
+            )
+        vectors = self.quantizer.get_codebook_entries(indices)
+        return self.decoder(self.post_quant(vectors), training=False)
+
+    # ---------------------------------------------------------------- training
+    def reconstruction_error(self, images, reconstructions):
+        """`mean|x − x̂|` (l1) or `mean(x − x̂)²` (l2), in float32."""
+        diff = tf.cast(images, "float32") - tf.cast(reconstructions, "float32")
+        return tf.reduce_mean(tf.abs(diff) if self.reconstruction_loss == "l1" else tf.square(diff))
+
+    @staticmethod
+    def unpack_images(data):
+        """Images from a batch that is `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`."""
+        return data[0] if isinstance(data, (tuple, list)) else data
+
+    def checked_images(self, data):
+        images = self.unpack_images(data)
+        self.check_images(images)
+        return tf.debugging.assert_all_finite(images, "images passed to the model contain NaN or Inf")
+
+    def update_trackers(self, images, out, **values):
+        """Updates the metric trackers from a forward dict plus extra named values; returns the logs."""
+        psnr = tf.image.psnr(from_model_range(images), from_model_range(out["reconstructions"]), max_val=1.0)
+        values = {
+            **values,
+            "vq_loss": out["vq_loss"],
+            "perplexity": out["perplexity"],
+            "codebook_usage": out["codebook_usage"],
+            "codebook_alive": out["codebook_alive"],
+            "psnr": tf.reduce_mean(psnr),
+        }
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        # 1. Encode, quantize (EMA codebook update happens here), decode.
+        images = self.checked_images(data)
+        with tf.GradientTape() as tape:
+            out = self.forward(images, training=True)
+            # 2. Losses.
+            reconstruction_loss = self.reconstruction_error(images, out["reconstructions"])
+            loss = reconstruction_loss + out["vq_loss"]
+            scaled_loss = self.optimizer.scale_loss(replica_scaled(loss))
+        # 3. Update every trainable variable (the EMA codebook is not trainable).
+        grads = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self.update_trackers(images, out, loss=loss, reconstruction_loss=reconstruction_loss)
+
+    def test_step(self, data):
+        images = self.checked_images(data)
+        out = self.forward(images, training=False)
+        reconstruction_loss = self.reconstruction_error(images, out["reconstructions"])
+        loss = reconstruction_loss + out["vq_loss"]
+        return self.update_trackers(images, out, loss=loss, reconstruction_loss=reconstruction_loss)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {
+            "image_channels": self.image_channels,
+            "num_embeddings": self.num_embeddings,
+            "latent_dim": self.latent_dim,
+            "base_channels": self.base_channels,
+            "channel_multipliers": list(self.channel_multipliers),
+            "num_res_blocks": self.num_res_blocks,
+            "use_attention": self.use_attention,
+            "dropout": self.dropout,
+            "quantizer": keras.saving.serialize_keras_object(self.quantizer),
+            "commitment_cost": self.commitment_cost,
+            "reconstruction_loss": self.reconstruction_loss,
+        }
+        return {**super().get_config(), **config}
