@@ -226,11 +226,12 @@ def load_torch_weights(model, state_dict):
         raise ValueError(f"Unused tensors in the checkpoint: {unused[:5]}")
 
 
-def default_cache_dir():
-    """The Keras model cache: `$KERAS_HOME/models`, else `~/.keras/models`.
+def keras_home():
+    """The Keras cache root: `$KERAS_HOME`, else `~/.keras` (or `/tmp/.keras`).
 
     Read when called (not at import), so setting `KERAS_HOME` later, e.g. in
-    tests, takes effect.
+    tests, takes effect. Weights are cached in its `models/` folder, as
+    `keras.utils.get_file` does.
     """
     base = os.environ.get("KERAS_HOME")
     if not base:
@@ -238,7 +239,7 @@ def default_cache_dir():
         if not os.access(home, os.W_OK):
             home = "/tmp"
         base = os.path.join(home, ".keras")
-    return os.path.join(base, "models")
+    return base
 
 
 def checkpoint_path():
@@ -273,13 +274,14 @@ def imagenet_weights_path(cache_dir=None):
     reuse the file (and no longer need the package).
 
     Args:
-        cache_dir: String or None. Folder of the cache; defaults to
-            `default_cache_dir()` (`$KERAS_HOME/models` or `~/.keras/models`).
+        cache_dir: String or None. Keras cache root; the file goes in its
+            `models/` folder. Defaults to `keras_home()` (`$KERAS_HOME` or
+            `~/.keras`).
 
     Returns:
         Path to the `.weights.h5` file.
     """
-    cache_dir = cache_dir or default_cache_dir()
+    cache_dir = os.path.join(cache_dir or keras_home(), "models")
     path = os.path.join(cache_dir, CACHE_FILE_NAME)
     if os.path.exists(path):
         return path
@@ -334,7 +336,9 @@ def efficientnet_lite0(
             returns a list with these layers' outputs instead (see
             `DEFAULT_FEATURE_LAYERS` and `block_output_name`); `include_top`
             and `pooling` are then ignored.
-        cache_dir: String or None. Where the converted weights are cached.
+        cache_dir: String or None. Keras cache root for the converted
+            weights (`<cache_dir>/models/`); defaults to `$KERAS_HOME` or
+            `~/.keras`.
         dtype: Dtype policy or None. Use `"float32"` to keep the network in
             float32 under a mixed precision global policy.
         name: String. Name of the model.

@@ -220,7 +220,7 @@ def _resolve(obj):
     return obj
 
 
-def load_torch_checkpoint(path):
+def load_torch_checkpoint(path, materialize=True):
     """Loads a legacy (non-zip) `torch.save` file as numpy arrays.
 
     Only tensors, nested dicts / lists / tuples and plain Python values are
@@ -231,6 +231,9 @@ def load_torch_checkpoint(path):
     Args:
         path: String or path-like. A file written by `torch.save` with
             `_use_new_zipfile_serialization=False` (torch's legacy format).
+        materialize: Boolean. If False, tensors are returned as records
+            with attributes `storage` (whose `.data` is the storage's flat
+            array), `storage_offset`, `size` and `stride`, for inspection.
 
     Returns:
         The unpickled object with every tensor replaced by a numpy array;
@@ -301,6 +304,8 @@ def load_torch_checkpoint(path):
     missing = [k for k, s in storages.items() if s.data is None]
     if missing:
         raise ValueError(f"{path} has no data for storages {missing[:5]}.")
+    if not materialize:
+        return result
     return _resolve(result)
 
 

@@ -1,0 +1,142 @@
+"""PatchGAN discriminator (Isola et al. 2017), as used by VQ-GAN."""
+
+import keras
+
+_NORMS = ("batch", "group", "none")
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class PatchDiscriminator(keras.Model):
+    """PatchGAN discriminator: one real/fake logit per overlapping patch.
+
+    The stack of Isola et al. 2017 ("pix2pix", sec. 3.2.2), as used by
+    Esser et al. 2021 (VQ-GAN, sec. 3.1):
+
+    - `Conv 4×4 stride 2 (filters) → LeakyReLU(0.2)`;
+    - for `n = 1 … num_layers − 1`:
+      `Conv 4×4 stride 2 (filters·min(2ⁿ, 8)) → Norm → LeakyReLU(0.2)`;
+    - `Conv 4×4 stride 1 (filters·min(2^num_layers, 8)) → Norm →
+      LeakyReLU(0.2)`;
+    - `Conv 4×4 stride 1 (1)`: the patch logits.
+
+    Every convolution pads by 1 pixel, so an `H×W` input gives logits of
+    size `(H / 2^num_layers − 2) × (W / 2^num_layers − 2)` (for sizes that
+    are multiples of `2^num_layers`). Convolutions followed by a
+    normalization have no bias. Conv kernels are initialised `N(0, 0.02)`,
+    normalization scales `N(1, 0.02)` and biases 0. The logits are float32
+    under any dtype policy.
+
+    Args:
+        num_layers: Integer, at least 1. Number of stride-2 convolutions.
+        filters: Integer. Filters of the first convolution.
+        norm: String. `"batch"`, `"group"` or `"none"`.
+        norm_groups: Integer. Number of groups for `norm="group"`; each
+            normalised width must be divisible by it.
+        **kwargs: Base `keras.Model` arguments (`name`, `dtype`, …).
+
+    Call arguments:
+        inputs: Images of shape `(batch, height, width, channels)`.
+        training: Boolean or None. Whether BatchNorm uses batch statistics.
+
+    Returns:
+        Logits of shape `(batch, h, w, 1)`, float32.
+
+    Example:
+
+    >>> d = PatchDiscriminator(num_layers=3, filters=64)
+    >>> d(keras.ops.zeros((2, 64, 64, 3))).shape
+    TensorShape([2, 6, 6, 1])
+    """
+
+    def __init__(
+        self, num_layers=3, filters=64, norm="batch", norm_groups=32, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(
+                f"num_layers must be an integer >= 1. "
+                f"Received: num_layers={num_layers}"
+            )
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(
+                f"filters must be a positive integer. Received: filters={filters}"
+            )
+        if norm not in _NORMS:
+            raise ValueError(
+                f"norm must be one of {_NORMS}. Received: norm={norm!r}"
+            )
+        self.num_layers = num_layers
+        self.filters = filters
+        self.norm = norm
+        self.norm_groups = norm_groups
+
+        kernel_init = keras.initializers.RandomNormal(0.0, 0.02)
+        gamma_init = keras.initializers.RandomNormal(1.0, 0.02)
+
+        def conv(width, strides, use_bias, name, dtype=None):
+            return keras.layers.Conv2D(
+                width, 4, strides=strides, padding="valid", use_bias=use_bias,
+                kernel_initializer=kernel_init, name=name,
+                dtype=dtype or self.dtype_policy,
+            )
+
+        def normalization(width, name):
+            if norm == "batch":
+                return keras.layers.BatchNormalization(
+                    gamma_initializer=gamma_init, name=name,
+                    dtype=self.dtype_policy,
+                )
+            if width % norm_groups:
+                raise ValueError(
+                    f"Width {width} is not divisible by "
+                    f"norm_groups={norm_groups}."
+                )
+            return keras.layers.GroupNormalization(
+                norm_groups, gamma_initializer=gamma_init, name=name,
+                dtype=self.dtype_policy,
+            )
+
+        use_bias = norm == "none"
+        # Each entry: (padding, conv, normalization or None, activation).
+        self.blocks = []
+        widths = [filters * min(2**n, 8) for n in range(num_layers + 1)]
+        for n, width in enumerate(widths):
+            strides = 2 if n < num_layers else 1
+            self.blocks.append(
+                (
+                    keras.layers.ZeroPadding2D(
+                        1, name=f"pad_{n}", dtype=self.dtype_policy
+                    ),
+                    conv(width, strides, n == 0 or use_bias, f"conv_{n}"),
+                    None if (n == 0 or norm == "none")
+                    else normalization(width, f"norm_{n}"),
+                    keras.layers.LeakyReLU(
+                        0.2, name=f"leaky_relu_{n}", dtype=self.dtype_policy
+                    ),
+                )
+            )
+        self.logits_pad = keras.layers.ZeroPadding2D(
+            1, name="logits_pad", dtype=self.dtype_policy
+        )
+        # The logits layer computes in float32 so the losses stay stable
+        # under mixed precision.
+        self.logits_conv = conv(1, 1, True, "logits", dtype="float32")
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for pad, conv, norm, activation in self.blocks:
+            x = conv(pad(x))
+            if norm is not None:
+                x = norm(x, training=training)
+            x = activation(x)
+        return self.logits_conv(self.logits_pad(x))
+
+    def get_config(self):
+        config = {
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "norm": self.norm,
+            "norm_groups": self.norm_groups,
+        }
+        base_config = super().get_config()
+        return {**base_config, **config}
