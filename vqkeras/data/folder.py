@@ -12,12 +12,11 @@ _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 def _find_image_files(folder):
     paths = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                paths.append(os.path.join(root, name))
-    return paths
+    for root, _, files in os.walk(folder):
+        paths.extend(
+            os.path.join(root, name) for name in files if name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    return sorted(paths, key=lambda path: os.path.relpath(path, folder).split(os.sep))
 
 
 def _decode(path):
@@ -50,7 +49,7 @@ def read_image_folder(folder):
     """Reads every image file under a folder, recursively, as uint8 arrays.
 
     Files ending in one of `IMAGE_EXTENSIONS` (png, jpg/jpeg, bmp, pgm/ppm/pbm, gif,
-    tif/tiff; case-insensitive) are decoded with PIL, in sorted path order. Files that
+    tif/tiff; case-insensitive) are decoded with PIL, sorted by relative path. Files that
     cannot be read or decoded are skipped and reported by one `UserWarning` that counts
     them. If any image has colour, grayscale images are repeated to 3 channels so
     that all images share a channel count; sizes may differ.
