@@ -204,7 +204,9 @@ def _materialize(record):
         writeable=False,
     )
     # `as_strided` returns a view into the file buffer: copy it out.
-    return np.array(view, dtype=data.dtype.newbyteorder("="), copy=True)
+    return np.array(
+        view, dtype=data.dtype.newbyteorder("="), copy=True, order="C"
+    )
 
 
 def _resolve(obj):
