@@ -1,0 +1,359 @@
+"""Shared training loop, input handling and sampling plumbing of the autoregressive token priors."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vqkeras.priors import sampling
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class BasePrior(keras.Model):
+    """Base class of the autoregressive priors over a `(h, w)` grid of code indices in `[0, K)`.
+
+    A subclass implements `_forward(tokens_flat, labels, training)` → logits `(batch, h·w, K)` where the logits at
+    raster position `t` depend only on tokens `< t` (and the label), and `_sample_loop(...)`.
+
+    Training minimises the next-token cross-entropy `L = −(1/hw) Σ_t log p(x_t | x_<t, c)` and reports `loss`,
+    `accuracy` (of the argmax prediction) and `perplexity = exp(loss)` (the exponential of the epoch's mean loss).
+
+    Args:
+        num_embeddings: Integer. Vocabulary size `K ≥ 2` (the tokenizer's codebook size).
+        grid_shape: Tuple `(h, w)` of the token grid.
+        num_classes: Optional integer. Number of classes for class conditioning; `None` for unconditional.
+        **kwargs: Base model arguments.
+    """
+
+    def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_embeddings) != num_embeddings or num_embeddings < 2:
+            raise ValueError(f"num_embeddings must be an integer ≥ 2. Received: num_embeddings={num_embeddings}")
+        grid_shape = tuple(grid_shape)
+        if len(grid_shape) != 2 or any(int(s) != s or s < 1 for s in grid_shape):
+            raise ValueError(f"grid_shape must be two positive integers (h, w). Received: grid_shape={grid_shape}")
+        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
+            raise ValueError(f"num_classes must be None or an integer ≥ 1. Received: num_classes={num_classes}")
+        self.num_embeddings = int(num_embeddings)
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.sequence_length = self.grid_shape[0] * self.grid_shape[1]
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self._sample_functions = {}
+
+    # ------------------------------------------------------------------ validation
+    def check_compatible(self, num_embeddings, grid_shape):
+        """Raises `ValueError` if a tokenizer's vocabulary size or grid shape differs from the prior's.
+
+        Args:
+            num_embeddings: Integer. The tokenizer's codebook size `K`.
+            grid_shape: Tuple `(h, w)`. The tokenizer's token grid.
+        """
+        grid_shape = tuple(int(s) for s in grid_shape)
+        if int(num_embeddings) != self.num_embeddings or grid_shape != self.grid_shape:
+            raise ValueError(
+                "The prior does not match the tokenizer: the prior has num_embeddings="
+                f"{self.num_embeddings} and grid_shape={self.grid_shape}, the tokenizer has "
+                f"num_embeddings={int(num_embeddings)} and grid_shape={grid_shape}."
+            )
+
+    # ------------------------------------------------------------------ inputs
+    def _split_inputs(self, inputs):
+        """`tokens`, `(tokens, labels)` or `{"tokens", "labels"}` → (tokens, labels or None)."""
+        if isinstance(inputs, dict):
+            return inputs["tokens"], inputs.get("labels")
+        if isinstance(inputs, (tuple, list)):
+            if len(inputs) == 1:
+                return inputs[0], None
+            if len(inputs) == 2:
+                return inputs[0], inputs[1]
+            raise ValueError(f"Expected tokens or (tokens, labels). Received a sequence of {len(inputs)} items.")
+        return inputs, None
+
+    def _flatten_tokens(self, tokens):
+        tokens = tf.convert_to_tensor(tokens)
+        if tokens.dtype not in (tf.int32, tf.int64):
+            tokens = tf.cast(tokens, tf.int32)
+        tokens = tf.cast(tokens, tf.int32)
+        shape = tuple(tokens.shape[1:])
+        if shape != self.grid_shape and shape != (self.sequence_length,):
+            raise ValueError(
+                f"Expected token grids of shape (batch, {self.grid_shape[0]}, {self.grid_shape[1]}) or "
+                f"(batch, {self.sequence_length}). Received: tokens with shape {tuple(tokens.shape)}"
+            )
+        return tf.reshape(tokens, [-1, self.sequence_length])
+
+    def _check_labels(self, labels):
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("labels were given, but the prior is unconditional (num_classes=None).")
+            return None
+        if labels is None:
+            raise ValueError(f"The prior is class-conditioned (num_classes={self.num_classes}): labels are required.")
+        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        return labels
+
+    def _logits_from_inputs(self, inputs, training=None):
+        tokens, labels = self._split_inputs(inputs)
+        flat = self._flatten_tokens(tokens)
+        labels = self._check_labels(labels)
+        logits = self._forward(flat, labels, training=training)
+        if len(tokens.shape) == 3:
+            return tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
+        return logits
+
+    def call(self, inputs, training=None):
+        """Next-token logits `(batch, h, w, K)` (or `(batch, h·w, K)` for flat input), float32."""
+        return self._logits_from_inputs(inputs, training=training)
+
+    def logits(self, tokens, labels=None):
+        """Full-sequence next-token logits: entry `t` is `log p(x_t | x_<t, c)` up to a constant.
+
+        Args:
+            tokens: Int tensor `(batch, h, w)` or `(batch, h·w)`.
+            labels: Int tensor `(batch,)` for a class-conditioned prior.
+
+        Returns:
+            Float32 tensor `(batch, h, w, K)` (or `(batch, h·w, K)`).
+        """
+        return self._logits_from_inputs((tokens, labels), training=False)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def _unpack_data(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        tokens, labels = self._split_inputs(x)
+        if labels is None and y is not None:
+            labels = y
+        return self._flatten_tokens(tokens), labels
+
+    def _step(self, data, training):
+        tokens, labels = self._unpack_data(data)
+        labels = self._check_labels(labels)
+        logits = self._forward(tokens, labels, training=training)
+        # next_token_loss: mean over positions and batch of −log p(x_t | x_<t).
+        next_token_loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=logits)
+        )
+        loss = next_token_loss
+        if self.losses:
+            loss = loss + tf.add_n(self.losses)
+        return tokens, logits, next_token_loss, loss
+
+    def _report(self, tokens, logits, next_token_loss):
+        self.loss_tracker.update_state(next_token_loss)
+        self.accuracy_tracker.update_state(tokens, logits)
+        loss = self.loss_tracker.result()
+        return {"loss": loss, "accuracy": self.accuracy_tracker.result(), "perplexity": tf.exp(loss)}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            tokens, logits, next_token_loss, loss = self._step(data, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._report(tokens, logits, next_token_loss)
+
+    def test_step(self, data):
+        tokens, logits, next_token_loss, _ = self._step(data, training=False)
+        return self._report(tokens, logits, next_token_loss)
+
+    # ------------------------------------------------------------------ sampling
+    def _prepare_sampling(self, num_samples, temperature, top_k, top_p, seed, labels, prefix):
+        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer. Received: num_samples={num_samples}")
+        num_samples = int(num_samples)
+        sampling.validate_temperature(temperature)
+        sampling.validate_top_k(top_k, self.num_embeddings)
+        sampling.validate_top_p(top_p)
+        if labels is not None or self.num_classes is not None:
+            labels = self._check_labels(labels)
+            if labels.shape[0] == 1 and num_samples > 1:
+                labels = tf.repeat(labels, num_samples)
+            if labels.shape[0] != num_samples:
+                raise ValueError(
+                    f"labels must have one entry per sample ({num_samples}). Received: {labels.shape[0]} labels"
+                )
+            values = labels.numpy() if tf.executing_eagerly() else None
+            if values is not None and (values.min() < 0 or values.max() >= self.num_classes):
+                raise ValueError(f"labels must be in [0, {self.num_classes}). Received: labels={values.tolist()}")
+        prefix, prefix_length = self._prepare_prefix(prefix, num_samples)
+        return (
+            tf.constant(num_samples, tf.int32),
+            sampling.make_seed(seed),
+            tf.constant(temperature, tf.float32),
+            tf.constant(0 if top_k is None else int(top_k), tf.int32),
+            tf.constant(1.0 if top_p is None else float(top_p), tf.float32),
+            labels,
+            prefix,
+            prefix_length,
+        )
+
+    def _prepare_prefix(self, prefix, num_samples):
+        length = self.sequence_length
+        if prefix is None:
+            return tf.zeros([num_samples, length], tf.int32), tf.constant(0, tf.int32)
+        prefix = np.asarray(prefix)
+        if prefix.ndim == 3:
+            prefix = prefix.reshape(prefix.shape[0], -1)
+        if prefix.ndim == 1:
+            prefix = np.tile(prefix[None], [num_samples, 1])
+        if prefix.ndim != 2 or prefix.shape[0] != num_samples or prefix.shape[1] > length:
+            raise ValueError(
+                f"prefix must have shape (num_samples={num_samples}, n) with n ≤ h·w={length}. "
+                f"Received: prefix with shape {prefix.shape}"
+            )
+        if prefix.size and (prefix.min() < 0 or prefix.max() >= self.num_embeddings):
+            raise ValueError(
+                f"prefix tokens must be in [0, {self.num_embeddings}). "
+                f"Received values in [{prefix.min()}, {prefix.max()}]"
+            )
+        n = prefix.shape[1]
+        padded = np.zeros([num_samples, length], np.int32)
+        padded[:, :n] = prefix
+        return tf.constant(padded), tf.constant(n, tf.int32)
+
+    def _graph_sampler(self, mode, return_logits=False):
+        key = (mode, bool(return_logits))
+        if key not in self._sample_functions:
+
+            def fn(num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length):
+                return self._sample_loop(
+                    num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode, return_logits
+                )
+
+            self._sample_functions[key] = tf.function(fn, reduce_retracing=True)
+        return self._sample_functions[key]
+
+    def _run_sampler(self, mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits):
+        args = self._prepare_sampling(num_samples, temperature, top_k, top_p, seed, labels, prefix)
+        tokens, logits = self._graph_sampler(mode, return_logits)(*args)
+        tokens = tf.reshape(tokens, [-1, *self.grid_shape])
+        if return_logits:
+            return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
+        return tokens
+
+    def sample(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, prefix=None,
+               return_logits=False):
+        """Samples token grids in raster order, `x_t ~ p(x_t | x_<t, c)` after temperature / top-k / top-p.
+
+        Runs as one `tf.function` with a `tf.while_loop` over positions. The same `seed` gives the same tokens.
+
+        Args:
+            num_samples: Integer ≥ 1.
+            temperature: Float `> 0`. Defaults to `1.0`.
+            top_k: Optional integer in `[1, K]`.
+            top_p: Optional float in `(0, 1]`.
+            seed: Optional integer or int tensor `[2]`. `None` draws a fresh seed.
+            labels: Int array `(num_samples,)` (or one label for all), required iff `num_classes` is set.
+            prefix: Optional int array `(num_samples, n)` or `(n,)` of raster-order tokens kept fixed; the remaining
+                `h·w − n` tokens are sampled (prefix completion).
+            return_logits: Boolean. Also return the unfiltered logits used at every position.
+
+        Returns:
+            Int32 tensor `(num_samples, h, w)`; with `return_logits`, a tuple `(tokens, logits (num_samples, h, w, K))`.
+        """
+        return self._run_sampler(
+            self._default_sample_mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits
+        )
+
+    _default_sample_mode = "default"
+
+    def sample_graph(self, num_samples, seed, temperature, top_k, top_p, labels=None, prefix=None,
+                     prefix_length=None):
+        """Graph-only sampling core: every argument is a tensor, nothing is validated on the Python side.
+
+        Traceable inside an outer `tf.function` (e.g. a SavedModel signature); uses the same loop as `sample`.
+
+        Args:
+            num_samples: Scalar int32 tensor.
+            seed: Int tensor of shape `[2]`.
+            temperature: Scalar float32 tensor `> 0`.
+            top_k: Scalar int32 tensor; `≤ 0` disables top-k.
+            top_p: Scalar float32 tensor; `≥ 1` disables top-p.
+            labels: Int32 tensor `(num_samples,)`, required iff the prior is class-conditioned.
+            prefix: Optional int32 tensor `(num_samples, h·w)`; its first `prefix_length` tokens are kept.
+            prefix_length: Optional scalar int32 tensor; defaults to 0.
+
+        Returns:
+            Int32 tensor `(num_samples, h, w)`.
+
+        Example:
+
+        >>> fn = tf.function(prior.sample_graph, input_signature=[
+        ...     tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.float32),
+        ...     tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+        """
+        num_samples = tf.cast(num_samples, tf.int32)
+        if prefix is None:
+            prefix = tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.int32)
+        if prefix_length is None:
+            prefix_length = tf.constant(0, tf.int32)
+        tokens, _ = self._graph_sampler(self._default_sample_mode)(
+            num_samples,
+            tf.cast(seed, tf.int64),
+            tf.cast(temperature, tf.float32),
+            tf.cast(top_k, tf.int32),
+            tf.cast(top_p, tf.float32),
+            None if labels is None else tf.cast(labels, tf.int32),
+            tf.cast(prefix, tf.int32),
+            tf.cast(prefix_length, tf.int32),
+        )
+        return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
+
+    def _initial_sample_state(self, num_samples, mode):
+        """Extra loop state of the sampler (e.g. the KV cache); a tuple of tensors."""
+        return ()
+
+    def _step_logits(self, tokens, position, labels, state, mode):
+        """Logits `(batch, K)` at `position` given the tokens sampled so far, and the new state."""
+        raise NotImplementedError
+
+    def _sample_loop(self, num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode,
+                     return_logits):
+        """`tf.while_loop` over raster positions; one `_step_logits` call and one categorical draw per position."""
+        length = self.sequence_length
+        batch_range = tf.range(num_samples)
+        tokens = tf.zeros(tf.stack([num_samples, length]), tf.int32)
+        state = self._initial_sample_state(num_samples, mode)
+        logits_array = tf.TensorArray(tf.float32, size=length if return_logits else 1)
+
+        def body(t, tokens, state, logits_array):
+            step_logits, state = self._step_logits(tokens, t, labels, state, mode)
+            step_logits = tf.cast(step_logits, tf.float32)
+            token = self._choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length)
+            indices = tf.stack([batch_range, tf.fill(tf.shape(batch_range), t)], axis=-1)
+            tokens = tf.tensor_scatter_nd_update(tokens, indices, token)
+            if return_logits:
+                logits_array = logits_array.write(t, step_logits)
+            return t + 1, tokens, state, logits_array
+
+        _, tokens, _, logits_array = tf.while_loop(
+            lambda t, *_: t < length,
+            body,
+            (tf.constant(0, tf.int32), tokens, state, logits_array),
+            maximum_iterations=length,
+        )
+        logits = tf.transpose(logits_array.stack(), [1, 0, 2]) if return_logits else tf.zeros([0])
+        return tokens, logits
+
+    @staticmethod
+    def _choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length):
+        """Draws the token of position `t` (or copies the prefix token when `t < prefix_length`)."""
+        step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(t, tf.int64))
+        filtered = sampling.filter_logits(step_logits, temperature, top_k, top_p)
+        drawn = tf.random.stateless_categorical(filtered, 1, seed=step_seed, dtype=tf.int32)[:, 0]
+        return tf.where(t < prefix_length, prefix[:, t], drawn)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_embeddings": self.num_embeddings,
+                "grid_shape": list(self.grid_shape),
+                "num_classes": self.num_classes,
+            }
+        )
+        return config

@@ -1,0 +1,205 @@
+"""Decoder-only transformer prior over token grids, sampled with a KV cache."""
+
+import keras
+import tensorflow as tf
+
+from vqkeras.priors.base_prior import BasePrior
+from vqkeras.priors.transformer_block import TransformerBlock
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class TransformerPrior(BasePrior):
+    """Autoregressive transformer prior over a grid of code indices (the VQ-GAN prior, Esser et al. 2021, sec. 3.2).
+
+    The `(h, w)` grid is read in raster order as `x_1 … x_L`, `L = h·w`, and modelled as
+
+    `p(x | c) = Π_t p(x_t | x_<t, c)`.
+
+    The input sequence is the target shifted right by one: `[s, x_1, …, x_{L−1}]`, where `s` is a learned start
+    token (or, with `num_classes`, the embedding of the class `c`). Each position gets a learned positional embedding;
+    `num_layers` pre-norm causal `TransformerBlock`s, a final LayerNorm and a linear head give logits over `K` codes.
+    Training minimises `−(1/L) Σ_t log p(x_t | x_<t, c)`.
+
+    `sample` decodes with a key/value cache of fixed shape `[num_layers, batch, heads, L, head_dim]`, so each new
+    token costs one single-token forward pass; `sample_recompute` reruns the full sequence at every step (same
+    results, used as a reference and a benchmark baseline).
+
+    Args:
+        num_embeddings: Integer. Vocabulary size `K` (the tokenizer's codebook size).
+        grid_shape: Tuple `(h, w)` of the token grid.
+        embed_dim: Integer. Model width. Defaults to `256`.
+        num_layers: Integer. Number of transformer blocks. Defaults to `4`.
+        num_heads: Integer. Attention heads; must divide `embed_dim`. Defaults to `8`.
+        mlp_ratio: Float. MLP width as a multiple of `embed_dim`. Defaults to `4.0`.
+        dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches. Defaults to `0.1`.
+        num_classes: Optional integer. Class-conditioned prior: the first input token is the class embedding.
+        layer_norm_epsilon: Float. Defaults to `1e-5`.
+        **kwargs: Base model arguments.
+
+    Call arguments:
+        inputs: Int tokens `(batch, h, w)` or `(batch, h·w)`; or `(tokens, labels)` / `{"tokens", "labels"}`.
+        training: Boolean. Enables dropout.
+
+    Returns:
+        Float32 next-token logits `(batch, h, w, K)` (or `(batch, h·w, K)`): entry `t` predicts `x_t` from `x_<t`.
+
+    Example:
+
+    >>> prior = TransformerPrior(num_embeddings=512, grid_shape=(8, 8), embed_dim=64, num_layers=2, num_heads=4)
+    >>> prior.compile(optimizer="adam")
+    >>> prior.fit(token_grids_dataset, epochs=10)
+    >>> grids = prior.sample(4, temperature=0.9, top_k=100, seed=1)   # int32 (4, 8, 8)
+    """
+
+    def __init__(
+        self,
+        num_embeddings,
+        grid_shape,
+        embed_dim=256,
+        num_layers=4,
+        num_heads=8,
+        mlp_ratio=4.0,
+        dropout=0.1,
+        num_classes=None,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
+        for name, value in (("embed_dim", embed_dim), ("num_layers", num_layers), ("num_heads", num_heads)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim must be divisible by num_heads. Received: embed_dim={embed_dim}, num_heads={num_heads}"
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+        self.embed_dim = int(embed_dim)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.head_dim = self.embed_dim // self.num_heads
+        self.mlp_ratio = float(mlp_ratio)
+        self.dropout = float(dropout)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.start_token = self.num_embeddings  # index K of the token embedding
+
+        self.token_embedding = keras.layers.Embedding(self.num_embeddings + 1, self.embed_dim, name="token_embedding")
+        self.class_embedding = (
+            keras.layers.Embedding(self.num_classes, self.embed_dim, name="class_embedding")
+            if self.num_classes is not None
+            else None
+        )
+        self.position_embedding = keras.layers.Embedding(
+            self.sequence_length,
+            self.embed_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="position_embedding",
+        )
+        self.embedding_dropout = keras.layers.Dropout(self.dropout)
+        self.blocks = [
+            TransformerBlock(
+                self.num_heads,
+                mlp_ratio=self.mlp_ratio,
+                dropout=self.dropout,
+                causal=True,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                name=f"block_{i}",
+            )
+            for i in range(self.num_layers)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="final_norm")
+        self.head = keras.layers.Dense(self.num_embeddings, name="head")
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        hidden = (None, self.sequence_length, self.embed_dim)
+        self.token_embedding.build((None, self.sequence_length))
+        if self.class_embedding is not None:
+            self.class_embedding.build((None,))
+        self.position_embedding.build((self.sequence_length,))
+        for block in self.blocks:
+            block.build(hidden)
+        self.final_norm.build(hidden)
+        self.head.build(hidden)
+        self.built = True
+
+    # ------------------------------------------------------------------ full sequence
+    def _embed(self, tokens, labels, training=None):
+        """Shift right, embed tokens, add positions: `[s|c, x_1, …, x_{L−1}] + P`."""
+        batch = tf.shape(tokens)[0]
+        if self.class_embedding is not None:
+            first = self.class_embedding(labels)[:, None, :]
+        else:
+            first = self.token_embedding(tf.fill([batch, 1], self.start_token))
+        rest = self.token_embedding(tokens[:, :-1])
+        x = tf.concat([first, rest], axis=1)
+        x = x + self.position_embedding(tf.range(self.sequence_length))[None]
+        return self.embedding_dropout(x, training=training)
+
+    def _hidden(self, tokens, labels, training=None):
+        x = self._embed(tokens, labels, training=training)
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+    def _forward(self, tokens, labels, training=None):
+        x = self.final_norm(self._hidden(tokens, labels, training=training))
+        return tf.cast(self.head(x), tf.float32)
+
+    # ------------------------------------------------------------------ sampling
+    _default_sample_mode = "cache"
+
+    def _initial_sample_state(self, num_samples, mode):
+        if mode != "cache":
+            return ()
+        shape = tf.stack([self.num_layers, num_samples, self.num_heads, self.sequence_length, self.head_dim])
+        return (tf.zeros(shape, self.compute_dtype), tf.zeros(shape, self.compute_dtype))
+
+    def _step_logits(self, tokens, position, labels, state, mode):
+        if mode == "recompute":
+            # Full forward pass over all L positions; the causal mask hides the not-yet-sampled ones.
+            hidden = self._hidden(tokens, labels, training=False)
+            hidden = tf.gather(hidden, position, axis=1)
+            return self.head(self.final_norm(hidden)), state
+
+        # KV cache: embed only the input token at `position` (x_{t−1}, or s / c at t = 0).
+        key_cache, value_cache = state
+        batch = tf.shape(tokens)[0]
+        previous = tf.gather(tokens, tf.maximum(position - 1, 0), axis=1)
+        previous = tf.where(position > 0, previous, tf.fill([batch], self.start_token))
+        x = self.token_embedding(previous)
+        if self.class_embedding is not None:
+            x = tf.where(position > 0, x, self.class_embedding(labels))
+        x = x + self.position_embedding(position)[None]
+        x = x[:, None, :]
+        for index, block in enumerate(self.blocks):
+            x, key_cache, value_cache = block.call_cached(x, key_cache, value_cache, index, position)
+        logits = self.head(self.final_norm(x[:, 0]))
+        return logits, (key_cache, value_cache)
+
+    def sample_recompute(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
+                         prefix=None, return_logits=False):
+        """Same as `sample`, but reruns the full sequence at every position (no KV cache).
+
+        Gives the same logits (to float round-off) and, for the same seed, the same tokens as `sample`; it costs
+        `O(L)` times more compute. Used as the reference in tests and the baseline in `benchmarks/sampling.py`.
+        """
+        return self._run_sampler(
+            "recompute", num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "embed_dim": self.embed_dim,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "mlp_ratio": self.mlp_ratio,
+                "dropout": self.dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config
