@@ -17,7 +17,10 @@ def _import_tfds():
 def check_tfds_name(name):
     """Raises a `ValueError` naming the closest datasets if `name` is not a tfds builder."""
     tfds = _import_tfds()
-    base = name.split(":")[0].split("/")[0]
+    base, _, rest = name.partition(":")
+    if base and rest and not rest[0].isdigit():
+        return  # A community dataset, "namespace:name": tfds checks it.
+    base = base.split("/")[0]
     builders = tfds.list_builders()
     if not base or base not in builders:
         close = difflib.get_close_matches(base, builders, n=3, cutoff=0.6)
