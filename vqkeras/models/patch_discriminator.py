@@ -59,7 +59,8 @@ class PatchDiscriminator(keras.Model):
             )
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(
-                f"filters must be a positive integer. Received: filters={filters}"
+                "filters must be a positive integer. "
+                f"Received: filters={filters}"
             )
         if norm not in _NORMS:
             raise ValueError(
