@@ -1,3 +1,4 @@
 """VQ models: the tokenizers (VQ-VAE, VQ-GAN) and the discriminator."""
 
+from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE

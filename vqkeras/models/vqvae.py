@@ -190,6 +190,8 @@ class VQVAE(keras.Model):
     def forward(self, images, training=False):
         """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics."""
         self.check_images(images)
+        if not self.built:
+            self.build(tuple(images.shape))
         z = self.pre_quant(self.encoder(images, training=training))
         vq = self.quantizer.quantize_with_stats(z, training=training)
         reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
@@ -222,6 +224,11 @@ class VQVAE(keras.Model):
                 "indices must be an integer tensor of shape (batch, h, w). "
                 f"Received: indices.shape={indices.shape}, indices.dtype={indices.dtype.name}"
             )
+        if not self.built:
+            raise ValueError(
+                "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
+                f"Received: an unbuilt {type(self).__name__}"
+            )
         vectors = self.quantizer.get_codebook_entries(indices)
         return self.decoder(self.post_quant(vectors), training=False)
 
@@ -237,8 +244,15 @@ class VQVAE(keras.Model):
         return data[0] if isinstance(data, (tuple, list)) else data
 
     def checked_images(self, data):
+        """The batch's images after the static checks, with a run-time NaN/Inf check attached."""
         images = self.unpack_images(data)
-        self.check_images(images)
+        try:
+            self.check_images(images)
+        except ValueError:
+            # The failed trace poisons Keras' cached step functions (variables would then be created on a
+            # non-first call); drop them so the next fit/evaluate with good data traces afresh.
+            self.train_function = self.test_function = None
+            raise
         return tf.debugging.assert_all_finite(images, "images passed to the model contain NaN or Inf")
 
     def update_trackers(self, images, out, **values):

