@@ -9,3 +9,4 @@ __version__ = "0.1.0"
 from vqkeras import layers
 from vqkeras import models
 from vqkeras import utils
+from vqkeras import data

@@ -6,5 +6,5 @@ from vqkeras.data.load_images import load_images
 from vqkeras.data.load_images import preprocess_image
 from vqkeras.data.offline import OFFLINE_SOURCES
 from vqkeras.data.offline import load_offline_arrays
-from vqkeras.data.ranges import from_model_range
-from vqkeras.data.ranges import to_model_range
+from vqkeras.utils.images import from_model_range
+from vqkeras.utils.images import to_model_range

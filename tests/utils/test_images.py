@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vqkeras.data import from_model_range
-from vqkeras.data import to_model_range
+from vqkeras.utils import from_model_range
+from vqkeras.utils import to_model_range
 
 
 def test_uint8_maps_to_minus_one_one():
