@@ -123,6 +123,14 @@ class PatchDiscriminator(keras.Model):
         # under mixed precision.
         self.logits_conv = conv(1, 1, True, "logits", dtype="float32")
 
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        layers = [layer for block in self.blocks for layer in block if layer is not None]
+        for layer in layers + [self.logits_pad, self.logits_conv]:
+            if not layer.built:
+                layer.build(shape)
+            shape = tuple(layer.compute_output_shape(shape))
+
     def call(self, inputs, training=None):
         x = inputs
         for pad, conv, norm, activation in self.blocks:

@@ -253,6 +253,8 @@ class VQVAE(keras.Model):
             # non-first call); drop them so the next fit/evaluate with good data traces afresh.
             self.train_function = self.test_function = None
             raise
+        if not self.built:
+            self.build(tuple(images.shape))
         return tf.debugging.assert_all_finite(images, "images passed to the model contain NaN or Inf")
 
     def update_trackers(self, images, out, **values):

@@ -1,0 +1,241 @@
+"""VQ-GAN: a VQ-VAE trained with a perceptual loss and a patch discriminator."""
+
+import keras
+import tensorflow as tf
+
+from vqkeras.layers.conv_stack import build_once
+from vqkeras.losses.adversarial import adaptive_weight
+from vqkeras.losses.adversarial import get_disc_loss
+from vqkeras.losses.adversarial import get_gen_loss
+from vqkeras.losses.adversarial import r1_penalty
+from vqkeras.losses.perceptual_loss import PerceptualLoss
+from vqkeras.models.patch_discriminator import PatchDiscriminator
+from vqkeras.models.vqvae import VQVAE
+from vqkeras.models.vqvae import replica_scaled
+
+_GAN_METRICS = (
+    "perceptual_loss",
+    "generator_adv_loss",
+    "discriminator_loss",
+    "adaptive_weight",
+    "logits_real",
+    "logits_fake",
+)
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class VQGAN(VQVAE):
+    """VQ-GAN (Esser et al. 2021, "Taming Transformers"): `VQVAE`'s encoder, quantizer and decoder, trained against
+    a PatchGAN discriminator with a perceptual loss.
+
+    Generator loss (eq. 5–7 of the paper):
+
+    `L_G = L_rec + w_p·L_perc + λ·d·L_adv + w_vq·L_vq`, with `L_rec = mean|x − x̂|`,
+
+    `λ = disc_weight · clip(‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4), 0, 1e4)`, `L_nll = L_rec + w_p·L_perc`, `w` the
+    decoder's last conv kernel and `λ` a constant for the gradient (stop-gradient). `d` is 0 before
+    `disc_start + disc_warmup` generator steps and 1 after. The discriminator trains from `disc_start` on real
+    images against `sg(x̂)` with `disc_loss` (plus `r1_weight/2 · R1` on real images); the warm-up lets it learn
+    before its loss enters the generator, which avoids taming's switch-on collapse.
+
+    Args:
+        perceptual_weight: Float. `w_p`. `0` disables the perceptual loss (and its backbone). Defaults to `1.0`.
+        perceptual_backbone: `"efficientnet_lite0"` (offline ImageNet weights) or `"vgg16"`.
+        disc_weight: Float. Scale of the adaptive weight. Defaults to `0.8`.
+        disc_start: Integer. Generator steps before the discriminator trains. Defaults to `10000`.
+        disc_warmup: Integer. Further steps before `L_adv` enters the generator. Defaults to `0`.
+        codebook_weight: Float. `w_vq`. Defaults to `1.0`.
+        disc_loss: `"hinge"`, `"vanilla"` or `"non_saturating"`. Defaults to `"hinge"`.
+        r1_weight: Float. Weight `γ` of the R1 penalty `γ/2·E‖∇_x D(x)‖²`. Defaults to `0.0`.
+        disc_num_layers: Integer. Strided layers of the `PatchDiscriminator`. Defaults to `3`.
+        disc_filters: Integer. Base filters of the discriminator. Defaults to `64`.
+        disc_norm: `"batch"`, `"group"` or `"none"`. Defaults to `"batch"`.
+        discriminator: Optional discriminator model (overrides the three `disc_*` architecture arguments).
+        **kwargs: `VQVAE` arguments (`image_channels`, `num_embeddings`, `latent_dim`, `channel_multipliers`, ...).
+
+    Example:
+
+    >>> model = vqkeras.models.VQGAN(image_channels=1, num_embeddings=256, channel_multipliers=(1, 2, 2, 4),
+    ...                              disc_start=2000)
+    >>> model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+    ...               discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    >>> model.fit(faces, epochs=50)
+    """
+
+    def __init__(
+        self,
+        perceptual_weight=1.0,
+        perceptual_backbone="efficientnet_lite0",
+        disc_weight=0.8,
+        disc_start=10000,
+        disc_warmup=0,
+        codebook_weight=1.0,
+        disc_loss="hinge",
+        r1_weight=0.0,
+        disc_num_layers=3,
+        disc_filters=64,
+        disc_norm="batch",
+        discriminator=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("reconstruction_loss", "l1")
+        super().__init__(**kwargs)
+        for name, value in (
+            ("perceptual_weight", perceptual_weight),
+            ("disc_weight", disc_weight),
+            ("codebook_weight", codebook_weight),
+            ("r1_weight", r1_weight),
+            ("disc_start", disc_start),
+            ("disc_warmup", disc_warmup),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+        self.d_loss_fn = get_disc_loss(disc_loss)
+        self.g_loss_fn = get_gen_loss(disc_loss)
+        self.perceptual_weight = float(perceptual_weight)
+        self.perceptual_backbone = perceptual_backbone
+        self.disc_weight = float(disc_weight)
+        self.disc_start = int(disc_start)
+        self.disc_warmup = int(disc_warmup)
+        self.codebook_weight = float(codebook_weight)
+        self.disc_loss = disc_loss
+        self.r1_weight = float(r1_weight)
+        self.disc_num_layers = int(disc_num_layers)
+        self.disc_filters = int(disc_filters)
+        self.disc_norm = disc_norm
+        if isinstance(discriminator, dict):
+            discriminator = keras.saving.deserialize_keras_object(discriminator)
+        self.discriminator = discriminator or PatchDiscriminator(
+            num_layers=self.disc_num_layers, filters=self.disc_filters, norm=self.disc_norm, name="discriminator"
+        )
+        # Built here, eagerly, not inside a traced step; its frozen backbone is rebuilt from the weights cache.
+        self.perceptual = PerceptualLoss(backbone=perceptual_backbone) if self.perceptual_weight > 0 else None
+        self.discriminator_optimizer = None
+        self.trackers.update({name: keras.metrics.Mean(name=name) for name in _GAN_METRICS})
+
+    def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
+        """Configures both players. `optimizer` trains the generator, `discriminator_optimizer` the discriminator.
+
+        Raises:
+            ValueError: if `discriminator_optimizer` is missing.
+        """
+        if discriminator_optimizer is None:
+            raise ValueError(
+                "VQGAN.compile() needs a discriminator_optimizer, e.g. "
+                "discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5). "
+                "Received: discriminator_optimizer=None"
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and self.discriminator_optimizer is not None:
+            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(self.discriminator_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            # Create both optimizers' variables now, so that `load_model` restores their state.
+            self.optimizer.build(self.generator_variables)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        build_once(self.discriminator, input_shape)
+
+    @property
+    def generator_variables(self):
+        """Trainable variables of the encoder, quantizer and decoder (everything but the discriminator)."""
+        excluded = {id(v) for v in self.discriminator.trainable_variables}
+        return [v for v in self.trainable_variables if id(v) not in excluded]
+
+    def train_step(self, data):
+        images = self.checked_images(data)
+        step = self.optimizer.iterations
+        disc_on = step >= self.disc_start
+        adversarial_factor = tf.cast(step >= self.disc_start + self.disc_warmup, "float32")
+        last_layer = self.decoder.conv_out.kernel
+        generator_variables = self.generator_variables
+        discriminator_variables = self.discriminator.trainable_variables
+
+        with tf.GradientTape(persistent=True) as tape:
+            # 1. Encode, quantize, decode.
+            out = self.forward(images, training=True)
+            fake = out["reconstructions"]
+            # 2. Generator losses.
+            reconstruction_loss = self.reconstruction_error(images, fake)
+            perceptual_loss = (
+                tf.reduce_mean(self.perceptual(images, fake)) if self.perceptual is not None else tf.zeros(())
+            )
+            nll_loss = reconstruction_loss + self.perceptual_weight * perceptual_loss
+            # Inference-mode D: the generator's pass must not move D's normalisation statistics.
+            fake_logits = tf.cast(self.discriminator(fake, training=False), "float32")
+            generator_adv_loss = self.g_loss_fn(fake_logits)
+            with tape.stop_recording():
+                nll_grads = tape.gradient(nll_loss, last_layer)
+                adv_grads = tape.gradient(generator_adv_loss, last_layer)
+                weight = self.disc_weight * adaptive_weight(nll_grads, adv_grads)
+            loss = (
+                nll_loss
+                + weight * adversarial_factor * generator_adv_loss
+                + self.codebook_weight * out["vq_loss"]
+            )
+            scaled_loss = self.optimizer.scale_loss(replica_scaled(loss))
+        # 3. Generator update, on the generator's variables only.
+        grads = tape.gradient(scaled_loss, generator_variables)
+        del tape
+        self.optimizer.apply(grads, generator_variables)
+
+        # 4. Discriminator update on real vs sg(fake), from disc_start on.
+        if not self.discriminator_optimizer.built:
+            self.discriminator_optimizer.build(discriminator_variables)
+        fake = tf.stop_gradient(fake)
+
+        def discriminator_step():
+            with tf.GradientTape() as d_tape:
+                real_logits = tf.cast(self.discriminator(images, training=True), "float32")
+                fake_logits = tf.cast(self.discriminator(fake, training=True), "float32")
+                d_loss = self.d_loss_fn(real_logits, fake_logits)
+                if self.r1_weight > 0:
+                    d_loss += 0.5 * self.r1_weight * r1_penalty(self.discriminator, images)
+                scaled_d_loss = self.discriminator_optimizer.scale_loss(replica_scaled(d_loss))
+            d_grads = d_tape.gradient(scaled_d_loss, discriminator_variables)
+            self.discriminator_optimizer.apply(d_grads, discriminator_variables)
+            return d_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+
+        def idle():
+            return tf.zeros(()), tf.zeros(()), tf.zeros(())
+
+        d_loss, logits_real, logits_fake = tf.cond(disc_on, discriminator_step, idle)
+        return self.update_trackers(
+            images,
+            out,
+            loss=loss,
+            reconstruction_loss=reconstruction_loss,
+            perceptual_loss=perceptual_loss,
+            generator_adv_loss=generator_adv_loss,
+            discriminator_loss=d_loss,
+            adaptive_weight=weight,
+            logits_real=logits_real,
+            logits_fake=logits_fake,
+        )
+
+    def get_config(self):
+        config = {
+            "perceptual_weight": self.perceptual_weight,
+            "perceptual_backbone": self.perceptual_backbone,
+            "disc_weight": self.disc_weight,
+            "disc_start": self.disc_start,
+            "disc_warmup": self.disc_warmup,
+            "codebook_weight": self.codebook_weight,
+            "disc_loss": self.disc_loss,
+            "r1_weight": self.r1_weight,
+            "disc_num_layers": self.disc_num_layers,
+            "disc_filters": self.disc_filters,
+            "disc_norm": self.disc_norm,
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+        }
+        return {**super().get_config(), **config}
