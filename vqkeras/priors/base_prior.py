@@ -11,8 +11,11 @@ from vqkeras.priors import sampling
 class BasePrior(keras.Model):
     """Base class of the autoregressive priors over a `(h, w)` grid of code indices in `[0, K)`.
 
-    A subclass implements `_forward(tokens_flat, labels, training)` → logits `(batch, h·w, K)` where the logits at
-    raster position `t` depend only on tokens `< t` (and the label), and `_sample_loop(...)`.
+    A subclass implements `_forward(tokens_flat, labels, training)` → logits `(batch, h·w, K)`, where the logits at
+    raster position `t` depend only on tokens `< t` (and the label), and `_step_logits(tokens, t, labels, state, mode)`
+    → the logits `(batch, K)` at position `t` during sampling (plus `_initial_sample_state` for e.g. a KV cache).
+    The shared sampler is one `tf.while_loop` over positions with per-position seeds
+    `fold_in(seed, t)`, so the same seed gives the same tokens whatever the sampling path.
 
     Training minimises the next-token cross-entropy `L = −(1/hw) Σ_t log p(x_t | x_<t, c)` and reports `loss`,
     `accuracy` (of the argmax prediction) and `perplexity = exp(loss)` (the exponential of the epoch's mean loss).

@@ -53,8 +53,8 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.num_classes = None if num_classes is None else int(num_classes)
 
-    def build(self, input_shape, horizontal_shape=None, labels_shape=None):
-        dim = int(input_shape[-1])
+    def build(self, vertical_shape, horizontal_shape=None, labels_shape=None):
+        dim = int(vertical_shape[-1])
         half = self.kernel_size // 2
         self.dim = dim
         self.vertical_kernel = self.add_weight(
@@ -104,8 +104,8 @@ class GatedPixelCNNBlock(keras.layers.Layer):
             horizontal_out = horizontal_out + horizontal
         return vertical_out, horizontal_out
 
-    def compute_output_shape(self, input_shape, horizontal_shape=None, labels_shape=None):
-        return tuple(input_shape), tuple(input_shape)
+    def compute_output_shape(self, vertical_shape, horizontal_shape=None, labels_shape=None):
+        return tuple(vertical_shape), tuple(vertical_shape)
 
     def get_config(self):
         config = super().get_config()
