@@ -1,0 +1,156 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vqkeras.losses import hinge_g_loss
+from vqkeras.models import VQGAN
+
+
+def tiny_vqgan(**kwargs):
+    config = dict(
+        image_channels=1,
+        num_embeddings=16,
+        latent_dim=8,
+        base_channels=8,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+        use_attention=False,
+        disc_filters=8,
+        disc_num_layers=2,
+        perceptual_weight=0.0,
+        disc_start=0,
+    )
+    config.update(kwargs)
+    return VQGAN(**config)
+
+
+def compiled(model, lr=1e-3, d_lr=1e-3):
+    model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(d_lr))
+    return model
+
+
+def images(n=8, size=16, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
+
+
+def trainable(layer):
+    return [w.numpy().copy() for w in layer.trainable_weights]
+
+
+def all_weights(layer):
+    return [w.numpy().copy() for w in layer.weights]
+
+
+def test_compile_needs_a_discriminator_optimizer():
+    with pytest.raises(ValueError, match="discriminator_optimizer=None"):
+        tiny_vqgan().compile(optimizer="adam")
+
+
+def test_adaptive_weight_matches_two_separate_tapes():
+    """λ = disc_weight·‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4), w the decoder's last kernel, against a manual computation."""
+    model = compiled(tiny_vqgan(quantizer="gradient", disc_weight=0.7, disc_norm="none", perceptual_weight=0.5))
+    x = images(4)
+    model.build(x.shape)
+    kernel = model.decoder.conv_out.kernel
+    with tf.GradientTape() as nll_tape:
+        fake = model.forward(x, training=True)["reconstructions"]
+        nll = tf.reduce_mean(tf.abs(x - fake)) + 0.5 * tf.reduce_mean(model.perceptual(x, fake))
+    with tf.GradientTape() as adv_tape:
+        fake = model.forward(x, training=True)["reconstructions"]
+        adv = hinge_g_loss(model.discriminator(fake, training=False))
+    g_nll = np.linalg.norm(nll_tape.gradient(nll, kernel).numpy())
+    g_adv = np.linalg.norm(adv_tape.gradient(adv, kernel).numpy())
+    expected = 0.7 * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)
+    logs = model.train_on_batch(x, return_dict=True)
+    np.testing.assert_allclose(logs["adaptive_weight"], expected, rtol=1e-5)
+
+
+def test_discriminator_frozen_before_disc_start_and_trained_after():
+    model = compiled(tiny_vqgan(disc_start=3))
+    x = images(8)
+    model.build(x.shape)
+    before = all_weights(model.discriminator)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)  # generator steps 0 and 1
+    for a, b in zip(before, all_weights(model.discriminator)):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)  # steps 2 and 3: the discriminator trains on step 3
+    assert any(not np.array_equal(a, b) for a, b in zip(before, trainable(model.discriminator)))
+    assert int(model.discriminator_optimizer.iterations.numpy()) == 1
+
+
+def test_players_only_update_their_own_variables():
+    x = images(4)
+    # A frozen generator optimizer: the discriminator update must leave the generator's weights alone.
+    model = compiled(tiny_vqgan(), lr=0.0)
+    model.build(x.shape)
+    generator = [w.numpy().copy() for w in model.generator_variables]
+    discriminator = trainable(model.discriminator)
+    model.train_on_batch(x)
+    for a, w in zip(generator, model.generator_variables):
+        np.testing.assert_array_equal(a, w.numpy())
+    assert any(not np.array_equal(a, b) for a, b in zip(discriminator, trainable(model.discriminator)))
+    # A frozen discriminator optimizer: the generator update must leave the discriminator's weights alone.
+    model = compiled(tiny_vqgan(), d_lr=0.0)
+    model.build(x.shape)
+    generator = [w.numpy().copy() for w in model.generator_variables]
+    discriminator = trainable(model.discriminator)
+    model.train_on_batch(x)
+    for a, b in zip(discriminator, trainable(model.discriminator)):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(generator, model.generator_variables))
+    ids = {id(v) for v in model.discriminator.trainable_variables}
+    assert not ids & {id(v) for v in model.generator_variables}
+
+
+def test_round_trip_keeps_both_optimizers_and_the_step_counter(tmp_path):
+    model = compiled(tiny_vqgan(disc_start=3))
+    x = images(8)
+    model.fit(x, epochs=2, batch_size=4, verbose=0)  # 4 generator steps, discriminator steps at 3
+    path = tmp_path / "vqgan.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    assert int(loaded.optimizer.iterations.numpy()) == 4
+    assert int(loaded.discriminator_optimizer.iterations.numpy()) == 1
+    for a, b in zip(model.discriminator_optimizer.variables, loaded.discriminator_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    as_json = lambda config: json.loads(json.dumps(config))  # noqa: E731
+    assert as_json(loaded.get_config()) == as_json(model.get_config())
+    loaded.fit(x, epochs=1, batch_size=4, verbose=0)
+    assert int(loaded.discriminator_optimizer.iterations.numpy()) == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="disc_start=-1"):
+        tiny_vqgan(disc_start=-1)
+    with pytest.raises(ValueError, match="wasserstein"):
+        tiny_vqgan(disc_loss="wasserstein")
+
+
+def test_short_fit_on_real_faces_separates_the_discriminator():
+    """VQ-GAN on ORL faces at 32×32 with the perceptual loss and disc_start inside the run."""
+    from vqkeras.data import load_images
+
+    keras.utils.set_random_seed(0)
+    faces = load_images("orl_faces", 32, channels=1, batch_size=16, seed=0, shuffle=True)
+    model = compiled(
+        tiny_vqgan(
+            num_embeddings=32,
+            base_channels=16,
+            channel_multipliers=(1, 2, 2),
+            perceptual_weight=1.0,
+            disc_start=15,
+            disc_warmup=5,
+            disc_filters=16,
+        ),
+        lr=2e-3,
+        d_lr=2e-3,
+    )
+    history = model.fit(faces.take(25), epochs=2, verbose=0).history
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), name
+    assert history["logits_real"][-1] > history["logits_fake"][-1], history
+    assert history["perceptual_loss"][-1] > 0
