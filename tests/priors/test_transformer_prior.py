@@ -160,3 +160,21 @@ def test_fit_reports_loss_accuracy_perplexity_and_accepts_labels():
     prior.fit(x=(tokens, labels), batch_size=16, epochs=1, verbose=0)
     result = prior.evaluate(ds, verbose=0, return_dict=True)
     assert result["accuracy"] > 0.9
+
+
+def test_known_tokens_are_kept_and_logit_bias_steers_sampling():
+    prior = TransformerPrior(8, (3, 3), embed_dim=16, num_layers=1, num_heads=2)
+    known = np.arange(9).reshape(3, 3) % 8
+    mask = np.zeros((3, 3), bool)
+    mask[0, 1] = mask[2, 2] = True
+    tokens = prior.sample(4, seed=1, known_tokens=known, known_mask=mask).numpy()
+    assert (tokens[:, 0, 1] == 1).all() and (tokens[:, 2, 2] == 0).all()
+    free = prior.sample(4, seed=1).numpy()
+    assert not (free[:, 0, 1] == 1).all() or not (free[:, 2, 2] == 0).all()
+    bias = np.full(8, -1e9, np.float32)
+    bias[5] = 0.0
+    assert (prior.sample(2, seed=1, logit_bias=bias).numpy() == 5).all()
+    with pytest.raises(ValueError, match="not both"):
+        prior.sample(1, prefix=[1], known_tokens=known, known_mask=mask)
+    with pytest.raises(ValueError, match="go together"):
+        prior.sample(1, known_tokens=known)

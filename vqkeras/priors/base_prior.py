@@ -222,24 +222,57 @@ class BasePrior(keras.Model):
         key = (mode, bool(return_logits))
         if key not in self._sample_functions:
 
-            def fn(num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length):
+            def fn(num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, known_mask,
+                   logit_bias):
                 return self._sample_loop(
-                    num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode, return_logits
+                    num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode, return_logits,
+                    known_mask, logit_bias,
                 )
 
             self._sample_functions[key] = tf.function(fn, reduce_retracing=True)
         return self._sample_functions[key]
 
-    def _run_sampler(self, mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits):
+    def _run_sampler(self, mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
+                     known_tokens=None, known_mask=None, logit_bias=None):
+        if prefix is not None and known_tokens is not None:
+            raise ValueError("Give either prefix or known_tokens/known_mask, not both. Received: both")
         args = self._prepare_sampling(num_samples, temperature, top_k, top_p, seed, labels, prefix)
-        tokens, logits = self._graph_sampler(mode, return_logits)(*args)
+        known = self._prepare_known(int(num_samples), known_tokens, known_mask, logit_bias)
+        if known_tokens is not None:
+            args = args[:6] + (known[0], args[7])
+        tokens, logits = self._graph_sampler(mode, return_logits)(*args, known[1], known[2])
         tokens = tf.reshape(tokens, [-1, *self.grid_shape])
         if return_logits:
             return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
         return tokens
 
+    def _prepare_known(self, num_samples, known_tokens, known_mask, logit_bias):
+        """Validates and flattens `known_tokens`/`known_mask` `(n, h, w)` and `logit_bias` `(n, K)` or `(K,)`."""
+        length, k = self.sequence_length, self.num_embeddings
+        if (known_tokens is None) != (known_mask is None):
+            raise ValueError(
+                "known_tokens and known_mask go together. "
+                f"Received: known_tokens={'set' if known_tokens is not None else None}, "
+                f"known_mask={'set' if known_mask is not None else None}"
+            )
+        tokens = np.zeros([num_samples, length], np.int32)
+        mask = np.zeros([num_samples, length], bool)
+        if known_tokens is not None:
+            tokens = np.broadcast_to(np.asarray(known_tokens).reshape(-1, length), (num_samples, length))
+            mask = np.broadcast_to(np.asarray(known_mask).astype(bool).reshape(-1, length), (num_samples, length))
+            if tokens.min() < 0 or tokens.max() >= k:
+                raise ValueError(f"known_tokens must be in [0, {k}). Received values in [{tokens.min()}, {tokens.max()}]")
+        bias = np.zeros([num_samples, k], np.float32)
+        if logit_bias is not None:
+            bias = np.broadcast_to(np.asarray(logit_bias, np.float32).reshape(-1, k), (num_samples, k))
+        return (
+            tf.constant(np.ascontiguousarray(tokens), tf.int32),
+            tf.constant(np.ascontiguousarray(mask)),
+            tf.constant(np.ascontiguousarray(bias)),
+        )
+
     def sample(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, prefix=None,
-               return_logits=False):
+               return_logits=False, known_tokens=None, known_mask=None, logit_bias=None):
         """Samples token grids in raster order, `x_t ~ p(x_t | x_<t, c)` after temperature / top-k / top-p.
 
         Runs as one `tf.function` with a `tf.while_loop` over positions. The same `seed` gives the same tokens.
@@ -254,12 +287,18 @@ class BasePrior(keras.Model):
             prefix: Optional int array `(num_samples, n)` or `(n,)` of raster-order tokens kept fixed; the remaining
                 `h·w − n` tokens are sampled (prefix completion).
             return_logits: Boolean. Also return the unfiltered logits used at every position.
+            known_tokens: Optional int array `(num_samples, h, w)` (or one grid for all) of tokens to keep where
+                `known_mask` is true; the other positions are sampled in raster order, each conditioned on every
+                earlier token, kept or sampled (later kept tokens are not seen by an autoregressive prior).
+            known_mask: Boolean array shaped like `known_tokens`.
+            logit_bias: Optional float array `(num_samples, K)` or `(K,)` added to the logits before filtering.
 
         Returns:
             Int32 tensor `(num_samples, h, w)`; with `return_logits`, a tuple `(tokens, logits (num_samples, h, w, K))`.
         """
         return self._run_sampler(
-            self._default_sample_mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits
+            self._default_sample_mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
+            known_tokens, known_mask, logit_bias,
         )
 
     _default_sample_mode = "default"
@@ -303,6 +342,8 @@ class BasePrior(keras.Model):
             None if labels is None else tf.cast(labels, tf.int32),
             tf.cast(prefix, tf.int32),
             tf.cast(prefix_length, tf.int32),
+            tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.bool),
+            tf.zeros(tf.stack([num_samples, self.num_embeddings]), tf.float32),
         )
         return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
 
@@ -315,7 +356,7 @@ class BasePrior(keras.Model):
         raise NotImplementedError
 
     def _sample_loop(self, num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode,
-                     return_logits):
+                     return_logits, known_mask, logit_bias):
         """`tf.while_loop` over raster positions; one `_step_logits` call and one categorical draw per position."""
         length = self.sequence_length
         batch_range = tf.range(num_samples)
@@ -326,7 +367,9 @@ class BasePrior(keras.Model):
         def body(t, tokens, state, logits_array):
             step_logits, state = self._step_logits(tokens, t, labels, state, mode)
             step_logits = tf.cast(step_logits, tf.float32)
-            token = self._choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length)
+            token = self._choose_token(
+                step_logits + logit_bias, t, seed, temperature, top_k, top_p, prefix, prefix_length, known_mask
+            )
             indices = tf.stack([batch_range, tf.fill(tf.shape(batch_range), t)], axis=-1)
             tokens = tf.tensor_scatter_nd_update(tokens, indices, token)
             if return_logits:
@@ -343,12 +386,12 @@ class BasePrior(keras.Model):
         return tokens, logits
 
     @staticmethod
-    def _choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length):
-        """Draws the token of position `t` (or copies the prefix token when `t < prefix_length`)."""
+    def _choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length, known_mask):
+        """Draws the token of position `t`, or copies `prefix[:, t]` when `t < prefix_length` or it is known."""
         step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(t, tf.int64))
         filtered = sampling.filter_logits(step_logits, temperature, top_k, top_p)
         drawn = tf.random.stateless_categorical(filtered, 1, seed=step_seed, dtype=tf.int32)[:, 0]
-        return tf.where(t < prefix_length, prefix[:, t], drawn)
+        return tf.where((t < prefix_length) | known_mask[:, t], prefix[:, t], drawn)
 
     def get_config(self):
         config = super().get_config()
