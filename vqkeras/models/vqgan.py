@@ -108,8 +108,8 @@ class VQGAN(VQVAE):
         self.discriminator = discriminator or PatchDiscriminator(
             num_layers=self.disc_num_layers, filters=self.disc_filters, norm=self.disc_norm, name="discriminator"
         )
-        # Built here, eagerly, not inside a traced step; its frozen backbone is rebuilt from the weights cache.
-        self.perceptual = PerceptualLoss(backbone=perceptual_backbone) if self.perceptual_weight > 0 else None
+        # Built by compile(), eagerly and only for training: inference and loading need no backbone weights.
+        self.perceptual = None
         self.discriminator_optimizer = None
         self.trackers.update({name: keras.metrics.Mean(name=name) for name in _GAN_METRICS})
 
@@ -127,6 +127,8 @@ class VQGAN(VQVAE):
             )
         super().compile(optimizer=optimizer, **kwargs)
         self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        if self.perceptual is None and self.perceptual_weight > 0:
+            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone)
 
     def get_compile_config(self):
         config = super().get_compile_config()

@@ -1,0 +1,246 @@
+"""A tokenizer (VQ-VAE / VQ-GAN) and a token prior, saved together as one model."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vqkeras.utils.images import to_model_range
+
+# Substrings of dataset names whose images are faces (for `generate_face`).
+FACE_DATASET_KEYS = ("face", "celeb", "ffhq", "lfw")
+
+
+def is_face_dataset(name):
+    """Whether a dataset name (e.g. `"orl_faces"`, `"tfds:celeb_a"`) denotes a face dataset."""
+    return bool(name) and any(key in str(name).lower() for key in FACE_DATASET_KEYS)
+
+
+@keras.saving.register_keras_serializable(package="vqkeras")
+class ImageGenerator(keras.Model):
+    """Generates images by sampling a token prior and decoding the tokens with a VQ tokenizer.
+
+    `x ~ decode(t)`, `t ~ p_prior(t | c)`, on the tokenizer's `(H/f)×(W/f)` grid of codes.
+
+    Args:
+        tokenizer: A `VQVAE` or `VQGAN` (or its serialized config).
+        prior: A `vqkeras.priors` model whose `num_embeddings` and `grid_shape` match the tokenizer.
+        image_channels: Optional integer; defaults to the tokenizer's.
+        dataset_name: Optional string naming the training data (e.g. `"orl_faces"`); `generate_face` needs a face
+            dataset.
+        prior_trained: Boolean. Whether the prior has been trained (set by `fit_prior`; kept in the config).
+        **kwargs: Base model arguments.
+
+    Call arguments:
+        images: Float images in [-1, 1]; returns the tokenizer's reconstructions.
+
+    Example:
+
+    >>> generator = vqkeras.models.ImageGenerator(vqvae, vqkeras.priors.TransformerPrior(512, (8, 8)))
+    >>> generator.fit_prior(images, epochs=20)
+    >>> samples = generator.generate(16, temperature=0.9, top_k=100, seed=0)   # (16, 64, 64, C) in [-1, 1]
+    >>> looks = generator.generate_image(style_image, strength=0.5, num_images=4, seed=0)
+    """
+
+    def __init__(self, tokenizer, prior, dataset_name=None, prior_trained=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        if isinstance(prior, dict):
+            prior = keras.saving.deserialize_keras_object(prior)
+        for name, obj, needed in (("tokenizer", tokenizer, "encode"), ("prior", prior, "sample")):
+            if not hasattr(obj, needed):
+                raise ValueError(f"{name} must be a vqkeras {name} model. Received: {name}={obj!r}")
+        self.grid_shape = tuple(int(s) for s in prior.grid_shape)
+        prior.check_compatible(tokenizer.num_embeddings, self.grid_shape)
+        self.tokenizer = tokenizer
+        self.prior = prior
+        self.dataset_name = dataset_name
+        self.prior_trained = bool(prior_trained)
+        f = tokenizer.downsample_factor
+        self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] * f, tokenizer.image_channels)
+        self.build()
+
+    @property
+    def num_embeddings(self):
+        return self.tokenizer.num_embeddings
+
+    def build(self, input_shape=None):
+        """Builds the tokenizer for this generator's image shape (the prior builds itself)."""
+        if not self.tokenizer.built:
+            self.tokenizer.build((None, *self.image_shape))
+
+    def call(self, images, training=None):
+        return self.tokenizer(images, training=training)
+
+    # ------------------------------------------------------------------ inputs
+    def prepare_images(self, images, argument="images"):
+        """Float32 `(n, H, W, C)` images in [-1, 1] at this generator's size.
+
+        Accepts one image `(H, W, C)` or a batch; uint8 / [0, 1] inputs are converted with `to_model_range`; other
+        sizes are resized (bilinear, antialiased). Raises `ValueError` naming `argument` on a channel mismatch.
+        """
+        array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4:
+            raise ValueError(f"{argument} must have shape (H, W, C) or (n, H, W, C). Received: shape={array.shape}")
+        height, width, channels = self.image_shape
+        if array.shape[-1] != channels:
+            raise ValueError(
+                f"{argument} must have {channels} channel(s), like the generator's training images. "
+                f"Received: {argument}.shape={array.shape}"
+            )
+        if not np.issubdtype(array.dtype, np.floating) or array.min(initial=0) >= 0:
+            array = to_model_range(array)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{argument} contain NaN or Inf. Received: {argument} with non-finite values")
+        array = tf.convert_to_tensor(array, tf.float32)
+        if tuple(array.shape[1:3]) != (height, width):
+            array = tf.image.resize(array, (height, width), antialias=True)
+        return tf.clip_by_value(array, -1.0, 1.0)
+
+    def encode(self, images):
+        """Int32 token grids `(n, h, w)` of images (any range `prepare_images` accepts)."""
+        return self.tokenizer.encode(self.prepare_images(images))
+
+    def decode(self, tokens):
+        """Images in [-1, 1] from token grids."""
+        return tf.clip_by_value(self.tokenizer.decode(tokens), -1.0, 1.0)
+
+    # ---------------------------------------------------------------- training
+    def encode_dataset(self, images, batch_size=64):
+        """Token grids for every image of a `tf.data.Dataset` (of images or `(images, ...)`) or array, as NumPy."""
+        if not isinstance(images, tf.data.Dataset):
+            images = tf.data.Dataset.from_tensor_slices(np.asarray(images, np.float32)).batch(batch_size)
+        tokens = [self.tokenizer.encode(self.tokenizer.unpack_images(batch)).numpy() for batch in images]
+        if not tokens:
+            raise ValueError("images is empty. Received: a dataset with no batches")
+        return np.concatenate(tokens)
+
+    def fit_prior(self, images, epochs=10, batch_size=32, optimizer=None, **fit_kwargs):
+        """Encodes `images` with the (frozen) tokenizer and trains the prior on the token grids with `fit`.
+
+        Args:
+            images: `tf.data.Dataset` or array of float images in [-1, 1].
+            epochs: Integer.
+            batch_size: Integer, batch size of the prior.
+            optimizer: Optional optimizer; defaults to AdamW(3e-4) if the prior is not compiled.
+            **fit_kwargs: Passed to the prior's `fit` (`callbacks`, `verbose`, ...).
+
+        Returns:
+            The prior's `History`.
+        """
+        tokens = self.encode_dataset(images)
+        if optimizer is not None or not self.prior.compiled:
+            self.prior.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01))
+        history = self.prior.fit(tokens, epochs=epochs, batch_size=batch_size, **fit_kwargs)
+        self.prior_trained = True
+        return history
+
+    # --------------------------------------------------------------- sampling
+    def _check_prior_trained(self):
+        if not self.prior_trained:
+            raise ValueError(
+                "The prior has not been trained: call generator.fit_prior(images) first (or pass "
+                "prior_trained=True for a prior trained elsewhere). Received: prior_trained=False"
+            )
+
+    def generate_tokens(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, **kwargs):
+        """Samples `(num_images, h, w)` token grids from the prior (see `BasePrior.sample`)."""
+        self._check_prior_trained()
+        return self.prior.sample(
+            num_images, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, labels=labels, **kwargs
+        )
+
+    def generate(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None):
+        """New images `(num_images, H, W, C)` in [-1, 1]: prior samples decoded by the tokenizer.
+
+        The same `seed` gives the same images.
+        """
+        tokens = self.generate_tokens(num_images, temperature, top_k, top_p, seed, labels)
+        return self.decode(tokens)
+
+    def generate_face(self, num_images=1, seed=None, **kwargs):
+        """New faces from a generator trained on faces (the name older tutorials use); see `generate`.
+
+        Raises:
+            ValueError: if the training data was not marked as faces (`dataset_name`).
+        """
+        if not is_face_dataset(self.dataset_name):
+            raise ValueError(
+                "generate_face() needs a generator trained on faces (dataset_name like 'orl_faces' or "
+                f"'tfds:celeb_a'); use generate() for other data. Received: dataset_name={self.dataset_name!r}"
+            )
+        return self.generate(num_images, seed=seed, **kwargs)
+
+    def generate_image(
+        self,
+        style_image,
+        strength=0.5,
+        num_images=1,
+        seed=None,
+        temperature=1.0,
+        top_k=None,
+        histogram_weight=1.0,
+        return_tokens=False,
+    ):
+        """New images that share the look of `style_image` without copying it.
+
+        The style image is encoded to tokens `s` (resized first if its size differs; its channels must match).
+        Each position keeps its style token with probability `1 − strength`; the others are re-sampled by the prior
+        in raster order, conditioned on every earlier token (kept or new), with the logits biased towards the style
+        image's code histogram: `logits + histogram_weight · log((count_k + 1) / (n + K))`. So `strength=0`
+        reproduces the style image's reconstruction, and `strength=1` samples a fresh image whose codes follow the
+        style image's code statistics (its textures, strokes and tones).
+
+        Limits: "style" here is what the codes capture (local texture, tone, stroke width), not semantics; an
+        autoregressive prior does not see kept tokens that come later in raster order, so seams between kept and
+        re-sampled regions can show at high strength; the result is only as good as the prior.
+
+        Args:
+            style_image: One image `(H, W, C)` or `(1, H, W, C)`; uint8, [0, 1] or [-1, 1].
+            strength: Float in [0, 1]. Fraction of tokens that may change.
+            num_images: Integer. Look-alikes to generate.
+            seed: Optional integer; the same seed gives the same images.
+            temperature: Float > 0. Sampling temperature.
+            top_k: Optional integer top-k filter.
+            histogram_weight: Float ≥ 0. Strength of the pull towards the style image's codes.
+            return_tokens: Boolean. Also return the style tokens and the generated tokens.
+
+        Returns:
+            Images `(num_images, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, style_tokens, tokens)`.
+        """
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
+        if histogram_weight < 0:
+            raise ValueError(f"histogram_weight must be >= 0. Received: histogram_weight={histogram_weight}")
+        self._check_prior_trained()
+        style = self.prepare_images(style_image, argument="style_image")
+        if style.shape[0] != 1:
+            raise ValueError(f"style_image must be a single image. Received: {style.shape[0]} images")
+        style_tokens = self.tokenizer.encode(style).numpy()[0]
+        rng = np.random.default_rng(seed)
+        keep = rng.random((num_images, *self.grid_shape)) >= strength
+        counts = np.bincount(style_tokens.ravel(), minlength=self.num_embeddings)
+        bias = histogram_weight * np.log((counts + 1.0) / (style_tokens.size + self.num_embeddings))
+        tokens = self.prior.sample(
+            num_images,
+            temperature=temperature,
+            top_k=top_k,
+            seed=None if seed is None else int(rng.integers(2**31)),
+            known_tokens=np.broadcast_to(style_tokens, keep.shape),
+            known_mask=keep,
+            logit_bias=bias.astype(np.float32),
+        )
+        images = self.decode(tokens)
+        return (images, style_tokens, tokens.numpy()) if return_tokens else images
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "prior": keras.saving.serialize_keras_object(self.prior),
+            "dataset_name": self.dataset_name,
+            "prior_trained": self.prior_trained,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,124 @@
+"""One-call training: a tokenizer, then a prior on its tokens, returned as an `ImageGenerator`."""
+
+import keras
+import tensorflow as tf
+
+from vqkeras.data.load_images import load_images
+from vqkeras.generator.image_generator import ImageGenerator
+from vqkeras.models.vqgan import VQGAN
+from vqkeras.models.vqvae import VQVAE
+from vqkeras.priors.pixelcnn_prior import PixelCNNPrior
+from vqkeras.priors.transformer_prior import TransformerPrior
+
+_PRIORS = {"transformer": TransformerPrior, "pixelcnn": PixelCNNPrior}
+
+
+def _as_dataset(dataset, image_size, channels, batch_size, seed):
+    """A batched dataset of [-1, 1] images, and the name of the source when it has one."""
+    if isinstance(dataset, tf.data.Dataset):
+        return dataset, None
+    if image_size is None:
+        raise ValueError(
+            "image_size is needed to load images from a source name, folder or array. Received: image_size=None"
+        )
+    name = dataset if isinstance(dataset, str) else None
+    images = load_images(dataset, image_size, channels=channels, batch_size=batch_size, seed=seed, shuffle=True)
+    return images, name
+
+
+def _train(tokenizer, compile_kwargs, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
+           batch_size, dataset_name, seed, callbacks, verbose):
+    images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
+    tokenizer.compile(**compile_kwargs)
+    tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    height, width = tokenizer.unpack_images(next(iter(images))).shape[1:3]
+    grid = (height // tokenizer.downsample_factor, width // tokenizer.downsample_factor)
+    if prior not in _PRIORS:
+        raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
+    prior_model = _PRIORS[prior](tokenizer.num_embeddings, grid, **(prior_kwargs or {}))
+    generator = ImageGenerator(tokenizer, prior_model, dataset_name=dataset_name or source_name)
+    generator.fit_prior(images, epochs=prior_epochs, batch_size=batch_size, verbose=verbose)
+    return generator
+
+
+def train_vqvae(
+    dataset,
+    image_size=None,
+    channels=None,
+    epochs=10,
+    prior="transformer",
+    prior_epochs=10,
+    batch_size=32,
+    learning_rate=2e-4,
+    prior_kwargs=None,
+    dataset_name=None,
+    seed=None,
+    callbacks=None,
+    verbose="auto",
+    **vqvae_kwargs,
+):
+    """Trains a `VQVAE`, then a prior on its tokens; returns the `ImageGenerator` (Keras progress bars throughout).
+
+    Args:
+        dataset: A `tf.data.Dataset` of images in [-1, 1], or anything `vqkeras.data.load_images` reads (an offline
+            name such as `"mnist5k"`, `"tfds:<name>"`, a folder, an array).
+        image_size: Integer or `(h, w)`; needed unless `dataset` is a `tf.data.Dataset`.
+        channels: Optional 1 or 3.
+        epochs: Tokenizer epochs.
+        prior: `"transformer"` or `"pixelcnn"`.
+        prior_epochs: Prior epochs.
+        batch_size: Integer.
+        learning_rate: Adam learning rate of the tokenizer.
+        prior_kwargs: Dict of prior constructor arguments (e.g. `embed_dim`, `num_layers`).
+        dataset_name: Name kept in the generator's config (defaults to the source name).
+        seed: Optional integer for the data order.
+        callbacks: Keras callbacks for the tokenizer's `fit`.
+        verbose: Keras verbosity.
+        **vqvae_kwargs: `VQVAE` arguments (`num_embeddings`, `channel_multipliers`, ...).
+
+    Returns:
+        A trained `ImageGenerator`.
+    """
+    images, _ = _as_dataset(dataset, image_size, channels, batch_size, seed)
+    sample = VQVAE.unpack_images(next(iter(images)))
+    vqvae_kwargs.setdefault("image_channels", int(sample.shape[-1]))
+    return _train(
+        VQVAE(**vqvae_kwargs),
+        {"optimizer": keras.optimizers.Adam(learning_rate)},
+        images, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size,
+        dataset_name or (dataset if isinstance(dataset, str) else None), seed, callbacks, verbose,
+    )
+
+
+def train_vqgan(
+    dataset,
+    image_size=None,
+    channels=None,
+    epochs=10,
+    prior="transformer",
+    prior_epochs=10,
+    batch_size=32,
+    learning_rate=2e-4,
+    prior_kwargs=None,
+    dataset_name=None,
+    seed=None,
+    callbacks=None,
+    verbose="auto",
+    **vqgan_kwargs,
+):
+    """Trains a `VQGAN` (Adam(β₁=0.5) for both players), then a prior on its tokens; returns the `ImageGenerator`.
+
+    Arguments as `train_vqvae`, with `**vqgan_kwargs` going to `VQGAN` (e.g. `disc_start`, `perceptual_weight`).
+    """
+    images, _ = _as_dataset(dataset, image_size, channels, batch_size, seed)
+    sample = VQGAN.unpack_images(next(iter(images)))
+    vqgan_kwargs.setdefault("image_channels", int(sample.shape[-1]))
+    return _train(
+        VQGAN(**vqgan_kwargs),
+        {
+            "optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
+            "discriminator_optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        },
+        images, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size,
+        dataset_name or (dataset if isinstance(dataset, str) else None), seed, callbacks, verbose,
+    )
