@@ -29,9 +29,11 @@ def _as_dataset(dataset, image_size, channels, batch_size, seed):
 def _train(tokenizer, compile_kwargs, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
            batch_size, dataset_name, seed, callbacks, verbose):
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
+    sample_shape = tokenizer.unpack_images(next(iter(images))).shape
+    tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
     tokenizer.compile(**compile_kwargs)
     tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    height, width = tokenizer.unpack_images(next(iter(images))).shape[1:3]
+    height, width = sample_shape[1:3]
     grid = (height // tokenizer.downsample_factor, width // tokenizer.downsample_factor)
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
