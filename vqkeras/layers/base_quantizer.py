@@ -125,8 +125,10 @@ class BaseQuantizer(keras.layers.Layer):
         return z_sq - 2.0 * tf.matmul(z, e, transpose_b=True) + e_sq[tf.newaxis, :]
 
     def _nearest_chunk(self, z, codebook, e_sq):
-        # ‖z‖² is constant per row and does not change the argmin.
-        scores = e_sq[tf.newaxis, :] - 2.0 * tf.matmul(z, codebook, transpose_b=True)
+        # ‖z‖² is constant per row and does not change the argmin. The −2 goes on the (K, d) codebook (exact: a
+        # power of two) and ‖e‖² is added with bias_add, so Grappler fuses both into the matmul: no extra elementwise
+        # passes over the (rows, K) scores.
+        scores = tf.nn.bias_add(tf.matmul(z, -2.0 * codebook, transpose_b=True), e_sq)
         return tf.argmin(scores, axis=1, output_type=tf.int32)
 
     def _nearest(self, flat):
