@@ -1,0 +1,204 @@
+"""`export_saved_model`: signatures checked in a fresh Python without vqkeras, and by `saved_model_cli`."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.export.conftest import images
+from tests.export.conftest import tiny_generator
+from tests.export.conftest import tiny_pixelcnn_prior
+from tests.export.conftest import tiny_vqvae
+from vqkeras.export import export_saved_model
+from vqkeras.models import VQGAN
+
+SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
+# (seed, temperature, top_k) of the `generate` calls compared with `ImageGenerator.generate_tokens`.
+GENERATE_CASES = [(7, 1.0, 0), (3, 0.8, 5), (2**40 + 5, 1.3, 1)]
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """An `ImageGenerator` exported once, with the Keras model's outputs saved as `.npy` next to it."""
+    root = tmp_path_factory.mktemp("export")
+    generator = tiny_generator()
+    x = images(5)
+    path = export_saved_model(generator, root / "generator", version=3)
+    indices = generator.tokenizer.encode(x).numpy()
+    arrays = {
+        "x": x,
+        "x1": x[:1],
+        "reconstructions": generator(x, training=False).numpy(),
+        "indices": indices,
+        "decoded": generator.decode(indices).numpy(),
+    }
+    for i, (seed, temperature, top_k) in enumerate(GENERATE_CASES):
+        tokens = generator.generate_tokens(2 + i, seed=seed, temperature=temperature, top_k=top_k or None).numpy()
+        arrays[f"tokens_{i}"] = tokens
+        arrays[f"generated_{i}"] = generator.decode(tokens).numpy()
+    for name, value in arrays.items():
+        np.save(root / f"{name}.npy", value)
+    return {"root": root, "path": Path(path), **arrays}
+
+
+FRESH_PROCESS_CHECK = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    root, path, cases = sys.argv[1], sys.argv[2], eval(sys.argv[3])
+    load = lambda name: np.load(f"{root}/{name}.npy")
+    model = tf.saved_model.load(path)
+    sigs = model.signatures
+    assert sorted(sigs) == ["decode", "encode", "generate", "serving_default"], sorted(sigs)
+
+    for x in (load("x"), load("x1")):  # two batch sizes: the batch is dynamic
+        n = len(x)
+        out = sigs["serving_default"](images=tf.constant(x))
+        assert sorted(out) == ["reconstructions"]
+        np.testing.assert_allclose(out["reconstructions"].numpy(), load("reconstructions")[:n], atol=1e-5)
+        out = sigs["encode"](images=tf.constant(x))
+        assert out["indices"].dtype == tf.int32
+        np.testing.assert_array_equal(out["indices"].numpy(), load("indices")[:n])
+        out = sigs["decode"](indices=tf.constant(load("indices")[:n]))
+        np.testing.assert_allclose(out["images"].numpy(), load("decoded")[:n], atol=1e-5)
+
+    for i, (seed, temperature, top_k) in enumerate(cases):
+        out = sigs["generate"](
+            num_images=tf.constant(2 + i, tf.int32), seed=tf.constant(seed, tf.int64),
+            temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k, tf.int32),
+        )
+        assert sorted(out) == ["images", "tokens"]
+        np.testing.assert_array_equal(out["tokens"].numpy(), load(f"tokens_{i}"))
+        np.testing.assert_allclose(out["images"].numpy(), load(f"generated_{i}"), atol=1e-5)
+
+    try:  # run-time checks reach the client as InvalidArgumentError
+        sigs["decode"](indices=tf.fill([1, 4, 4], 16))
+        raise SystemExit("out-of-range indices were accepted")
+    except tf.errors.InvalidArgumentError as error:
+        assert "codebook size" in str(error)
+    assert "vqkeras" not in sys.modules, "the SavedModel must load without vqkeras"
+    print("FRESH-PROCESS-OK")
+    """
+)
+
+
+def test_signatures_in_a_fresh_process_without_vqkeras(exported):
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_CHECK, str(exported["root"]), str(exported["path"]), repr(GENERATE_CASES)],
+        capture_output=True, text=True, env=_env(), cwd=exported["root"], timeout=300,
+    )
+    assert result.returncode == 0 and "FRESH-PROCESS-OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_layout_is_tf_serving_versioned(exported):
+    path = exported["path"]
+    assert path.name == "3" and path.parent.name == "generator"
+    assert (path / "saved_model.pb").is_file() and (path / "variables" / "variables.index").is_file()
+
+
+def test_saved_model_cli_show_lists_signatures_with_names_and_dtypes(exported):
+    result = subprocess.run(
+        [str(SAVED_MODEL_CLI), "show", "--dir", str(exported["path"]), "--all"],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout
+    for name in ("serving_default", "encode", "decode", "generate"):
+        assert f"signature_def['{name}']" in text
+    for name in ("images", "indices", "reconstructions", "num_images", "seed", "temperature", "top_k", "tokens"):
+        assert f"['{name}'] tensor_info" in text
+    assert "DT_INT64" in text and "DT_INT32" in text
+
+
+def test_saved_model_cli_run_serving_default_on_npy(exported, tmp_path):
+    result = subprocess.run(
+        [
+            str(SAVED_MODEL_CLI), "run", "--dir", str(exported["path"]), "--tag_set", "serve",
+            "--signature_def", "serving_default", "--inputs", f"images={exported['root'] / 'x.npy'}",
+            "--outdir", str(tmp_path),
+        ],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "reconstructions.npy"), exported["reconstructions"], atol=1e-5)
+
+
+def test_tokenizer_exports_three_signatures_with_the_built_shape(tmp_path):
+    model = tiny_vqvae()
+    x = images(2)
+    reconstructions = model(x).numpy()
+    loaded = tf.saved_model.load(export_saved_model(model, tmp_path, version=1))
+    assert sorted(loaded.signatures) == ["decode", "encode", "serving_default"]
+    spec = loaded.signatures["serving_default"].structured_input_signature[1]["images"]
+    assert spec.shape.as_list() == [None, 8, 8, 1]
+    out = loaded.signatures["serving_default"](images=tf.constant(x))["reconstructions"]
+    np.testing.assert_allclose(out.numpy(), reconstructions, atol=1e-5)
+
+
+def test_vqgan_with_dynamic_image_size(tmp_path):
+    model = VQGAN(disc_num_layers=1, disc_filters=8, **{k: v for k, v in tiny_vqvae().get_config().items()
+                                                       if k in ("image_channels", "num_embeddings", "latent_dim",
+                                                                "base_channels", "channel_multipliers",
+                                                                "num_res_blocks", "use_attention")})
+    path = export_saved_model(model, tmp_path, input_shape=(None, None, 1))
+    signatures = tf.saved_model.load(path).signatures
+    assert signatures["decode"].structured_input_signature[1]["indices"].shape.as_list() == [None, None, None]
+    for size in (8, 16):
+        x = images(2, size=size)
+        out = signatures["encode"](images=tf.constant(x))["indices"].numpy()
+        np.testing.assert_array_equal(out, model.encode(x).numpy())
+
+
+def test_class_conditioned_generate_takes_labels(tmp_path):
+    generator = tiny_generator(tiny_pixelcnn_prior(num_classes=3))
+    labels = np.array([0, 2], np.int32)
+    expected = generator.generate_tokens(2, seed=11, labels=labels).numpy()
+    generate = tf.saved_model.load(export_saved_model(generator, tmp_path)).signatures["generate"]
+    assert sorted(generate.structured_input_signature[1]) == ["labels", "num_images", "seed", "temperature", "top_k"]
+    out = generate(num_images=tf.constant(2), seed=tf.constant(11, tf.int64), temperature=tf.constant(1.0),
+                   top_k=tf.constant(0), labels=tf.constant(labels))
+    np.testing.assert_array_equal(out["tokens"].numpy(), expected)
+
+
+def test_unbuilt_model_needs_input_shape(tmp_path):
+    model = tiny_vqvae()
+    with pytest.raises(ValueError, match=r"never been built.*input_shape"):
+        export_saved_model(model, tmp_path)
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"divisible by the downsampling factor 2"):
+        export_saved_model(model, tmp_path, input_shape=(9, 9, 1))
+    path = export_saved_model(model, tmp_path, input_shape=(8, 8, 1))
+    assert model.built and Path(path, "saved_model.pb").is_file()
+
+
+def test_existing_target_needs_overwrite(tmp_path):
+    model = tiny_vqvae()
+    model(images(1))
+    target = tmp_path / "1"
+    target.mkdir()
+    (target / "old.txt").write_text("x")
+    with pytest.raises(FileExistsError, match=str(target).replace("\\", "\\\\") + r".*overwrite=True"):
+        export_saved_model(model, tmp_path)
+    assert (target / "old.txt").exists()
+    export_saved_model(model, tmp_path, overwrite=True)
+    assert not (target / "old.txt").exists() and (target / "saved_model.pb").is_file()
+    export_saved_model(model, tmp_path, version=2)  # a new version next to it needs no overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2"]
+
+
+def test_other_models_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="VQVAE, a VQGAN or an ImageGenerator.*PixelCNNPrior"):
+        export_saved_model(tiny_pixelcnn_prior(), tmp_path)
