@@ -147,6 +147,8 @@ class BaseQuantizer(keras.layers.Layer):
                 lambda c: self._nearest_chunk(c, codebook, e_sq),
                 chunks,
                 fn_output_signature=tf.TensorSpec((rows,), tf.int32),
+                # One chunk at a time: map_fn's default (10 in flight) would hold several chunks at once.
+                parallel_iterations=1,
             )
             return tf.reshape(idx, (-1,))[:n]
 
