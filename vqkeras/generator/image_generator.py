@@ -235,6 +235,186 @@ class ImageGenerator(keras.Model):
         images = self.decode(tokens)
         return (images, style_tokens, tokens.numpy()) if return_tokens else images
 
+    # ------------------------------------------------------------ restoration
+    def _prepare_pixel_mask(self, mask, num_images, input_size):
+        """Float32 `(n, H, W, 1)` mask in [0, 1] at the generator's size from `(H, W)`, `(n, H, W)` or `(n, H, W, 1)`."""
+        array = mask.numpy() if isinstance(mask, tf.Tensor) else np.asarray(mask)
+        shape = array.shape
+        if array.ndim == 4 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.ndim == 2:
+            array = array[None]
+        if array.ndim != 3 or tuple(array.shape[1:]) != tuple(input_size) or array.shape[0] not in (1, num_images):
+            raise ValueError(
+                f"mask must have shape (H, W), (n, H, W) or (n, H, W, 1) with (H, W) = {tuple(input_size)} (the "
+                f"images' size) and n = 1 or {num_images}. Received: mask.shape={shape}"
+            )
+        array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+            raise ValueError(
+                f"mask values must be in [0, 1] (1 = fill in). Received: values in [{array.min()}, {array.max()}]"
+            )
+        array = np.broadcast_to(array, (num_images, *array.shape[1:]))[..., None]
+        height, width, _ = self.image_shape
+        if tuple(input_size) != (height, width):
+            array = np.clip(tf.image.resize(array, (height, width), "bilinear").numpy(), 0.0, 1.0)
+        return np.ascontiguousarray(array, np.float32)
+
+    def masked_cells(self, mask):
+        """Boolean `(n, h, w)`: the tokens whose receptive cell (an `f×f` pixel patch) overlaps `mask > 0`.
+
+        Args:
+            mask: Float array `(n, H, W)` or `(n, H, W, 1)` at the generator's image size.
+        """
+        array = np.asarray(mask)
+        if array.ndim == 4:
+            array = array[..., 0]
+        f = self.tokenizer.downsample_factor
+        h, w = self.grid_shape
+        return (array.reshape(array.shape[0], h, f, w, f) > 0).any(axis=(2, 4))
+
+    @staticmethod
+    def _raster_prefix_mask(cells):
+        """Known mask of an autoregressive prior: the positions before the first masked cell in raster order."""
+        flat = cells.reshape(cells.shape[0], -1)
+        first = np.where(flat.any(axis=1), flat.argmax(axis=1), flat.shape[1])
+        return (np.arange(flat.shape[1])[None] < first[:, None]).reshape(cells.shape)
+
+    def _prior_sample_kwargs(self, steps):
+        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a positive integer. Received: steps={steps}")
+        return {"steps": int(steps)} if getattr(self.prior, "bidirectional", False) else {}
+
+    def inpaint(self, images, mask, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
+                return_tokens=False):
+        """Fills in the masked region of images with the prior and keeps every other pixel exactly.
+
+        1. Encode the images to tokens `s`.
+        2. Mark every token whose receptive cell (the `f×f` pixel patch it is decoded to, `f` the downsampling
+           factor) overlaps the mask (`mask > 0`).
+        3. Re-sample the marked tokens with the prior, keeping the others:
+           - a bidirectional prior (`MaskGITPrior`) fills exactly the marked tokens, each seeing all kept tokens on
+             every side;
+           - an autoregressive prior (`TransformerPrior`, `PixelCNNPrior`) only sees earlier tokens, so every token
+             from the first marked one in raster order onwards is re-sampled (`known_mask` = the positions before
+             it). Tokens after the hole that were not marked also change, and the fill does not see the context
+             below the hole; use a MaskGIT prior for real inpainting.
+        4. Decode, and composite: `output = m·decoded + (1 − m)·input`, so pixels with `m = 0` are exactly the input
+           (as returned by `prepare_images`).
+
+        Args:
+            images: One image `(H, W, C)` or a batch `(n, H, W, C)`; uint8, [0, 1] or [-1, 1]. Resized to the
+                generator's size if it differs.
+            mask: Float or bool array `(H, W)` (one mask for all images), `(n, H, W)` or `(n, H, W, 1)` at the
+                images' size; values in [0, 1], 1 = fill in. Soft values blend.
+            seed: Optional integer; the same seed gives the same images.
+            temperature: Float > 0. Sampling temperature.
+            top_k: Optional integer top-k filter.
+            steps: Integer ≥ 1. Decoding steps of a MaskGIT prior (ignored by autoregressive priors).
+            labels: Optional class labels `(n,)` for a class-conditioned prior.
+            return_tokens: Boolean. Also return the input tokens, the re-sampled tokens and the marked cells.
+
+        Returns:
+            Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens, cells)` where
+            `cells` is the boolean `(n, h, w)` grid of marked tokens.
+        """
+        self._check_prior_trained()
+        raw = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
+        input_size = raw.shape[-3:-1] if raw.ndim in (3, 4) else None
+        images = self.prepare_images(raw)
+        num_images = int(images.shape[0])
+        pixel_mask = self._prepare_pixel_mask(mask, num_images, input_size)
+        sample_kwargs = self._prior_sample_kwargs(steps)
+        tokens = self.tokenizer.encode(images).numpy()
+        cells = self.masked_cells(pixel_mask)
+        known = ~cells if getattr(self.prior, "bidirectional", False) else self._raster_prefix_mask(cells)
+        new_tokens = self.prior.sample(
+            num_images, temperature=temperature, top_k=top_k, seed=seed, labels=labels, known_tokens=tokens,
+            known_mask=known, **sample_kwargs,
+        ).numpy()
+        decoded = self.decode(new_tokens).numpy()
+        # Composite: outside the mask (m = 0) the input pixels are kept exactly.
+        output = pixel_mask * decoded + (1.0 - pixel_mask) * images.numpy()
+        output = tf.convert_to_tensor(output, tf.float32)
+        return (output, tokens, new_tokens, cells) if return_tokens else output
+
+    def upscale(self, images, factor, strength=0.3, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
+                group_size=1, return_tokens=False):
+        """Super-resolution by `factor`: bicubic upsampling, then the prior re-samples the tokens it doubts.
+
+        For a generator trained at size `H×W`, the input is at `(H/factor)×(W/factor)`.
+
+        1. Upsample bicubically to `H×W` and encode to tokens `s`.
+        2. Score each token by the prior's probability of it given the others: `p(s_i | s_{−i})` with a bidirectional
+           prior (`MaskGITPrior.token_probabilities`), or `p(s_i | s_<i)` with an autoregressive prior (which only
+           sees earlier tokens, so its scores are weaker and its re-samples do not see later kept tokens).
+        3. Re-sample the `round(strength·h·w)` least likely tokens with the prior (all other tokens known), decode.
+
+        Limits: the method can only add detail that the tokenizer's codebook and the prior know from training
+        (it sharpens towards the training distribution, and can hallucinate plausible but wrong detail); it
+        cannot recover information lost at low resolution, and at high `strength` it drifts away from the input.
+        `strength=0` returns the reconstruction of the bicubic upsample.
+
+        Args:
+            images: One image `(H/factor, W/factor, C)` or a batch; uint8, [0, 1] or [-1, 1].
+            factor: Integer ≥ 1 dividing the generator's height and width.
+            strength: Float in [0, 1]. Fraction of tokens that may change. Defaults to `0.3`.
+            seed: Optional integer; the same seed gives the same images.
+            temperature: Float > 0. Sampling temperature.
+            top_k: Optional integer top-k filter.
+            steps: Integer ≥ 1. Decoding steps of a MaskGIT prior (ignored by autoregressive priors).
+            labels: Optional class labels `(n,)` for a class-conditioned prior.
+            group_size: Integer ≥ 1. Positions masked per forward pass when scoring with a MaskGIT prior
+                (`1` = exact `p(s_i | s_{−i})`, see `MaskGITPrior.token_probabilities`).
+            return_tokens: Boolean. Also return the tokens of the bicubic upsample and the final tokens.
+
+        Returns:
+            Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
+        """
+        height, width, channels = self.image_shape
+        if isinstance(factor, bool) or int(factor) != factor or factor < 1 or height % factor or width % factor:
+            raise ValueError(
+                f"factor must be a positive integer dividing the generator's image size {height}×{width}. "
+                f"Received: factor={factor}"
+            )
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
+        sample_kwargs = self._prior_sample_kwargs(steps)
+        factor = int(factor)
+        array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
+        if array.ndim == 3:
+            array = array[None]
+        expected = (height // factor, width // factor, channels)
+        if array.ndim != 4 or tuple(array.shape[1:]) != expected:
+            raise ValueError(
+                f"images must have shape {expected} or (n, {', '.join(map(str, expected))}) for factor={factor} "
+                f"(the generator makes {height}×{width} images). Received: images.shape={array.shape}"
+            )
+        self._check_prior_trained()
+        if not np.issubdtype(array.dtype, np.floating) or array.min(initial=0) >= 0:
+            array = to_model_range(array)
+        upsampled = tf.image.resize(tf.convert_to_tensor(array, tf.float32), (height, width), "bicubic")
+        upsampled = tf.clip_by_value(upsampled, -1.0, 1.0)
+        tokens = self.tokenizer.encode(upsampled).numpy()
+        num_images = tokens.shape[0]
+        count = int(round(strength * tokens[0].size))
+        new_tokens = tokens
+        if count > 0:
+            if getattr(self.prior, "bidirectional", False):
+                confidence = self.prior.token_probabilities(tokens, labels=labels, group_size=group_size)
+            else:
+                probs = tf.nn.softmax(self.prior.logits(tokens, labels=labels), axis=-1).numpy()
+                confidence = np.take_along_axis(probs, tokens[..., None], axis=-1)[..., 0]
+            flat = confidence.reshape(num_images, -1)
+            ranks = np.argsort(np.argsort(flat, axis=1, kind="stable"), axis=1, kind="stable")
+            known = (ranks >= count).reshape(tokens.shape)
+            new_tokens = self.prior.sample(
+                num_images, temperature=temperature, top_k=top_k, seed=seed, labels=labels, known_tokens=tokens,
+                known_mask=known, **sample_kwargs,
+            ).numpy()
+        output = self.decode(new_tokens)
+        return (output, tokens, new_tokens) if return_tokens else output
+
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {
