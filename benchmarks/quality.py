@@ -1,0 +1,294 @@
+"""Quality side by side: vqkeras vs the keras.io example architecture on Fashion-MNIST (issue 7).
+
+Usage (from the repository root):
+
+    python benchmarks/quality.py                       # defaults: 10 min per model, 10 min per prior, 2000 samples
+    python benchmarks/quality.py --minutes 3 --prior-minutes 2 --samples 500    # reduced budgets
+
+1. Baseline: the keras.io "Vector-Quantized Variational Autoencoders" example architecture
+   (`benchmarks/keras_io_baseline.py`), K=64, gradient codebook; its prior a `PixelCNNPrior`.
+2. vqkeras `VQVAE` at the same 7×7 token grid (28×28 input, f=4) with K=64, and K=512.
+3. Reconstruction: each model trains for the same wall-clock budget (`--minutes`); test-set PSNR, SSIM, codebook
+   usage and perplexity (`vqkeras.metrics.evaluate_model`).
+4. Generation: FID (EfficientNet-Lite0, 128×128 inputs) of `--samples` samples vs the 10,000 test images:
+   baseline + PixelCNN vs vqkeras (K=64) + TransformerPrior, priors trained for `--prior-minutes` each.
+5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer, test-set usage.
+
+Writes JSON results, a markdown table (`--out`) and the PSNR/usage curves (`--plot`). Needs the Debian package
+`dataset-fashion-mnist`; exits with code 2 and the install command if it is missing.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def check_data():
+    needed = [f"{p}-{k}-ubyte.gz" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
+    missing = [n for n in needed if not os.path.isfile(os.path.join(FASHION_DIR, n))]
+    if missing:
+        print(
+            f"Fashion-MNIST is missing ({', '.join(missing)} not in {FASHION_DIR}).\n"
+            "Install it with:  sudo apt-get install -y dataset-fashion-mnist",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import vqkeras  # noqa: E402
+from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
+from vqkeras.metrics import compute_features  # noqa: E402
+from vqkeras.metrics import evaluate_model  # noqa: E402
+from vqkeras.metrics import feature_statistics  # noqa: E402
+from vqkeras.metrics import frechet_distance  # noqa: E402
+
+
+class WallClockBudget(keras.callbacks.Callback):
+    """Stops `fit` once `minutes` of training time are spent; every `every` seconds records PSNR and usage on
+    `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted."""
+
+    def __init__(self, minutes, probe=None, every=20.0):
+        super().__init__()
+        self.budget = 60.0 * minutes
+        self.probe = probe
+        self.every = every
+        self.curve = []
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = None
+        self.excluded = 0.0
+        self.last_probe = 0.0
+
+    def trained_seconds(self):
+        return 0.0 if self.start is None else time.perf_counter() - self.start - self.excluded
+
+    def record(self):
+        t0 = time.perf_counter()
+        stats = evaluate_model(self.model, self.probe, verbose=0)
+        self.curve.append(dict(seconds=self.trained_seconds(), steps=self.steps, psnr=stats["psnr"],
+                               usage=stats["usage"]))
+        self.excluded += time.perf_counter() - t0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.start is None:  # the first step traces the function: start the clock after it
+            self.start = time.perf_counter()
+        elapsed = self.trained_seconds()
+        if self.probe is not None and (self.steps == 1 or elapsed - self.last_probe >= self.every):
+            self.last_probe = elapsed
+            self.record()
+        if elapsed >= self.budget:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.probe is not None:
+            self.record()
+
+
+def ours(num_embeddings, quantizer=None):
+    return vqkeras.models.VQVAE(
+        image_channels=1, num_embeddings=num_embeddings, latent_dim=OURS["latent_dim"],
+        base_channels=OURS["base_channels"], channel_multipliers=OURS["channel_multipliers"],
+        num_res_blocks=OURS["num_res_blocks"], use_attention=OURS["use_attention"], quantizer=quantizer,
+        reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}",
+    )
+
+
+OURS = dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1, use_attention=False)
+
+
+def train(model, train_ds, minutes, lr, probe=None, every=30.0):
+    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
+    budget = WallClockBudget(minutes, probe, every)
+    model.fit(train_ds, epochs=10_000, callbacks=[budget], verbose=0)
+    print(f"  {model.name}: {budget.steps} steps in {budget.trained_seconds():.0f} s", flush=True)
+    return budget
+
+
+def fit_prior(prior, tokens, minutes, lr=3e-4, batch_size=128):
+    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=False)
+    budget = WallClockBudget(minutes)
+    history = prior.fit(tokens, epochs=10_000, batch_size=batch_size, callbacks=[budget], verbose=0)
+    loss = float(history.history["loss"][-1])
+    print(f"  {prior.name}: {budget.steps} steps, last-epoch loss {loss:.3f}", flush=True)
+    return {"steps": budget.steps, "loss": loss}
+
+
+def encode_all(model, images, batch_size=500):
+    encode = tf.function(model.encode)
+    return np.concatenate([encode(images[i:i + batch_size]).numpy() for i in range(0, len(images), batch_size)])
+
+
+def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
+    out = []
+    for i in range(0, n, chunk):
+        tokens = prior.sample(min(chunk, n - i), seed=seed + i, **sample_kwargs)
+        out.append(np.clip(model.decode(tokens).numpy(), -1, 1))
+    return np.concatenate(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per autoencoder (minutes)")
+    parser.add_argument("--prior-minutes", type=float, default=10.0, help="training budget per prior (minutes)")
+    parser.add_argument("--scale-minutes", type=float, default=None,
+                        help="budget of each K=8192 model (defaults to --minutes)")
+    parser.add_argument("--samples", type=int, default=2000, help="generated images per model for FID")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--prior-images", type=int, default=60000, help="training images encoded for the priors")
+    parser.add_argument("--fid-image-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/quality_results.json")
+    parser.add_argument("--plot", default="docs/quality_curves.png")
+    args = parser.parse_args()
+    check_data()
+    scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
+    keras.utils.set_random_seed(args.seed)
+    started = datetime.datetime.now()
+
+    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size,
+                                        seed=args.seed, drop_remainder=True)
+    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
+    probe = test_x[:1000]
+    results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": OURS,
+               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TF {tf.__version__}, "
+                          f"Keras {keras.__version__}"}
+
+    # ------------------------------------------------------------------ reconstruction
+    print("== Reconstruction", flush=True)
+    models = {
+        "baseline_k64": __import__("keras_io_baseline").KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
+        "vqkeras_k64": ours(64),
+        "vqkeras_k512": ours(512),
+    }
+    recon, curves = {}, {}
+    for key, model in models.items():
+        lr = 1e-3 if key.startswith("baseline") else 5e-4
+        budget = train(model, train_ds, args.minutes, lr, probe=probe)
+        curves[key] = budget.curve
+        recon[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps,
+                      "params": int(model.count_params())}
+        print(f"  {key}: {recon[key]}", flush=True)
+    results["reconstruction"], results["curves"] = recon, curves
+
+    # ------------------------------------------------------------------ usage at scale
+    print("== Usage at K=8192", flush=True)
+    scale = {}
+    for key, quantizer in (
+        ("ema_k8192_l2_dim8", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], codebook_dim=8,
+                                                                l2_normalize=True, name="quantizer")),
+        ("ema_k8192_plain", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer")),
+    ):
+        model = ours(8192, quantizer=quantizer)
+        budget = train(model, train_ds, scale_minutes, 5e-4)
+        scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
+        print(f"  {key}: {scale[key]}", flush=True)
+    results["usage_at_scale"] = scale
+
+    # ------------------------------------------------------------------ generation
+    print("== Generation", flush=True)
+    train_x = vqkeras.utils.to_model_range(
+        vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
+    extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
+    test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
+    generation = {}
+    setups = {
+        "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], vqkeras.priors.PixelCNNPrior(
+            64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")),
+        "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], vqkeras.priors.TransformerPrior(
+            64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=0.1, name="transformer")),
+    }
+    for key, (model, prior) in setups.items():
+        tokens = encode_all(model, train_x)
+        prior_info = fit_prior(prior, tokens, args.prior_minutes)
+        t0 = time.perf_counter()
+        samples = sample_images(model, prior, args.samples, seed=args.seed)
+        sample_seconds = time.perf_counter() - t0
+        sample_stats = feature_statistics(compute_features(samples, extractor, batch_size=250, verbose=0))
+        recon_fid_stats = feature_statistics(compute_features(
+            np.concatenate([np.clip(model(test_x[i:i + 500]).numpy(), -1, 1) for i in range(0, args.samples, 500)]),
+            extractor, batch_size=250, verbose=0))
+        generation[key] = {
+            "fid": frechet_distance(*sample_stats, *test_stats),
+            "reconstruction_fid": frechet_distance(*recon_fid_stats, *test_stats),
+            "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
+            "prior_params": int(prior.count_params()), "sample_seconds": sample_seconds,
+        }
+        print(f"  {key}: {generation[key]}", flush=True)
+    # Reference: the same number of real training images vs the test set (the floor for this N).
+    real_stats = feature_statistics(compute_features(train_x[:args.samples], extractor, batch_size=250, verbose=0))
+    generation["real train images (floor)"] = {"fid": frechet_distance(*real_stats, *test_stats)}
+    results["generation"] = generation
+    results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
+
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    plot(curves, args.plot)
+    print(markdown(results))
+
+
+def plot(curves, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    labels = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
+              "vqkeras_k512": "vqkeras VQVAE, K=512"}
+    for key, curve in curves.items():
+        t = [c["seconds"] / 60 for c in curve]
+        axes[0].plot(t, [c["psnr"] for c in curve], label=labels.get(key, key))
+        axes[1].plot(t, [100 * c["usage"] for c in curve], label=labels.get(key, key))
+    axes[0].set(xlabel="training time (min, CPU)", ylabel="PSNR (dB)", title="PSNR on 1,000 test images")
+    axes[1].set(xlabel="training time (min, CPU)", ylabel="codebook usage (%)",
+                title="Codes used on 1,000 test images")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(r):
+    a = r["args"]
+    rec, gen, sc = r["reconstruction"], r["generation"], r["usage_at_scale"]
+    lines = [
+        f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
+        f"--samples {a['samples']}" + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
+        + f"` — {r['date']} — {r['machine']}.",
+        "",
+        "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
+             "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
+             "ema_k8192_plain": "vqkeras, K=8192, plain EMA"}
+    for key, v in {**rec, **sc}.items():
+        lines.append(f"| {names[key]} | {v.get('params', '')} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | "
+                     f"{100 * v['usage']:.1f}% | {v['perplexity']:.1f} |")
+    lines += ["", "| Generation | FID (EfficientNet-Lite0) | FID of reconstructions | Prior steps | Prior loss |",
+              "|---|---:|---:|---:|---:|"]
+    for key, v in gen.items():
+        lines.append(f"| {key} | {v['fid']:.2f} | {v.get('reconstruction_fid', float('nan')):.2f} | "
+                     f"{v.get('prior_steps', '')} | {v.get('prior_loss', float('nan')):.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
