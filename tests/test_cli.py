@@ -1,0 +1,97 @@
+"""The command line, run in-process through `main(argv)`."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vqkeras.cli import main
+
+TINY = [
+    "--image-size", "16", "--channels", "1", "--batch-size", "16", "--num-embeddings", "16", "--latent-dim", "8",
+    "--base-channels", "8", "--channel-multipliers", "1,2", "--num-res-blocks", "1", "--no-attention",
+]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "--model", "missing.keras"], "model file not found: missing.keras"),
+        (["train", "vqvae", "--data", "tfds:mnistt", "--out", "m.keras"], "Did you mean"),
+        (["train", "vqvae", "--data", "mnist5k", "--out", "m.h5"], "--out must end in .keras"),
+        (["train", "vqvae", "--data", "/no/such/folder"], "no/such/folder"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.startswith("vqkeras: error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "--model", "m.keras", "--num-images", "many"], "invalid int value"),
+        (["train", "vqvae", "--data", "mnist5k", "--channel-multipliers", "1,x"], "comma-separated integers"),
+        (["train", "vqvae", "--data", "mnist5k", "--channels", "2"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("vqkeras: error:")
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip file")
+    code, _, err = run(capsys, "generate", "--model", bad)
+    assert code == 2 and "could not load" in err and "Traceback" not in err
+
+
+def test_every_subcommand_documents_its_flags(capsys):
+    for command in ("train", "train-prior", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+        text = capsys.readouterr().out
+        assert "--" in text and "usage: vqkeras " + command in text
+
+
+def test_train_reconstruct_prior_generate_style_end_to_end(tmp_path, capsys):
+    tokenizer = tmp_path / "tok.keras"
+    code, out, err = run(capsys, "train", "vqvae", "--data", "mnist5k", "--split", "train[:64]", "--epochs", "1",
+                         *TINY, "--out", tokenizer, "--backup-dir", tmp_path / "backup",
+                         "--tensorboard", tmp_path / "tb")
+    assert code == 0, err
+    assert tokenizer.exists() and list((tmp_path / "tb" / "images").iterdir())
+    code, out, err = run(capsys, "reconstruct", "--model", tokenizer, "--data", "mnist5k", "--image-size", "16",
+                         "--num-images", "4", "--out", tmp_path / "rec.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "rec.png").size == (4 * 16, 2 * 16)
+    generator = tmp_path / "gen.keras"
+    code, out, err = run(capsys, "train-prior", "--tokenizer", tokenizer, "--data", "mnist5k", "--split", "train[:64]",
+                         "--image-size", "16", "--batch-size", "16", "--epochs", "1", "--out", generator)
+    assert code == 0, err
+    code, out, err = run(capsys, "generate", "--model", generator, "--num-images", "10", "--seed", "3",
+                         "--out", tmp_path / "s.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.png").size == (8 * 16, 2 * 16)
+    style = tmp_path / "style.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 20), dtype=np.uint8)).save(style)
+    code, out, err = run(capsys, "style", "--model", generator, "--image", style, "--num-images", "3",
+                         "--out", tmp_path / "st.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "st.png").size == (4 * 16, 16)
+    code, out, err = run(capsys, "style", "--model", tokenizer, "--image", style)
+    assert code == 2 and "not an ImageGenerator" in err
