@@ -107,6 +107,8 @@ def test_every_token_is_decided_after_t_steps(steps):
     tokens = prior.sample(6, seed=0, steps=steps).numpy()
     assert tokens.shape == (6, *GRID) and tokens.dtype == np.int32
     assert tokens.min() >= 0 and tokens.max() < K  # no [MASK] = K left
+    single = prior.sample(1, seed=0, steps=steps).numpy()
+    assert single.shape == (1, *GRID) and single.max() < K
 
 
 def test_same_seed_same_tokens():

@@ -340,7 +340,9 @@ class MaskGITPrior(BasePrior):
             still_unknown = tf.reduce_sum(tf.cast(unknown, tf.int32), axis=1)
             keep_masked = tf.minimum(masking.remaining_masked(num_unknown, t, steps), still_unknown - 1)
             remask = masking.lowest_scores_mask(confidence, tf.maximum(keep_masked, 0))
-            return t + 1, tf.where(remask, masked, candidates)
+            new_tokens = tf.where(remask, masked, candidates)
+            new_tokens.set_shape(tokens.shape)  # the loop carries a fixed shape; `batch` above is dynamic
+            return t + 1, new_tokens
 
         _, tokens = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0, tf.int32), tokens))
         return tokens
