@@ -1,6 +1,8 @@
 """`export_saved_model`: signatures checked in a fresh Python without vqkeras, and by `saved_model_cli`."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,11 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.export.conftest import images
-from tests.export.conftest import tiny_generator
-from tests.export.conftest import tiny_pixelcnn_prior
-from tests.export.conftest import tiny_vqvae
+from tests.export.tiny_models import TOKENIZER_ARGS
+from tests.export.tiny_models import images
+from tests.export.tiny_models import tiny_generator
+from tests.export.tiny_models import tiny_pixelcnn_prior
+from tests.export.tiny_models import tiny_vqvae
 from vqkeras.export import export_saved_model
+from vqkeras.export import load_model
+from vqkeras.export.export_saved_model import _image_shape
+from vqkeras.export.export_saved_model import _version_dir
 from vqkeras.models import VQGAN
 
 SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
@@ -30,11 +36,19 @@ def _env():
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """An `ImageGenerator` exported once, with the Keras model's outputs saved as `.npy` next to it."""
+    """An `ImageGenerator` exported once (over a stale version directory: `overwrite=True`), with the Keras model's
+    outputs saved as `.npy` next to it."""
     root = tmp_path_factory.mktemp("export")
     generator = tiny_generator()
     x = images(5)
-    path = export_saved_model(generator, root / "generator", version=3)
+    stale = root / "generator" / "3"
+    stale.mkdir(parents=True)
+    (stale / "old.txt").write_text("x")
+    with pytest.raises(FileExistsError, match=re.escape(str(stale)) + r".*overwrite=True"):
+        export_saved_model(generator, root / "generator", version=3)
+    assert (stale / "old.txt").exists()
+    path = export_saved_model(generator, root / "generator", version=3, overwrite=True)
+    assert path == str(stale) and not (stale / "old.txt").exists()
     indices = generator.tokenizer.encode(x).numpy()
     arrays = {
         "x": x,
@@ -136,25 +150,39 @@ def test_saved_model_cli_run_serving_default_on_npy(exported, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "reconstructions.npy"), exported["reconstructions"], atol=1e-5)
 
 
-def test_tokenizer_exports_three_signatures_with_the_built_shape(tmp_path):
+def test_load_model_reads_the_export_and_names_a_missing_variables_directory(exported, tmp_path):
+    assert "generate" in load_model(exported["path"]).signatures
+    with pytest.raises(ValueError, match=r"not a SavedModel directory.*versions 3"):
+        load_model(exported["path"].parent)
+    broken = tmp_path / "1"
+    shutil.copytree(exported["path"], broken)
+    shutil.rmtree(broken / "variables")
+    with pytest.raises(ValueError, match=re.escape(f"The SavedModel at {broken} is missing its variables")):
+        load_model(broken)
+
+
+def test_tokenizer_shape_defaults_to_the_built_shape_and_a_new_version_needs_no_overwrite(tmp_path):
     model = tiny_vqvae()
-    x = images(2)
-    reconstructions = model(x).numpy()
-    loaded = tf.saved_model.load(export_saved_model(model, tmp_path, version=1))
-    assert sorted(loaded.signatures) == ["decode", "encode", "serving_default"]
-    spec = loaded.signatures["serving_default"].structured_input_signature[1]["images"]
-    assert spec.shape.as_list() == [None, 8, 8, 1]
-    out = loaded.signatures["serving_default"](images=tf.constant(x))["reconstructions"]
-    np.testing.assert_allclose(out.numpy(), reconstructions, atol=1e-5)
+    model(images(1, size=16))
+    assert _image_shape(model, model, None, None) == (16, 16, 1)
+    assert _image_shape(model, model, None, (None, 8, 8, 1)) == (8, 8, 1)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "old.txt").write_text("x")
+    assert _version_dir(tmp_path, 2, overwrite=False) == tmp_path / "2"
+    with pytest.raises(ValueError, match="version must be a non-negative integer"):
+        _version_dir(tmp_path, -1, overwrite=False)
 
 
-def test_vqgan_with_dynamic_image_size(tmp_path):
-    model = VQGAN(disc_num_layers=1, disc_filters=8, **{k: v for k, v in tiny_vqvae().get_config().items()
-                                                       if k in ("image_channels", "num_embeddings", "latent_dim",
-                                                                "base_channels", "channel_multipliers",
-                                                                "num_res_blocks", "use_attention")})
-    path = export_saved_model(model, tmp_path, input_shape=(None, None, 1))
-    signatures = tf.saved_model.load(path).signatures
+def test_unbuilt_model_needs_input_shape_and_none_sizes_give_a_dynamic_image_size(tmp_path):
+    model = VQGAN(disc_num_layers=1, disc_filters=8, **TOKENIZER_ARGS)
+    with pytest.raises(ValueError, match=r"never been built.*input_shape=\(H, W, C\)"):
+        export_saved_model(model, tmp_path)
+    with pytest.raises(ValueError, match=r"divisible by the downsampling factor 2"):
+        export_saved_model(model, tmp_path, input_shape=(9, 9, 1))
+    assert not model.built and not any(tmp_path.iterdir())
+
+    signatures = tf.saved_model.load(export_saved_model(model, tmp_path, input_shape=(None, None, 1))).signatures
+    assert sorted(signatures) == ["decode", "encode", "serving_default"]  # a tokenizer has no generate
     assert signatures["decode"].structured_input_signature[1]["indices"].shape.as_list() == [None, None, None]
     for size in (8, 16):
         x = images(2, size=size)
@@ -162,6 +190,7 @@ def test_vqgan_with_dynamic_image_size(tmp_path):
         np.testing.assert_array_equal(out, model.encode(x).numpy())
 
 
+@pytest.mark.slow
 def test_class_conditioned_generate_takes_labels(tmp_path):
     generator = tiny_generator(tiny_pixelcnn_prior(num_classes=3))
     labels = np.array([0, 2], np.int32)
@@ -171,32 +200,6 @@ def test_class_conditioned_generate_takes_labels(tmp_path):
     out = generate(num_images=tf.constant(2), seed=tf.constant(11, tf.int64), temperature=tf.constant(1.0),
                    top_k=tf.constant(0), labels=tf.constant(labels))
     np.testing.assert_array_equal(out["tokens"].numpy(), expected)
-
-
-def test_unbuilt_model_needs_input_shape(tmp_path):
-    model = tiny_vqvae()
-    with pytest.raises(ValueError, match=r"never been built.*input_shape"):
-        export_saved_model(model, tmp_path)
-    assert not any(tmp_path.iterdir())
-    with pytest.raises(ValueError, match=r"divisible by the downsampling factor 2"):
-        export_saved_model(model, tmp_path, input_shape=(9, 9, 1))
-    path = export_saved_model(model, tmp_path, input_shape=(8, 8, 1))
-    assert model.built and Path(path, "saved_model.pb").is_file()
-
-
-def test_existing_target_needs_overwrite(tmp_path):
-    model = tiny_vqvae()
-    model(images(1))
-    target = tmp_path / "1"
-    target.mkdir()
-    (target / "old.txt").write_text("x")
-    with pytest.raises(FileExistsError, match=str(target).replace("\\", "\\\\") + r".*overwrite=True"):
-        export_saved_model(model, tmp_path)
-    assert (target / "old.txt").exists()
-    export_saved_model(model, tmp_path, overwrite=True)
-    assert not (target / "old.txt").exists() and (target / "saved_model.pb").is_file()
-    export_saved_model(model, tmp_path, version=2)  # a new version next to it needs no overwrite
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2"]
 
 
 def test_other_models_are_rejected(tmp_path):
