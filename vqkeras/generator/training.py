@@ -26,18 +26,21 @@ def _as_dataset(dataset, image_size, channels, batch_size, seed):
     return images, name
 
 
-def _train(tokenizer, compile_kwargs, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
-           batch_size, dataset_name, seed, callbacks, verbose):
-    images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
-    sample_shape = tokenizer.unpack_images(next(iter(images))).shape
-    tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
-    tokenizer.compile(**compile_kwargs)
-    tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    height, width = sample_shape[1:3]
-    grid = (height // tokenizer.downsample_factor, width // tokenizer.downsample_factor)
+def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
+           batch_size, learning_rate, dataset_name, seed, callbacks, verbose, tokenizer_kwargs):
+    """Trains `tokenizer_cls(**tokenizer_kwargs)` with `fit`, then a prior on its tokens; returns the generator."""
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
-    prior_model = _PRIORS[prior](tokenizer.num_embeddings, grid, **(prior_kwargs or {}))
+    images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
+    sample_shape = tokenizer_cls.unpack_images(next(iter(images))).shape
+    tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
+    tokenizer = tokenizer_cls(**tokenizer_kwargs)
+    tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
+    tokenizer.compile(**optimizers(learning_rate))
+    tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    f = tokenizer.downsample_factor
+    prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f),
+                                 **(prior_kwargs or {}))
     generator = ImageGenerator(tokenizer, prior_model, dataset_name=dataset_name or source_name)
     generator.fit_prior(images, epochs=prior_epochs, batch_size=batch_size, verbose=verbose)
     return generator
@@ -81,14 +84,10 @@ def train_vqvae(
     Returns:
         A trained `ImageGenerator`.
     """
-    images, _ = _as_dataset(dataset, image_size, channels, batch_size, seed)
-    sample = VQVAE.unpack_images(next(iter(images)))
-    vqvae_kwargs.setdefault("image_channels", int(sample.shape[-1]))
     return _train(
-        VQVAE(**vqvae_kwargs),
-        {"optimizer": keras.optimizers.Adam(learning_rate)},
-        images, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size,
-        dataset_name or (dataset if isinstance(dataset, str) else None), seed, callbacks, verbose,
+        VQVAE, lambda lr: {"optimizer": keras.optimizers.Adam(lr)},
+        dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
+        dataset_name, seed, callbacks, verbose, vqvae_kwargs,
     )
 
 
@@ -112,15 +111,12 @@ def train_vqgan(
 
     Arguments as `train_vqvae`, with `**vqgan_kwargs` going to `VQGAN` (e.g. `disc_start`, `perceptual_weight`).
     """
-    images, _ = _as_dataset(dataset, image_size, channels, batch_size, seed)
-    sample = VQGAN.unpack_images(next(iter(images)))
-    vqgan_kwargs.setdefault("image_channels", int(sample.shape[-1]))
     return _train(
-        VQGAN(**vqgan_kwargs),
-        {
-            "optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
-            "discriminator_optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        VQGAN,
+        lambda lr: {
+            "optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
+            "discriminator_optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
         },
-        images, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size,
-        dataset_name or (dataset if isinstance(dataset, str) else None), seed, callbacks, verbose,
+        dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
+        dataset_name, seed, callbacks, verbose, vqgan_kwargs,
     )
