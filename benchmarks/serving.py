@@ -73,7 +73,9 @@ def _time_pair(keras_fn, saved_fn, repeats):
     keras_fn(0), saved_fn(0)  # trace + warm-up
     times = {"keras": [], "saved": []}
     for r in range(repeats):
-        order = (("keras", keras_fn), ("saved", saved_fn)) if r % 2 == 0 else (("saved", saved_fn), ("keras", keras_fn))
+        order = [("keras", keras_fn), ("saved", saved_fn)]
+        if r % 2:
+            order.reverse()
         for name, fn in order:
             start = time.perf_counter()
             np.asarray(fn(r + 1))
@@ -122,9 +124,10 @@ def main(argv=None):
         f"shared with other jobs; TensorFlow {tf.__version__}, Keras {keras.__version__}, Python "
         f"{sys.version.split()[0]}.",
         "",
-        f"Models (small, random init; speed does not depend on training): VQVAE({', '.join(f'{k}={v}' for k, v in TOKENIZER.items())}) "
-        f"on {IMAGE_SIZE}×{IMAGE_SIZE} RGB images ({tokenizer.count_params():,} parameters, {grid[0]}×{grid[1]} token "
-        f"grid); TransformerPrior(K={TOKENIZER['num_embeddings']}, grid={grid}, "
+        "Models (small, random init; speed does not depend on training): "
+        f"VQVAE({', '.join(f'{k}={v}' for k, v in TOKENIZER.items())}) "
+        f"on {IMAGE_SIZE}×{IMAGE_SIZE} RGB images ({tokenizer.count_params():,} parameters, "
+        f"{grid[0]}×{grid[1]} token grid); TransformerPrior(K={TOKENIZER['num_embeddings']}, grid={grid}, "
         f"{', '.join(f'{k}={v}' for k, v in PRIOR.items())}) ({generator.prior.count_params():,} parameters), "
         f"sampled with the KV cache, temperature 1, top_k={TOP_K}.",
         "",

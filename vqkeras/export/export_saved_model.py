@@ -3,12 +3,11 @@
 A tokenizer (`VQVAE`, `VQGAN`) exports three signatures, an `ImageGenerator` four; every one has a dynamic batch and
 returns a dict, so REST clients see stable output names:
 
-| signature         | inputs                                                           | outputs                       |
-|-------------------|------------------------------------------------------------------|-------------------------------|
-| `serving_default` | `images` float32 `(n, H, W, C)` in [-1, 1]                      | `reconstructions` float32     |
-| `encode`          | `images` float32 `(n, H, W, C)`                                  | `indices` int32 `(n, h, w)`   |
-| `decode`          | `indices` int32 `(n, h, w)` in `[0, K)`                          | `images` float32 `(n, H, W, C)` |
-| `generate`        | `num_images` int32 `()`, `seed` int64 `()`, `temperature` float32 `()`, `top_k` int32 `()` (+ `labels` int32 `(n,)` for a class-conditioned prior) | `images` float32, `tokens` int32 `(n, h, w)` |
+- `serving_default`: `images` float32 `(n, H, W, C)` in [-1, 1] → `reconstructions` float32 `(n, H, W, C)`;
+- `encode`: `images` → `indices` int32 `(n, h, w)`;
+- `decode`: `indices` int32 `(n, h, w)` in `[0, K)` → `images` float32 `(n, H, W, C)`;
+- `generate`: `num_images` int32 `()`, `seed` int64 `()`, `temperature` float32 `()`, `top_k` int32 `()` (and
+  `labels` int32 `(n,)` for a class-conditioned prior) → `images` float32, `tokens` int32 `(n, h, w)`.
 
 `generate` runs the prior's whole sampling loop in the graph (`BasePrior.sample_graph`: a `tf.while_loop`, with the KV
 cache of a `TransformerPrior`), so TF Serving needs no Python. Its integer `seed` becomes the stateless seed
@@ -16,7 +15,7 @@ cache of a `TransformerPrior`), so TF Serving needs no Python. Its integer `seed
 the signature give the same tokens for the same `s`, `temperature` and `top_k` (`top_k = 0` disables the filter).
 """
 
-import os
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -223,8 +222,6 @@ def _h5_model_class(path):
         return None
     if hasattr(config, "decode"):
         config = config.decode("utf-8")
-    import json
-
     return json.loads(config).get("class_name")
 
 
@@ -301,13 +298,17 @@ def _load_keras(path, compile):
         message = " ".join(str(error).split())
         if len(message) > 500:
             message = message[:500] + " ..."
-        raise ValueError(f"Could not load {path} as a vqkeras .keras model: {type(error).__name__}: {message}") from None
+        raise ValueError(
+            f"Could not load {path} as a vqkeras .keras model: {type(error).__name__}: {message}"
+        ) from None
 
 
 def _load_saved_model(path):
     if not (path / "saved_model.pb").exists() and not (path / "saved_model.pbtxt").exists():
         versions = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.isdigit())
-        hint = f" It holds versions {', '.join(versions)}: load one of them, e.g. {path / versions[-1]}." if versions else ""
+        hint = ""
+        if versions:
+            hint = f" It holds versions {', '.join(versions)}: load one of them, e.g. {path / versions[-1]}."
         raise ValueError(f"{path} is not a SavedModel directory: it has no saved_model.pb.{hint}")
     variables = path / "variables"
     if not (variables / "variables.index").exists() or not any(variables.glob("variables.data-*")):
