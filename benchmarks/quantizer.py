@@ -25,12 +25,13 @@ import datetime
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from docs_section import write_section  # noqa: E402  (sibling script module)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -50,13 +51,6 @@ lookup dimension (`codebook_dim`). With restarts on, the extra cost is a `(K,)` 
 objects, the graph), which is why ours is above Sonnet there; from K=4096 on, Sonnet's N×K buffers dominate while
 ours stays near one 64 MiB chunk plus that overhead."""
 SECTION = "## Quantizer vs Sonnet (issue 2)"
-DOCS_HEADER = (
-    "# Benchmarks\n\n"
-    "Every figure here is a side-by-side comparison measured in one run of the command given in its section, on a\n"
-    "shared 2-core x86_64 CPU without GPU. Absolute times are noisy on that machine (other jobs run beside it); the\n"
-    "ratios, measured in the same process with the implementations alternated, are the figures to read. Each\n"
-    "section is self-contained and is rewritten by its own script.\n"
-)
 
 
 def _reset_peak_rss():
@@ -273,16 +267,6 @@ def table(ks, times, memory):
     return "\n".join(lines)
 
 
-def write_section(path, section_text, heading):
-    """Replaces (or appends) the section starting with `heading` in the Markdown file at `path`."""
-    text = open(path).read() if os.path.exists(path) else DOCS_HEADER
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section_text.rstrip("\n") + "\n\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section_text.rstrip("\n") + "\n"
-    with open(path, "w") as f:
-        f.write(text.rstrip("\n") + "\n")
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ Run from the repository root:
 
 Randomly initialised models (speed does not depend on training), a 16×16 grid and K = 1024 codes. Each sampler is
 traced once (warm-up, not timed), then timed over `--repeats` runs; the figure is the best run. Results are printed
-and written as a Markdown section to `docs/benchmarks_sampling.md`.
+and written as a Markdown section of `docs/benchmarks.md`.
 """
 
 import argparse
@@ -22,6 +22,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from docs_section import DOCS_PATH  # noqa: E402  (sibling script module)
+from docs_section import write_section  # noqa: E402
 from vqkeras.priors import PixelCNNPrior  # noqa: E402
 from vqkeras.priors import TransformerPrior  # noqa: E402
 
@@ -55,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--pixelcnn-dim", type=int, default=64)
     parser.add_argument("--pixelcnn-layers", type=int, default=8)
     parser.add_argument("--pixelcnn-kernel", type=int, default=5)
-    parser.add_argument("--output", default=os.path.join("docs", "benchmarks_sampling.md"))
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(0)
@@ -110,10 +112,8 @@ def main(argv=None):
         NOTE,
         "",
     ]
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w") as f:
-        f.write("\n".join(lines))
-    print(f"wrote {args.output}")
+    write_section(args.output, "\n".join(lines), lines[0])
+    print(f"wrote the section {lines[0]!r} of {args.output}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -38,14 +37,9 @@ from vqkeras.losses import PerceptualLoss  # noqa: E402
 from vqkeras.models import VQGAN  # noqa: E402
 from vqkeras.models import VQVAE  # noqa: E402
 
+from docs_section import write_section  # noqa: E402  (sibling script module)
+
 SECTION = "## VQ-GAN vs VQ-VAE training step (issue 3)"
-DOCS_HEADER = (
-    "# Benchmarks\n\n"
-    "Every figure here is a side-by-side comparison measured in one run of the command given in its section, on a\n"
-    "shared 2-core x86_64 CPU without GPU. Absolute times are noisy on that machine (other jobs run beside it); the\n"
-    "ratios, measured in the same process with the implementations alternated, are the figures to read. Each\n"
-    "section is self-contained and is rewritten by its own script.\n"
-)
 
 
 def build_models(arch, disc_start_off):
@@ -150,16 +144,6 @@ def report(args, arch, medians, params):
     return "\n".join(lines), "\n".join(shares)
 
 
-def write_section(path, section_text, heading):
-    """Replaces (or appends) the section starting with `heading` in the Markdown file at `path`."""
-    text = open(path).read() if os.path.exists(path) else DOCS_HEADER
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section_text.rstrip("\n") + "\n\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section_text.rstrip("\n") + "\n"
-    with open(path, "w") as f:
-        f.write(text.rstrip("\n") + "\n")
 
 
 def main(argv=None):
