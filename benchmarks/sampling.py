@@ -85,7 +85,7 @@ def main(argv=None):
 
     command = "python benchmarks/sampling.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
-        "## Prior sampling speed",
+        "## Prior sampling speed (issue 4)",
         "",
         f"Command: `{command.strip()}` (from the repository root).",
         "",
