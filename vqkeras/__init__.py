@@ -6,10 +6,19 @@ learned codebook, and a decoder maps the grid back.
 
 __version__ = "0.1.0"
 
+import os as _os
+import sys as _sys
+
+if "tensorflow" not in _sys.modules:  # quiet TensorFlow's C++ start-up logs unless the user chose a level
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from vqkeras import backbones
+from vqkeras import callbacks
 from vqkeras import data
+from vqkeras import export
 from vqkeras import layers
 from vqkeras import losses
+from vqkeras import metrics
 from vqkeras import models
 from vqkeras import priors
 from vqkeras import utils

@@ -1,0 +1,3 @@
+"""Keras callbacks."""
+
+from vqkeras.callbacks.image_logger import ImageLogger
