@@ -129,8 +129,8 @@ def fit_prior(prior, tokens, minutes, lr=3e-4, batch_size=128):
 
 
 def encode_all(model, images, batch_size=500):
-    encode = tf.function(model.encode)
-    return np.concatenate([encode(images[i:i + batch_size]).numpy() for i in range(0, len(images), batch_size)])
+    # Eager on purpose: a tf.function around the trained VQVAE's encode returned None in one run (not understood yet).
+    return np.concatenate([np.asarray(model.encode(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
 
 
 def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
@@ -185,6 +185,8 @@ def main():
                       "params": int(model.count_params())}
         print(f"  {key}: {recon[key]}", flush=True)
     results["reconstruction"], results["curves"] = recon, curves
+    save(results, args.out)
+    plot(curves, args.plot)
 
     # ------------------------------------------------------------------ usage at scale
     print("== Usage at K=8192", flush=True)
@@ -199,6 +201,7 @@ def main():
         scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
         print(f"  {key}: {scale[key]}", flush=True)
     results["usage_at_scale"] = scale
+    save(results, args.out)
 
     # ------------------------------------------------------------------ generation
     print("== Generation", flush=True)
@@ -236,10 +239,14 @@ def main():
     results["generation"] = generation
     results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
 
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1, default=float)
-    plot(curves, args.plot)
+    save(results, args.out)
     print(markdown(results))
+
+
+def save(results, path):
+    """Writes the results so far (each phase saves, so a later failure keeps the earlier figures)."""
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1, default=float)
 
 
 def plot(curves, path):
