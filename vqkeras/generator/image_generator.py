@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.images import to_model_range
 
 # Substrings of dataset names whose images are faces (for `generate_face`).
@@ -416,6 +417,26 @@ class ImageGenerator(keras.Model):
         return (output, tokens, new_tokens) if return_tokens else output
 
     # ------------------------------------------------------------------ config
+    def to_inference(self):
+        """A copy for shipping and serving: the same sampling, without any training state.
+
+        The tokenizer becomes a plain `VQVAE` holding the trained encoder, quantizer and decoder (a `VQGAN`'s
+        discriminator is dropped), and neither model keeps optimizer variables, so the `.keras` file holds only what
+        `generate`, `generate_image`, `inpaint` and `upscale` use (about a third of a training checkpoint).
+        """
+        tokenizer = self.tokenizer
+        vqvae_args = VQVAE.__init__.__code__.co_varnames[1 : VQVAE.__init__.__code__.co_argcount]
+        config = {k: v for k, v in tokenizer.get_config().items() if k in vqvae_args or k == "name"}
+        config["quantizer"] = keras.saving.serialize_keras_object(tokenizer.quantizer)
+        clean_tokenizer = VQVAE.from_config(config)
+        clean_tokenizer.build((None, *self.image_shape))
+        for name in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
+            getattr(clean_tokenizer, name).set_weights(getattr(tokenizer, name).get_weights())
+        clean_prior = type(self.prior).from_config(self.prior.get_config())
+        clean_prior.set_weights(self.prior.get_weights())
+        return type(self)(clean_tokenizer, clean_prior, dataset_name=self.dataset_name,
+                          prior_trained=self.prior_trained, name=self.name)
+
     def get_config(self):
         config = {
             "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
