@@ -113,3 +113,34 @@ def test_train_vqvae_returns_a_working_generator():
     assert isinstance(generator, ImageGenerator) and generator.prior_trained
     assert generator.grid_shape == (4, 4)
     assert generator.generate(2, seed=0).shape == (2, 8, 8, 1)
+
+
+def test_to_inference_keeps_sampling_and_drops_training_state(tmp_path):
+    tokenizer = vqkeras.models.VQGAN(
+        image_channels=1, num_embeddings=16, latent_dim=8, base_channels=8, channel_multipliers=(1, 2),
+        num_res_blocks=1, use_attention=False, disc_filters=8, disc_num_layers=1, perceptual_weight=0.0,
+    )
+    generator = ImageGenerator(tokenizer, TransformerPrior(16, (4, 4), embed_dim=16, num_layers=1, num_heads=2),
+                               dataset_name="orl_faces")
+    generator.fit_prior(images(8), epochs=1, batch_size=4, verbose=0)
+    clean = generator.to_inference()
+    assert type(clean.tokenizer) is VQVAE and clean.dataset_name == "orl_faces" and clean.prior_trained
+    x = images(2)
+    np.testing.assert_allclose(clean(x).numpy(), generator(x).numpy(), atol=1e-5)
+    np.testing.assert_array_equal(clean.generate_tokens(2, seed=3).numpy(), generator.generate_tokens(2, seed=3).numpy())
+    generator.save(tmp_path / "full.keras")
+    clean.save(tmp_path / "clean.keras")
+    assert weight_groups(tmp_path / "full.keras") >= {"optimizer", "discriminator"}
+    assert not weight_groups(tmp_path / "clean.keras") & {"optimizer", "discriminator", "discriminator_optimizer"}
+    assert (tmp_path / "clean.keras").stat().st_size < (tmp_path / "full.keras").stat().st_size
+
+
+def weight_groups(path):
+    """Names of the second-level groups (per sub-model) in a .keras file's weights."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        return {name for group in weights["layers"].values() for name in group.keys()}
