@@ -95,3 +95,18 @@ def test_train_reconstruct_prior_generate_style_end_to_end(tmp_path, capsys):
     assert Image.open(tmp_path / "st.png").size == (4 * 16, 16)
     code, out, err = run(capsys, "style", "--model", tokenizer, "--image", style)
     assert code == 2 and "not an ImageGenerator" in err
+
+
+def test_evaluate_prints_the_metrics(tmp_path, capsys):
+    from vqkeras.models import VQVAE
+
+    model = VQVAE(image_channels=1, num_embeddings=16, latent_dim=8, base_channels=8, channel_multipliers=(1, 2),
+                  num_res_blocks=1, use_attention=False)
+    model.build((None, 16, 16, 1))
+    model.save(tmp_path / "m.keras")
+    code, out, err = run(capsys, "evaluate", "--model", tmp_path / "m.keras", "--data", "mnist5k",
+                         "--split", "train[:32]", "--image-size", "16")
+    assert code == 0, err
+    values = dict(line.split(": ") for line in out.strip().splitlines() if ": " in line)
+    assert {"psnr", "ssim", "usage", "perplexity"} <= set(values)
+    assert 0 < float(values["usage"]) <= 1 and float(values["psnr"]) > 0

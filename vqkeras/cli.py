@@ -263,18 +263,11 @@ def cmd_export(args):
 
 
 def cmd_evaluate(args):
+    from vqkeras.metrics import evaluate_model
+
     model = _require(_load(args.model), "encode", "a tokenizer or generator", args.model)
     tokenizer = getattr(model, "tokenizer", model)
-    data = _dataset(args, channels=tokenizer.image_channels)
-    try:
-        from vqkeras.metrics import evaluate_model
-    except ImportError:
-        evaluate_model = None
-    if evaluate_model is not None:
-        results = evaluate_model(tokenizer, data)
-    else:
-        tokenizer.compile()
-        results = tokenizer.evaluate(data, return_dict=True)
+    results = evaluate_model(tokenizer, _dataset(args, channels=tokenizer.image_channels))
     for name, value in results.items():
         print(f"{name}: {float(value):.4f}")
 
