@@ -1,6 +1,7 @@
 """Default initializer of vector-quantizer codebooks."""
 
 import math
+import random
 
 import keras
 
@@ -23,7 +24,10 @@ class CodebookInitializer(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         limit = math.sqrt(3.0 / shape[-1])
-        values = keras.random.uniform(shape, -limit, limit, dtype=dtype or "float32", seed=self.seed)
+        # Without a seed, draw an integer one (seeded by keras.utils.set_random_seed) rather than use Keras' global
+        # SeedGenerator: its state variable can't be created inside a variable initializer under tf.distribute.
+        seed = self.seed if self.seed is not None else random.randint(1, 2**31 - 1)
+        values = keras.random.uniform(shape, -limit, limit, dtype=dtype or "float32", seed=seed)
         if self.l2_normalize:
             values = values / keras.ops.sqrt(keras.ops.sum(values * values, axis=-1, keepdims=True) + 1e-12)
         return values

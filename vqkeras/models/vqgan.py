@@ -11,6 +11,7 @@ from vqkeras.losses.adversarial import r1_penalty
 from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE
+from vqkeras.models.vqvae import replica_mean
 from vqkeras.models.vqvae import replica_scaled
 
 _GAN_METRICS = (
@@ -21,6 +22,34 @@ _GAN_METRICS = (
     "logits_real",
     "logits_fake",
 )
+
+
+def apply_if(condition, optimizer, grads, variables):
+    """`optimizer.apply(grads, variables)` if the scalar boolean tensor `condition` holds, else nothing.
+
+    Under a `tf.distribute` strategy that synchronises through `merge_call` (e.g. `MirroredStrategy`), a replica may not
+    cross a synchronisation point inside `tf.cond`, and `optimizer.apply` is one (it all-reduces the gradients). There
+    the condition is taken in the cross-replica context and the update runs on every replica inside it, as Keras'
+    `LossScaleOptimizer` does. `condition` must be the same on every replica.
+    """
+
+    def update():
+        optimizer.apply(grads, variables)
+        return tf.constant(True)
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(condition, update, lambda: tf.constant(False))
+        return
+
+    def cross_replica(distribution, condition, grads):
+        def update_every_replica():
+            distribution.extended.call_for_each_replica(optimizer.apply, args=(grads, variables))
+            return tf.constant(True)
+
+        first = distribution.experimental_local_results(condition)[0]
+        tf.cond(first, update_every_replica, lambda: tf.constant(False))
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(condition, grads))
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -126,9 +155,17 @@ class VQGAN(VQVAE):
                 "Received: discriminator_optimizer=None"
             )
         super().compile(optimizer=optimizer, **kwargs)
-        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            discriminator_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            # As Keras does for `optimizer`: float16 gradients need dynamic loss scaling.
+            discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
+        self.discriminator_optimizer = discriminator_optimizer
         if self.perceptual is None and self.perceptual_weight > 0:
             self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone)
+        if self.built:
+            self._build_discriminator_optimizer()
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -147,6 +184,12 @@ class VQGAN(VQVAE):
     def build(self, input_shape):
         super().build(input_shape)
         build_once(self.discriminator, input_shape)
+        self._build_discriminator_optimizer()
+
+    def _build_discriminator_optimizer(self):
+        # Outside the train step: under tf.distribute, optimizer variables must not be created in a replica context.
+        if self.discriminator_optimizer is not None and not self.discriminator_optimizer.built:
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     @property
     def generator_variables(self):
@@ -177,8 +220,9 @@ class VQGAN(VQVAE):
             fake_logits = tf.cast(self.discriminator(fake, training=False), "float32")
             generator_adv_loss = self.g_loss_fn(fake_logits)
             with tape.stop_recording():
-                nll_grads = tape.gradient(nll_loss, last_layer)
-                adv_grads = tape.gradient(generator_adv_loss, last_layer)
+                # λ from the global gradients (replica means), so every replica uses the one-device weight.
+                nll_grads = replica_mean(tape.gradient(nll_loss, last_layer))
+                adv_grads = replica_mean(tape.gradient(generator_adv_loss, last_layer))
                 weight = self.disc_weight * adaptive_weight(nll_grads, adv_grads)
             loss = (
                 nll_loss
@@ -196,7 +240,7 @@ class VQGAN(VQVAE):
             self.discriminator_optimizer.build(discriminator_variables)
         fake = tf.stop_gradient(fake)
 
-        def discriminator_step():
+        def discriminator_gradients():
             with tf.GradientTape() as d_tape:
                 real_logits = tf.cast(self.discriminator(images, training=True), "float32")
                 fake_logits = tf.cast(self.discriminator(fake, training=True), "float32")
@@ -205,13 +249,15 @@ class VQGAN(VQVAE):
                     d_loss += 0.5 * self.r1_weight * r1_penalty(self.discriminator, images)
                 scaled_d_loss = self.discriminator_optimizer.scale_loss(replica_scaled(d_loss))
             d_grads = d_tape.gradient(scaled_d_loss, discriminator_variables)
-            self.discriminator_optimizer.apply(d_grads, discriminator_variables)
-            return d_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+            return d_grads, d_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
 
         def idle():
-            return tf.zeros(()), tf.zeros(()), tf.zeros(())
+            return [tf.zeros_like(v) for v in discriminator_variables], tf.zeros(()), tf.zeros(()), tf.zeros(())
 
-        d_loss, logits_real, logits_fake = tf.cond(disc_on, discriminator_step, idle)
+        # The forward pass (and BatchNorm's statistics) only from disc_start on. The branches hold no cross-replica
+        # synchronisation; the update, which has one (gradient all-reduce), is gated by `apply_if`.
+        d_grads, d_loss, logits_real, logits_fake = tf.cond(disc_on, discriminator_gradients, idle)
+        apply_if(disc_on, self.discriminator_optimizer, d_grads, discriminator_variables)
         return self.update_trackers(
             images,
             out,

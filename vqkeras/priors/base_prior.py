@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import sampling
 
 
@@ -155,7 +156,9 @@ class BasePrior(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             tokens, logits, next_token_loss, loss = self._step(data, training=True)
-        grads = tape.gradient(loss, self.trainable_variables)
+            # Per-replica mean → global mean when gradients are summed; dynamic loss scaling under mixed_float16.
+            scaled_loss = self.optimizer.scale_loss(replica_scaled(loss))
+        grads = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._report(tokens, logits, next_token_loss)
 

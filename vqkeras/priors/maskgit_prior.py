@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
 from vqkeras.priors.base_prior import BasePrior
@@ -206,7 +207,8 @@ class MaskGITPrior(BasePrior):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             tokens, logits, mask, masked_token_loss, loss = self._masked_step(data, training=True)
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled_loss = self.optimizer.scale_loss(replica_scaled(loss))
+        grads = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         return self._report_masked(tokens, logits, mask, masked_token_loss)
 

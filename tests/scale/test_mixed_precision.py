@@ -1,0 +1,89 @@
+"""Mixed precision: 200-step VQVAE fits under mixed_float16 / mixed_bfloat16 stay finite and use the codebook like
+float32; the quantizer state stays float32 and both VQGAN optimizers get loss scaling under mixed_float16."""
+
+import keras
+import numpy as np
+import pytest
+
+from vqkeras.layers import VectorQuantizerEMA
+from vqkeras.models import VQGAN
+from vqkeras.models import VQVAE
+
+STEPS = 200
+BATCH = 8
+
+
+def smooth_images(n, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing="ij")
+    a, b, c = rng.uniform(-1, 1, (3, n, 1, 1))
+    return np.clip(a * xx + b * yy + c * 0.5, -1, 1)[..., None].astype("float32")
+
+
+def fit_tiny_vqvae(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
+    model = VQVAE(
+        image_channels=1,
+        base_channels=8,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+        use_attention=False,
+        quantizer=VectorQuantizerEMA(16, 4, decay=0.9, seed=1, name="quantizer"),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    x = smooth_images(STEPS * BATCH // 4)
+    history = model.fit(x, batch_size=BATCH, epochs=4, shuffle=False, verbose=0).history
+    return model, history
+
+
+@pytest.fixture(scope="module")
+def float32_usage():
+    _, history = fit_tiny_vqvae("float32")
+    keras.mixed_precision.set_global_policy("float32")
+    return history["codebook_usage"][-1]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_200_step_fit_is_finite_and_uses_the_codebook_like_float32(policy, float32_usage):
+    model, history = fit_tiny_vqvae(policy)
+    assert int(model.optimizer.iterations.numpy()) == STEPS
+    assert model.compute_dtype == policy.split("_")[1]
+    # Quantizer maths and EMA state stay float32.
+    for name in ("embeddings", "ema_cluster_size", "ema_embed_sum"):
+        assert getattr(model.quantizer, name).dtype == "float32"
+    if policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for weight in model.weights + model.optimizer.variables:
+        assert np.all(np.isfinite(np.asarray(weight.numpy(), "float64"))), weight.path
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), (name, values)
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+    assert abs(history["codebook_usage"][-1] - float32_usage) <= 0.10, (history["codebook_usage"], float32_usage)
+
+
+def test_vqgan_scales_both_losses_under_mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = VQGAN(
+        image_channels=1,
+        num_embeddings=16,
+        latent_dim=4,
+        base_channels=4,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+        use_attention=False,
+        disc_filters=4,
+        disc_num_layers=1,
+        perceptual_weight=0.0,
+        disc_start=1,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    history = model.fit(smooth_images(12), batch_size=4, epochs=1, shuffle=False, verbose=0).history
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), (name, values)
+    # Both players stepped (the discriminator from disc_start=1) and their float16 gradients were unscaled: finite.
+    assert int(model.discriminator_optimizer.iterations.numpy()) == 2
+    for weight in model.weights:
+        assert np.all(np.isfinite(np.asarray(weight.numpy(), "float64"))), weight.path
