@@ -81,3 +81,13 @@ def test_jit_compile_gives_the_same_losses(name):
                     assert b[metric] == pytest.approx(value, rel=0.05), (step, value, b[metric])
                 continue
             assert b[metric] == pytest.approx(value, rel=RTOL, abs=ATOL), (step, metric, value, b[metric])
+
+
+@pytest.mark.parametrize("name", ["vqvae", "vqgan"])
+def test_jit_compile_fit_builds_an_unbuilt_model_first(name):
+    """XLA can't create variables in the compiled step; the model and its optimizers are built before it."""
+    make, data = MODELS[name]
+    model = compiled(make, True)
+    assert not model.built
+    history = model.fit(data(0), batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and model.optimizer.iterations.numpy() == 1

@@ -186,6 +186,13 @@ class VQGAN(VQVAE):
         build_once(self.discriminator, input_shape)
         self._build_discriminator_optimizer()
 
+    def build_for_training(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.generator_variables)
+        self._build_discriminator_optimizer()
+
     def _build_discriminator_optimizer(self):
         # Outside the train step: under tf.distribute, optimizer variables must not be created in a replica context.
         if self.discriminator_optimizer is not None and not self.discriminator_optimizer.built:

@@ -357,7 +357,22 @@ class VQVAE(keras.Model):
                 )
                 break
             iterator = None
+        if self.jit_compile and self._distribute_strategy is None:
+            # XLA can't create variables inside the compiled step: build the model and optimizer(s) eagerly first.
+            if data_batch is None and iterator is not None:
+                for _, _, batches in iterator:
+                    data_batch = next(batches)
+                    break
+            if data_batch is not None:
+                self.build_for_training(tuple(self.unpack_images(data_batch).shape))
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def build_for_training(self, input_shape):
+        """Builds the model for images of `input_shape` and the optimizer(s) for their variables."""
+        if not self.built:
+            self.build(input_shape)
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
 
     def _make_function(self, step_function):
         if needs_multi_worker_workaround(self._distribute_strategy):
