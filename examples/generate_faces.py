@@ -25,7 +25,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=2, help="VQ-GAN epochs (22 steps each)")
     parser.add_argument("--prior-epochs", type=int, default=2, help="transformer prior epochs")
     parser.add_argument("--disc-start", type=int, default=None, help="generator steps before the discriminator "
-                        "trains (default: 60%% of the run)")
+                        "trains (default: --disc-start-fraction of the run)")
+    parser.add_argument("--disc-start-fraction", type=float, default=0.6,
+                        help="discriminator starts after this fraction of the run (when --disc-start is not given)")
+    parser.add_argument("--disc-warmup-fraction", type=float, default=0.15,
+                        help="discriminator trains this fraction of the run before entering the generator's loss")
+    parser.add_argument("--perceptual-weight", type=float, default=0.1, help="weight of the perceptual loss")
     parser.add_argument("--num-images", type=int, default=16, help="faces to generate")
     parser.add_argument("--out", default="faces.png", help="PNG grid of generated faces")
     parser.add_argument("--save", default=None, help="save the ImageGenerator as this .keras file")
@@ -56,11 +61,11 @@ def main():
         disc_filters=32,
         # The discriminator trains from 60% of the run and enters the generator's loss 15% of the run later, so it
         # is no longer untrained when it does (taming's switch-on collapse).
-        disc_start=args.disc_start if args.disc_start is not None else int(0.6 * steps),
-        disc_warmup=max(1, int(0.15 * steps)),
-        # Our perceptual distance sums five unweighted feature layers (≈ 6 at the start, vs L1 ≈ 0.4): 0.1 puts
-        # the two on the scale taming's LPIPS and L1 have.
-        perceptual_weight=0.1,
+        disc_start=args.disc_start if args.disc_start is not None else int(args.disc_start_fraction * steps),
+        disc_warmup=max(1, int(args.disc_warmup_fraction * steps)),
+        # Our perceptual distance sums five unweighted feature layers (≈ 6 at the start, vs L1 ≈ 0.4): the default
+        # 0.1 puts the two on the scale taming's LPIPS and L1 have.
+        perceptual_weight=args.perceptual_weight,
         learning_rate=4e-4,
         prior_kwargs=dict(embed_dim=128, num_layers=4, num_heads=4, dropout=0.1),
     )
