@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.layers.codebook_initializer import CodebookInitializer
+
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
 
@@ -24,6 +26,8 @@ class BaseQuantizer(keras.layers.Layer):
         num_embeddings,
         embedding_dim,
         commitment_cost=0.25,
+        decay=0.99,
+        embeddings_initializer=None,
         codebook_dim=None,
         l2_normalize=False,
         dead_code_threshold=0.0,
@@ -38,6 +42,8 @@ class BaseQuantizer(keras.layers.Layer):
             raise ValueError(f"embedding_dim must be a positive integer. Received: embedding_dim={embedding_dim}")
         if commitment_cost < 0:
             raise ValueError(f"commitment_cost must be >= 0. Received: commitment_cost={commitment_cost}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
         if codebook_dim is not None and int(codebook_dim) < 1:
             raise ValueError(f"codebook_dim must be a positive integer or None. Received: codebook_dim={codebook_dim}")
         if dead_code_threshold < 0:
@@ -50,8 +56,12 @@ class BaseQuantizer(keras.layers.Layer):
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
         self.commitment_cost = float(commitment_cost)
+        self.decay = float(decay)
         self.codebook_dim = None if codebook_dim is None else int(codebook_dim)
         self.l2_normalize = bool(l2_normalize)
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or CodebookInitializer(l2_normalize=self.l2_normalize)
+        )
         self.dead_code_threshold = float(dead_code_threshold)
         self.max_distance_elements = int(max_distance_elements)
         self.seed = seed
@@ -295,6 +305,8 @@ class BaseQuantizer(keras.layers.Layer):
             "num_embeddings": self.num_embeddings,
             "embedding_dim": self.embedding_dim,
             "commitment_cost": self.commitment_cost,
+            "decay": self.decay,
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
             "codebook_dim": self.codebook_dim,
             "l2_normalize": self.l2_normalize,
             "dead_code_threshold": self.dead_code_threshold,

@@ -5,7 +5,6 @@ import tensorflow as tf
 
 from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
 from vqkeras.layers.base_quantizer import BaseQuantizer
-from vqkeras.layers.codebook_initializer import CodebookInitializer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -71,18 +70,14 @@ class VectorQuantizer(BaseQuantizer):
             num_embeddings,
             embedding_dim,
             commitment_cost=commitment_cost,
+            decay=decay,
+            embeddings_initializer=embeddings_initializer,
             codebook_dim=codebook_dim,
             l2_normalize=l2_normalize,
             dead_code_threshold=dead_code_threshold,
             max_distance_elements=max_distance_elements,
             seed=seed,
             **kwargs,
-        )
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
-        self.decay = float(decay)
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or CodebookInitializer(l2_normalize=l2_normalize)
         )
 
     def _build_codebook(self):
@@ -120,10 +115,3 @@ class VectorQuantizer(BaseQuantizer):
     def _reset_codes(self, mask, vectors):
         self.embeddings.assign(tf.where(mask[:, tf.newaxis], vectors, self.embeddings))
         self.usage_ema.assign(tf.where(mask, self.dead_code_threshold, self.usage_ema))
-
-    def get_config(self):
-        config = {
-            "decay": self.decay,
-            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
-        }
-        return {**super().get_config(), **config}

@@ -5,7 +5,6 @@ import tensorflow as tf
 
 from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
 from vqkeras.layers.base_quantizer import BaseQuantizer
-from vqkeras.layers.codebook_initializer import CodebookInitializer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -88,6 +87,8 @@ class VectorQuantizerEMA(BaseQuantizer):
             num_embeddings,
             embedding_dim,
             commitment_cost=commitment_cost,
+            decay=decay,
+            embeddings_initializer=embeddings_initializer,
             codebook_dim=codebook_dim,
             l2_normalize=l2_normalize,
             dead_code_threshold=dead_code_threshold,
@@ -95,15 +96,9 @@ class VectorQuantizerEMA(BaseQuantizer):
             seed=seed,
             **kwargs,
         )
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
         if epsilon <= 0:
             raise ValueError(f"epsilon must be > 0. Received: epsilon={epsilon}")
-        self.decay = float(decay)
         self.epsilon = float(epsilon)
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or CodebookInitializer(l2_normalize=l2_normalize)
-        )
 
     def _build_codebook(self):
         shape = (self.num_embeddings, self.lookup_dim)
@@ -162,8 +157,6 @@ class VectorQuantizerEMA(BaseQuantizer):
 
     def get_config(self):
         config = {
-            "decay": self.decay,
             "epsilon": self.epsilon,
-            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
         }
         return {**super().get_config(), **config}
