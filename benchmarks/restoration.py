@@ -17,7 +17,7 @@ Run from the repository root:
    - super-resolution ×2 and ×4 (input area-downsampled): PSNR / SSIM vs the original for bicubic, the tokenizer's
      reconstruction of the bicubic image (`strength=0`), and `upscale` with the MaskGIT prior.
 
-Writes a Markdown section to `docs/benchmarks.md` (appended) and PNG grids `docs/inpainting.png`, `docs/superres.png`.
+Rewrites its Markdown section of `docs/benchmarks.md` and PNG grids `docs/inpainting.png`, `docs/superres.png`.
 """
 
 import argparse
@@ -32,6 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from docs_section import write_section  # noqa: E402  (sibling script module)
 from vqkeras import metrics  # noqa: E402
 from vqkeras.data import load_images  # noqa: E402
 from vqkeras.generator import ImageGenerator  # noqa: E402
@@ -40,6 +41,7 @@ from vqkeras.priors import TransformerPrior  # noqa: E402
 from vqkeras.utils.masks import centre_box_mask  # noqa: E402
 
 GRID = (16, 16)
+HEADING = "## Restoration (issue 8)"
 K = 1024
 MODELS = (
     # name, file, data source, train split, test split
@@ -224,23 +226,23 @@ def _stack_grids(grids):
 
 # -------------------------------------------------------------------------------------------------------- report
 def markdown(args, speed_rows, params, results, missing):
-    lines = ["", "## Restoration (issue 8)", "",
+    lines = [HEADING, "",
              "Command: `" + " ".join(["python benchmarks/restoration.py", *args.argv]) + "` (from the repository root).",
              "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs), no GPU; "
-             f"TensorFlow {tf.__version__}, Keras {keras.__version__}.", "",
-             "### Sampling speed", "",
-             f"16×16 grid, K = 1024, randomly initialised priors of the same size (embed_dim={args.embed_dim}, "
-             f"num_layers={args.num_layers}, num_heads={args.num_heads}; MaskGIT {params[0]:,} parameters, "
-             f"transformer {params[1]:,}); best of {args.repeats} timed runs after a warm-up.", "",
-             "| Grids per call | MaskGIT, 8 steps (s) | Transformer, KV cache (s) | MaskGIT speed-up |",
-             "|---:|---:|---:|---:|"]
-    for batch, t_m, t_c in speed_rows:
-        lines.append(f"| {batch} | {t_m:.2f} | {t_c:.2f} | {t_c / t_m:.1f}× |")
-    lines += ["", "MaskGIT does 8 full-sequence passes, the KV-cache sampler 256 single-token passes: the same order "
-              "of arithmetic per grid ×8 for MaskGIT, in 32× fewer sequential steps. On a CPU the full passes are "
-              "compute-bound, so the speed-up is far below the ≥ 20× target (which assumes hardware where a "
-              "256-token pass costs about as much as a 1-token pass, i.e. a GPU); it grows as the batch shrinks.", ""]
+             f"TensorFlow {tf.__version__}, Keras {keras.__version__}.", ""]
+    if speed_rows:
+        lines += ["### Sampling speed", "",
+                  f"16×16 grid, K = 1024, randomly initialised priors of the same size (embed_dim={args.embed_dim}, "
+                  f"num_layers={args.num_layers}, num_heads={args.num_heads}; MaskGIT {params[0]:,} parameters, "
+                  f"transformer {params[1]:,}); best of {args.repeats} timed runs after a warm-up.", "",
+                  "| Grids per call | MaskGIT, 8 steps (s) | Transformer, KV cache (s) | MaskGIT speed-up |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {batch} | {t_m:.2f} | {t_c:.2f} | {t_c / t_m:.1f}× |" for batch, t_m, t_c in speed_rows]
+        lines += ["", "MaskGIT does 8 full-sequence passes, the KV-cache sampler 256 single-token passes: the same order "
+                  "of arithmetic per grid ×8 for MaskGIT, in 32× fewer sequential steps. On a CPU the full passes are "
+                  "compute-bound, so the speed-up is far below the ≥ 20× target (which assumes hardware where a "
+                  "256-token pass costs about as much as a 1-token pass, i.e. a GPU); it grows as the batch shrinks.", ""]
     if missing:
         lines += ["### Quality", "", "Not run: " + "; ".join(missing) + ".", ""]
     for r in results:
@@ -317,8 +319,7 @@ def main(argv=None):
         _save_grid(os.path.join(docs, "superres.png"), *_stack_grids(sr_grids))
     text = markdown(args, speed_rows, params, results, missing)
     print(text)
-    with open(args.output, "a", encoding="utf-8") as handle:  # others append to this file too
-        handle.write(text)
+    write_section(args.output, text, HEADING)
 
 
 if __name__ == "__main__":

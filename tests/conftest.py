@@ -14,3 +14,9 @@ def _reset_keras_state():
     keras.utils.clear_session()
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def keras_cache(tmp_path_factory):
+    """A Keras cache root shared by the session: backbone weights convert only once."""
+    return str(tmp_path_factory.getbasetemp() / "keras_home")

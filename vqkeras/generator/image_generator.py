@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.images import to_model_range
+from vqkeras.utils.keras_file_saving import KerasFileSaving
 
 # Substrings of dataset names whose images are faces (for `generate_face`).
 FACE_DATASET_KEYS = ("face", "celeb", "ffhq", "lfw")
@@ -17,7 +18,7 @@ def is_face_dataset(name):
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class ImageGenerator(keras.Model):
+class ImageGenerator(KerasFileSaving, keras.Model):
     """Generates images by sampling a token prior and decoding the tokens with a VQ tokenizer.
 
     `x ~ decode(t)`, `t ~ p_prior(t | c)`, on the tokenizer's `(H/f)×(W/f)` grid of codes.

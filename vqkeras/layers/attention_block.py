@@ -16,11 +16,13 @@ class AttentionBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.norm = keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name="norm")
+        self.norm = keras.layers.GroupNormalization(
+            group_count(channels), epsilon=1e-6, name="norm", dtype=self.dtype_policy
+        )
         self.norm.build(input_shape)
-        self.qkv = keras.layers.Dense(3 * channels, name="qkv")
+        self.qkv = keras.layers.Dense(3 * channels, name="qkv", dtype=self.dtype_policy)
         self.qkv.build(tuple(input_shape[:-1]) + (channels,))
-        self.proj = keras.layers.Dense(channels, name="proj")
+        self.proj = keras.layers.Dense(channels, name="proj", dtype=self.dtype_policy)
         self.proj.build(tuple(input_shape[:-1]) + (channels,))
 
     def call(self, inputs):

@@ -47,8 +47,12 @@ class ConvStack(keras.layers.Layer):
         self.use_attention = bool(use_attention)
         self.dropout = float(dropout)
         channels = self._make_body()
-        self.norm_out = keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name="norm_out")
-        self.conv_out = keras.layers.Conv2D(self.output_channels, 3, padding="same", name="conv_out")
+        self.norm_out = keras.layers.GroupNormalization(
+            group_count(channels), epsilon=1e-6, name="norm_out", dtype=self.dtype_policy
+        )
+        self.conv_out = keras.layers.Conv2D(
+            self.output_channels, 3, padding="same", name="conv_out", dtype=self.dtype_policy
+        )
 
     def _make_body(self):
         raise NotImplementedError

@@ -33,18 +33,24 @@ class Decoder(ConvStack):
     """
 
     def _make_body(self):
+        # Sub-layers take this layer's dtype policy, whatever the global policy is when they are built.
+        policy = self.dtype_policy
         channels = self.base_channels * self.channel_multipliers[-1]
-        body = [keras.layers.Conv2D(channels, 3, padding="same", name="conv_in")]
-        body.append(ResBlock(channels, self.dropout, name="mid_res_1"))
+        body = [keras.layers.Conv2D(channels, 3, padding="same", name="conv_in", dtype=policy)]
+        body.append(ResBlock(channels, self.dropout, name="mid_res_1", dtype=policy))
         if self.use_attention:
-            body.append(AttentionBlock(name="mid_attention"))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_2"))
+            body.append(AttentionBlock(name="mid_attention", dtype=policy))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_2", dtype=policy))
         for level in reversed(range(len(self.channel_multipliers))):
             channels = self.base_channels * self.channel_multipliers[level]
-            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}") for i in range(self.num_res_blocks + 1)]
+            body += [
+                ResBlock(channels, self.dropout, name=f"res_{level}_{i}", dtype=policy)
+                for i in range(self.num_res_blocks + 1)
+            ]
             if level != 0:
-                body.append(keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}"))
-                body.append(keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}"))
+                body.append(keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}",
+                                                      dtype=policy))
+                body.append(keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}", dtype=policy))
         self.body = body
         return channels
 

@@ -33,17 +33,21 @@ class Encoder(ConvStack):
     """
 
     def _make_body(self):
-        body = [keras.layers.Conv2D(self.base_channels, 3, padding="same", name="conv_in")]
+        # Sub-layers take this layer's dtype policy, whatever the global policy is when they are built.
+        policy = self.dtype_policy
+        body = [keras.layers.Conv2D(self.base_channels, 3, padding="same", name="conv_in", dtype=policy)]
         last = len(self.channel_multipliers) - 1
         for level, mult in enumerate(self.channel_multipliers):
             channels = self.base_channels * mult
-            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}") for i in range(self.num_res_blocks)]
+            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}", dtype=policy)
+                     for i in range(self.num_res_blocks)]
             if level != last:
-                body.append(keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down_{level}"))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_1"))
+                body.append(keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down_{level}",
+                                                dtype=policy))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_1", dtype=policy))
         if self.use_attention:
-            body.append(AttentionBlock(name="mid_attention"))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_2"))
+            body.append(AttentionBlock(name="mid_attention", dtype=policy))
+        body.append(ResBlock(channels, self.dropout, name="mid_res_2", dtype=policy))
         self.body = body
         return channels
 

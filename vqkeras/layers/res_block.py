@@ -29,23 +29,27 @@ class ResBlock(keras.layers.Layer):
             raise ValueError(f"filters must be a positive integer. Received: filters={filters}")
         self.filters = int(filters)
         self.dropout = float(dropout)
-        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv1")
-        self.norm2 = keras.layers.GroupNormalization(group_count(self.filters), epsilon=1e-6, name="norm2")
-        self.drop = keras.layers.Dropout(self.dropout)
-        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv2")
+        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv1", dtype=self.dtype_policy)
+        self.norm2 = keras.layers.GroupNormalization(
+            group_count(self.filters), epsilon=1e-6, name="norm2", dtype=self.dtype_policy
+        )
+        self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv2", dtype=self.dtype_policy)
         self.shortcut = None
 
     def build(self, input_shape):
         channels = input_shape[-1]
         # The first norm sees the input channels, which may differ from `filters`.
-        self.norm1 = keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name="norm1")
+        self.norm1 = keras.layers.GroupNormalization(
+            group_count(channels), epsilon=1e-6, name="norm1", dtype=self.dtype_policy
+        )
         self.norm1.build(input_shape)
         self.conv1.build(input_shape)
         inner = tuple(input_shape[:-1]) + (self.filters,)
         self.norm2.build(inner)
         self.conv2.build(inner)
         if channels != self.filters:
-            self.shortcut = keras.layers.Conv2D(self.filters, 1, name="shortcut")
+            self.shortcut = keras.layers.Conv2D(self.filters, 1, name="shortcut", dtype=self.dtype_policy)
             self.shortcut.build(input_shape)
 
     def call(self, inputs, training=None):

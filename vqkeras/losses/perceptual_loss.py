@@ -149,7 +149,8 @@ class PerceptualLoss:
         self.model.trainable = False
         self._feature_names = names
 
-    def _preprocess(self, images):
+    def preprocess(self, images):
+        """Maps images in [-1, 1] (1 or 3 channels) to the backbone's float32 RGB input normalisation."""
         x = ops.cast(images, "float32")
         if x.shape[-1] == 1:
             x = ops.repeat(x, 3, axis=-1)
@@ -175,7 +176,7 @@ class PerceptualLoss:
         batch = ops.shape(y_true)[0]
         # One backbone pass over both batches.
         x = ops.concatenate(
-            [self._preprocess(y_true), self._preprocess(y_pred)]
+            [self.preprocess(y_true), self.preprocess(y_pred)]
         )
         features = self.model(x, training=False)
         if not isinstance(features, (list, tuple)):

@@ -1,4 +1,4 @@
-"""Quality metrics: PSNR, SSIM, codebook usage and perplexity, FID and KID."""
+"""Quality metrics: PSNR, SSIM, codebook usage and perplexity, FID and KID, Gram-matrix style distance."""
 
 from vqkeras.metrics.evaluate import evaluate_model
 from vqkeras.metrics.feature_extractors import EfficientNetLite0Features
@@ -14,3 +14,4 @@ from vqkeras.metrics.kernel_distance import kernel_inception_distance
 from vqkeras.metrics.reconstruction import codebook_stats
 from vqkeras.metrics.reconstruction import psnr
 from vqkeras.metrics.reconstruction import ssim
+from vqkeras.metrics.style_distance import StyleDistance

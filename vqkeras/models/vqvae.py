@@ -9,6 +9,7 @@ from vqkeras.layers.encoder import Encoder
 from vqkeras.layers.vector_quantizer import VectorQuantizer
 from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.utils.images import from_model_range
+from vqkeras.utils.keras_file_saving import KerasFileSaving
 
 _QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
 _RECONSTRUCTION_LOSSES = ("l1", "l2")
@@ -76,7 +77,7 @@ def replica_mean(value):
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class VQVAE(keras.Model):
+class VQVAE(KerasFileSaving, keras.Model):
     """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
 
     `images → Encoder → 1×1 pre-quant conv → quantizer → 1×1 post-quant conv → Decoder → reconstructions`.

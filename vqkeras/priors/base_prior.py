@@ -6,10 +6,11 @@ import tensorflow as tf
 
 from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import sampling
+from vqkeras.utils.keras_file_saving import KerasFileSaving
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class BasePrior(keras.Model):
+class BasePrior(KerasFileSaving, keras.Model):
     """Base class of the autoregressive priors over a `(h, w)` grid of code indices in `[0, K)`.
 
     A subclass implements `_forward(tokens_flat, labels, training)` → logits `(batch, h·w, K)`, where the logits at

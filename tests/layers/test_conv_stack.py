@@ -1,0 +1,31 @@
+import keras
+import numpy as np
+import pytest
+
+from vqkeras.layers import Decoder
+from vqkeras.layers import Encoder
+from vqkeras.layers import ResBlock
+
+
+def _sublayer_policies(layer):
+    return {sub.name: sub.dtype_policy.name for sub in layer._flatten_layers(include_self=False)}
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: ResBlock(8, **kw),
+    lambda **kw: Encoder(4, base_channels=8, channel_multipliers=(1, 2), num_res_blocks=1, **kw),
+    lambda **kw: Decoder(1, base_channels=8, channel_multipliers=(1, 2), num_res_blocks=1, **kw),
+])
+def test_sublayers_follow_the_parent_policy_not_the_global_one_at_build_time(make):
+    layer = make(dtype="mixed_bfloat16")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # the global policy changes between construction and build
+    try:
+        x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+        y = layer(x)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    policies = _sublayer_policies(layer)
+    assert policies and set(policies.values()) == {"mixed_bfloat16"}, policies
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)  # variables stay float32
