@@ -9,12 +9,11 @@ import tensorflow as tf
 from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
-from vqkeras.priors.base_prior import BasePrior
-from vqkeras.priors.transformer_block import TransformerBlock
+from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class MaskGITPrior(BasePrior):
+class MaskGITPrior(BaseTransformerPrior):
     """Bidirectional masked-token transformer prior over a grid of code indices (MaskGIT, Chang et al. 2022).
 
     The `(h, w)` grid is read as `x_1 … x_N`, `N = h·w`. Masked positions hold the extra token `[MASK] = K`. Each
@@ -87,75 +86,23 @@ class MaskGITPrior(BasePrior):
         seed=None,
         **kwargs,
     ):
-        super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
-        for name, value in (
-            ("embed_dim", embed_dim), ("num_layers", num_layers), ("num_heads", num_heads), ("steps", steps)
-        ):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if embed_dim % num_heads:
-            raise ValueError(
-                f"embed_dim must be divisible by num_heads. Received: embed_dim={embed_dim}, num_heads={num_heads}"
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a positive integer. Received: steps={steps}")
         if not choice_temperature >= 0:
             raise ValueError(f"choice_temperature must be >= 0. Received: choice_temperature={choice_temperature}")
-        self.embed_dim = int(embed_dim)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = float(mlp_ratio)
-        self.dropout = float(dropout)
+        super().__init__(
+            num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
+            mlp_ratio=mlp_ratio, dropout=dropout, causal=False, num_classes=num_classes,
+            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
+        )
         self.choice_temperature = float(choice_temperature)
         self.steps = int(steps)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.seed = seed
         self.mask_token = self.num_embeddings  # index K of the token embedding
-
         self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed_generator")
-        self.token_embedding = keras.layers.Embedding(self.num_embeddings + 1, self.embed_dim, name="token_embedding")
-        self.class_embedding = (
-            keras.layers.Embedding(self.num_classes, self.embed_dim, name="class_embedding")
-            if self.num_classes is not None
-            else None
-        )
-        self.position_embedding = keras.layers.Embedding(
-            self.sequence_length,
-            self.embed_dim,
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="position_embedding",
-        )
-        self.embedding_dropout = keras.layers.Dropout(self.dropout)
-        self.blocks = [
-            TransformerBlock(
-                self.num_heads,
-                mlp_ratio=self.mlp_ratio,
-                dropout=self.dropout,
-                causal=False,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                name=f"block_{i}",
-            )
-            for i in range(self.num_layers)
-        ]
-        self.final_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="final_norm")
-        self.head = keras.layers.Dense(self.num_embeddings, name="head")
         self._maskgit_function = None
         self._probability_function = None
         self.build()
-
-    def build(self, input_shape=None):
-        if self.built:
-            return
-        hidden = (None, self.sequence_length, self.embed_dim)
-        self.token_embedding.build((None, self.sequence_length))
-        if self.class_embedding is not None:
-            self.class_embedding.build((None,))
-        self.position_embedding.build((self.sequence_length,))
-        for block in self.blocks:
-            block.build(hidden)
-        self.final_norm.build(hidden)
-        self.head.build(hidden)
-        self.built = True
 
     # ------------------------------------------------------------------ forward
     def _forward(self, tokens, labels, training=None):
@@ -401,18 +348,5 @@ class MaskGITPrior(BasePrior):
         return tf.exp(tf.reduce_sum(tf.where(pass_masks[None], chosen, 0.0), axis=1))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "embed_dim": self.embed_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "mlp_ratio": self.mlp_ratio,
-                "dropout": self.dropout,
-                "choice_temperature": self.choice_temperature,
-                "steps": self.steps,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "seed": self.seed,
-            }
-        )
-        return config
+        config = {"choice_temperature": self.choice_temperature, "steps": self.steps, "seed": self.seed}
+        return {**super().get_config(), **config}

@@ -3,12 +3,11 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.priors.base_prior import BasePrior
-from vqkeras.priors.transformer_block import TransformerBlock
+from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class TransformerPrior(BasePrior):
+class TransformerPrior(BaseTransformerPrior):
     """Autoregressive transformer prior over a grid of code indices (the VQ-GAN prior, Esser et al. 2021, sec. 3.2).
 
     The `(h, w)` grid is read in raster order as `x_1 … x_L`, `L = h·w`, and modelled as
@@ -64,66 +63,13 @@ class TransformerPrior(BasePrior):
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
-        super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
-        for name, value in (("embed_dim", embed_dim), ("num_layers", num_layers), ("num_heads", num_heads)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if embed_dim % num_heads:
-            raise ValueError(
-                f"embed_dim must be divisible by num_heads. Received: embed_dim={embed_dim}, num_heads={num_heads}"
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-        self.embed_dim = int(embed_dim)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
-        self.head_dim = self.embed_dim // self.num_heads
-        self.mlp_ratio = float(mlp_ratio)
-        self.dropout = float(dropout)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        super().__init__(
+            num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
+            mlp_ratio=mlp_ratio, dropout=dropout, causal=True, num_classes=num_classes,
+            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
+        )
         self.start_token = self.num_embeddings  # index K of the token embedding
-
-        self.token_embedding = keras.layers.Embedding(self.num_embeddings + 1, self.embed_dim, name="token_embedding")
-        self.class_embedding = (
-            keras.layers.Embedding(self.num_classes, self.embed_dim, name="class_embedding")
-            if self.num_classes is not None
-            else None
-        )
-        self.position_embedding = keras.layers.Embedding(
-            self.sequence_length,
-            self.embed_dim,
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            name="position_embedding",
-        )
-        self.embedding_dropout = keras.layers.Dropout(self.dropout)
-        self.blocks = [
-            TransformerBlock(
-                self.num_heads,
-                mlp_ratio=self.mlp_ratio,
-                dropout=self.dropout,
-                causal=True,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                name=f"block_{i}",
-            )
-            for i in range(self.num_layers)
-        ]
-        self.final_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="final_norm")
-        self.head = keras.layers.Dense(self.num_embeddings, name="head")
         self.build()
-
-    def build(self, input_shape=None):
-        if self.built:
-            return
-        hidden = (None, self.sequence_length, self.embed_dim)
-        self.token_embedding.build((None, self.sequence_length))
-        if self.class_embedding is not None:
-            self.class_embedding.build((None,))
-        self.position_embedding.build((self.sequence_length,))
-        for block in self.blocks:
-            block.build(hidden)
-        self.final_norm.build(hidden)
-        self.head.build(hidden)
-        self.built = True
 
     # ------------------------------------------------------------------ full sequence
     def _embed(self, tokens, labels, training=None):
@@ -189,17 +135,3 @@ class TransformerPrior(BasePrior):
         return self._run_sampler(
             "recompute", num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "embed_dim": self.embed_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "mlp_ratio": self.mlp_ratio,
-                "dropout": self.dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config
