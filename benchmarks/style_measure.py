@@ -128,7 +128,13 @@ def main(argv=None):
     if default is not None:
         lines += ["", f"Target: ≥ 90% of pairs. At the default strength 0.5: {100 * default[2]:.1f}% of pairs "
                   f"({'met' if default[2] >= 0.9 else 'not met'}), {100 * default[1]:.1f}% of look-alikes."]
-    lines.append("")
+    lines += [
+        "",
+        "How to read it: the reconstruction row is the ceiling (a copy), the unconditional row is what chance and the "
+        "class mix give without any style image. `strength` is the fraction of codes re-sampled; where a row falls "
+        "to the unconditional row's level, the histogram bias alone no longer carries a measurable style.",
+        "",
+    ]
     write_section(args.output, "\n".join(lines), HEADING)
     print("\n".join(lines))
 
