@@ -53,6 +53,7 @@ from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
 from vqkeras.metrics import compute_features  # noqa: E402
 from vqkeras.metrics import evaluate_model  # noqa: E402
 from vqkeras.metrics import feature_statistics  # noqa: E402
+from keras_io_baseline import KerasIOVQVAE  # noqa: E402  (sibling script module)
 from vqkeras.metrics import frechet_distance  # noqa: E402
 
 
@@ -112,6 +113,14 @@ LEARNING_RATE = 1e-3  # Adam, every autoencoder (the keras.io example's rate; th
 OURS = dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1, use_attention=False)
 
 
+DEFAULTS = {"phases": "reconstruction,scale,generation", "models": "baseline_k64,vqkeras_k64,vqkeras_k512"}
+RECONSTRUCTION_MODELS = {
+    "baseline_k64": lambda: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
+    "vqkeras_k64": lambda: ours(64),
+    "vqkeras_k512": lambda: ours(512),
+}
+
+
 def train(model, train_ds, minutes, lr, probe=None, every=30.0):
     model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
     budget = WallClockBudget(minutes, probe, every)
@@ -155,7 +164,24 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/quality_results.json")
     parser.add_argument("--plot", default="docs/quality_curves.png")
+    parser.add_argument("--phases", default=DEFAULTS["phases"],
+                        help="comma-separated subset of reconstruction, scale, generation (generation needs the "
+                             "K=64 models of the reconstruction phase)")
+    parser.add_argument("--models", default=DEFAULTS["models"],
+                        help="reconstruction-phase models, comma-separated")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    unknown = phases - {"reconstruction", "scale", "generation"}
+    if unknown:
+        parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
+    if "generation" in phases and "reconstruction" not in phases:
+        parser.error("--phases: generation needs the reconstruction phase")
+    chosen = args.models.split(",")
+    if set(chosen) - set(RECONSTRUCTION_MODELS) or (
+        "generation" in phases and not {"baseline_k64", "vqkeras_k64"} <= set(chosen)
+    ):
+        parser.error(f"--models must be a subset of {sorted(RECONSTRUCTION_MODELS)} (with both K=64 models for "
+                     f"generation). Received: {args.models}")
     check_data()
     scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
     keras.utils.set_random_seed(args.seed)
@@ -171,72 +197,71 @@ def main():
                           f"Keras {keras.__version__}"}
 
     # ------------------------------------------------------------------ reconstruction
-    print("== Reconstruction", flush=True)
-    models = {
-        "baseline_k64": __import__("keras_io_baseline").KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
-        "vqkeras_k64": ours(64),
-        "vqkeras_k512": ours(512),
-    }
-    recon, curves = {}, {}
-    for key, model in models.items():
-        budget = train(model, train_ds, args.minutes, LEARNING_RATE, probe=probe)
-        curves[key] = budget.curve
-        recon[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps,
-                      "params": int(model.count_params())}
-        print(f"  {key}: {recon[key]}", flush=True)
-    results["reconstruction"], results["curves"] = recon, curves
-    save(results, args.out)
-    plot(curves, args.plot)
+    models, recon, curves = {key: RECONSTRUCTION_MODELS[key]() for key in chosen}, {}, {}
+    if "reconstruction" in phases:
+        print("== Reconstruction", flush=True)
+        for key, model in models.items():
+            budget = train(model, train_ds, args.minutes, LEARNING_RATE, probe=probe)
+            curves[key] = budget.curve
+            recon[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps,
+                          "params": int(model.count_params())}
+            print(f"  {key}: {recon[key]}", flush=True)
+        results["reconstruction"], results["curves"] = recon, curves
+        save(results, args.out)
+        plot(curves, args.plot)
 
     # ------------------------------------------------------------------ usage at scale
-    print("== Usage at K=8192", flush=True)
-    scale = {}
-    for key, quantizer in (
-        ("ema_k8192_l2_dim8", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], codebook_dim=8,
-                                                                l2_normalize=True, name="quantizer")),
-        ("ema_k8192_plain", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer")),
-    ):
-        model = ours(8192, quantizer=quantizer)
-        budget = train(model, train_ds, scale_minutes, LEARNING_RATE)
-        scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
-        print(f"  {key}: {scale[key]}", flush=True)
-    results["usage_at_scale"] = scale
-    save(results, args.out)
+    if "scale" in phases:
+        print("== Usage at K=8192", flush=True)
+        scale = {}
+        for key, quantizer in (
+            ("ema_k8192_l2_dim8", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], codebook_dim=8,
+                                                                    l2_normalize=True, name="quantizer")),
+            ("ema_k8192_plain", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer")),
+        ):
+            model = ours(8192, quantizer=quantizer)
+            budget = train(model, train_ds, scale_minutes, LEARNING_RATE)
+            scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
+            print(f"  {key}: {scale[key]}", flush=True)
+        results["usage_at_scale"] = scale
+        save(results, args.out)
 
     # ------------------------------------------------------------------ generation
-    print("== Generation", flush=True)
-    train_x = vqkeras.utils.to_model_range(
-        vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
-    extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
-    test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
-    generation = {}
-    setups = {
-        "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], vqkeras.priors.PixelCNNPrior(
-            64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")),
-        "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], vqkeras.priors.TransformerPrior(
-            64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=0.1, name="transformer")),
-    }
-    for key, (model, prior) in setups.items():
-        tokens = encode_all(model, train_x)
-        prior_info = fit_prior(prior, tokens, args.prior_minutes)
-        t0 = time.perf_counter()
-        samples = sample_images(model, prior, args.samples, seed=args.seed)
-        sample_seconds = time.perf_counter() - t0
-        sample_stats = feature_statistics(compute_features(samples, extractor, batch_size=250, verbose=0))
-        recon_fid_stats = feature_statistics(compute_features(
-            np.concatenate([np.clip(model(test_x[i:i + 500]).numpy(), -1, 1) for i in range(0, args.samples, 500)]),
-            extractor, batch_size=250, verbose=0))
-        generation[key] = {
-            "fid": frechet_distance(*sample_stats, *test_stats),
-            "reconstruction_fid": frechet_distance(*recon_fid_stats, *test_stats),
-            "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
-            "prior_params": int(prior.count_params()), "sample_seconds": sample_seconds,
+    if "generation" in phases:
+        print("== Generation", flush=True)
+        train_x = vqkeras.utils.to_model_range(
+            vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
+        extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
+        test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
+        generation = {}
+        setups = {
+            "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], vqkeras.priors.PixelCNNPrior(
+                64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")),
+            "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], vqkeras.priors.TransformerPrior(
+                64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=0.1, name="transformer")),
         }
-        print(f"  {key}: {generation[key]}", flush=True)
-    # Reference: the same number of real training images vs the test set (the floor for this N).
-    real_stats = feature_statistics(compute_features(train_x[:args.samples], extractor, batch_size=250, verbose=0))
-    generation["real train images (floor)"] = {"fid": frechet_distance(*real_stats, *test_stats)}
-    results["generation"] = generation
+        for key, (model, prior) in setups.items():
+            tokens = encode_all(model, train_x)
+            prior_info = fit_prior(prior, tokens, args.prior_minutes)
+            t0 = time.perf_counter()
+            samples = sample_images(model, prior, args.samples, seed=args.seed)
+            sample_seconds = time.perf_counter() - t0
+            sample_stats = feature_statistics(compute_features(samples, extractor, batch_size=250, verbose=0))
+            reconstructions = np.concatenate(
+                [np.clip(model(test_x[i:i + 500]).numpy(), -1, 1) for i in range(0, args.samples, 500)])
+            recon_fid_stats = feature_statistics(compute_features(reconstructions, extractor, batch_size=250,
+                                                                  verbose=0))
+            generation[key] = {
+                "fid": frechet_distance(*sample_stats, *test_stats),
+                "reconstruction_fid": frechet_distance(*recon_fid_stats, *test_stats),
+                "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
+                "prior_params": int(prior.count_params()), "sample_seconds": sample_seconds,
+            }
+            print(f"  {key}: {generation[key]}", flush=True)
+        # Reference: the same number of real training images vs the test set (the floor for this N).
+        real_stats = feature_statistics(compute_features(train_x[:args.samples], extractor, batch_size=250, verbose=0))
+        generation["real train images (floor)"] = {"fid": frechet_distance(*real_stats, *test_stats)}
+        results["generation"] = generation
     results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
 
     save(results, args.out)
@@ -274,10 +299,11 @@ def plot(curves, path):
 
 def markdown(r):
     a = r["args"]
-    rec, gen, sc = r["reconstruction"], r["generation"], r["usage_at_scale"]
+    rec, gen, sc = r.get("reconstruction", {}), r.get("generation", {}), r.get("usage_at_scale", {})
     lines = [
         f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
         f"--samples {a['samples']}" + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
+        + "".join(f" --{k} {a[k]}" for k in ("phases", "models") if a.get(k) and a[k] != DEFAULTS[k])
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
