@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.tiny_models import tiny_vqvae
 from vqkeras.cli import main
 
 TINY = [
@@ -98,10 +99,7 @@ def test_train_reconstruct_prior_generate_style_end_to_end(tmp_path, capsys):
 
 
 def test_evaluate_prints_the_metrics(tmp_path, capsys):
-    from vqkeras.models import VQVAE
-
-    model = VQVAE(image_channels=1, num_embeddings=16, latent_dim=8, base_channels=8, channel_multipliers=(1, 2),
-                  num_res_blocks=1, use_attention=False)
+    model = tiny_vqvae()
     model.build((None, 16, 16, 1))
     model.save(tmp_path / "m.keras")
     code, out, err = run(capsys, "evaluate", "--model", tmp_path / "m.keras", "--data", "mnist5k",

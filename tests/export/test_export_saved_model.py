@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.export.tiny_models import TOKENIZER_ARGS
-from tests.export.tiny_models import images
-from tests.export.tiny_models import tiny_generator
-from tests.export.tiny_models import tiny_pixelcnn_prior
-from tests.export.tiny_models import tiny_vqvae
+from tests.tiny_models import images
+from tests.tiny_models import tiny_generator
+from tests.tiny_models import tiny_pixelcnn_prior
+from tests.tiny_models import tiny_vqgan
+from tests.tiny_models import tiny_vqvae
 from vqkeras.export import export_saved_model
 from vqkeras.export import load_model
 from vqkeras.export.export_saved_model import _image_shape
 from vqkeras.export.export_saved_model import _version_dir
-from vqkeras.models import VQGAN
 
 SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
 # (seed, temperature, top_k) of the `generate` calls compared with `ImageGenerator.generate_tokens`.
@@ -174,7 +173,7 @@ def test_tokenizer_shape_defaults_to_the_built_shape_and_a_new_version_needs_no_
 
 
 def test_unbuilt_model_needs_input_shape_and_none_sizes_give_a_dynamic_image_size(tmp_path):
-    model = VQGAN(disc_num_layers=1, disc_filters=8, **TOKENIZER_ARGS)
+    model = tiny_vqgan(perceptual_weight=1.0)
     with pytest.raises(ValueError, match=r"never been built.*input_shape=\(H, W, C\)"):
         export_saved_model(model, tmp_path)
     with pytest.raises(ValueError, match=r"divisible by the downsampling factor 2"):

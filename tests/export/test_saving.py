@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 import vqkeras
-from tests.export.tiny_models import TOKENIZER_ARGS
-from tests.export.tiny_models import images
-from tests.export.tiny_models import tiny_generator
-from tests.export.tiny_models import tiny_pixelcnn_prior
-from tests.export.tiny_models import tiny_transformer_prior
-from tests.export.tiny_models import tiny_vqvae
+from tests.tiny_models import images
+from tests.tiny_models import tiny_generator
+from tests.tiny_models import tiny_pixelcnn_prior
+from tests.tiny_models import tiny_transformer_prior
+from tests.tiny_models import tiny_vqgan
+from tests.tiny_models import tiny_vqvae
 from vqkeras.export import load_model
-from vqkeras.models import VQGAN
 from vqkeras.models import PatchDiscriminator
 
 TOKENS = np.random.default_rng(1).integers(0, 16, (3, 4, 4)).astype("int32")
@@ -36,7 +35,7 @@ def _outputs(model):
 
 MODELS = {
     "VQVAE": lambda: tiny_vqvae(),
-    "VQGAN": lambda: VQGAN(disc_num_layers=1, disc_filters=8, **TOKENIZER_ARGS),
+    "VQGAN": lambda: tiny_vqgan(perceptual_weight=1.0),
     "ImageGenerator": lambda: tiny_generator(),
     "TransformerPrior": lambda: tiny_transformer_prior(),
     "PixelCNNPrior": lambda: tiny_pixelcnn_prior(),

@@ -3,37 +3,19 @@ import numpy as np
 import pytest
 
 import vqkeras
+from tests.tiny_models import images
+from tests.tiny_models import tiny_generator
+from tests.tiny_models import tiny_transformer_prior
+from tests.tiny_models import tiny_vqgan
+from tests.tiny_models import tiny_vqvae
 from vqkeras.models import VQVAE
 from vqkeras.models import ImageGenerator
 from vqkeras.priors import PixelCNNPrior
 from vqkeras.priors import TransformerPrior
 
 
-def tiny_tokenizer():
-    return VQVAE(
-        image_channels=1,
-        num_embeddings=16,
-        latent_dim=8,
-        base_channels=8,
-        channel_multipliers=(1, 2),
-        num_res_blocks=1,
-        use_attention=False,
-    )
-
-
-def tiny_generator(prior_cls=TransformerPrior, **kwargs):
-    prior_args = dict(embed_dim=16, num_layers=1, num_heads=2) if prior_cls is TransformerPrior else dict(
-        embed_dim=8, num_layers=2
-    )
-    return ImageGenerator(tiny_tokenizer(), prior_cls(16, (4, 4), **prior_args), **kwargs)
-
-
-def images(n=4, size=8, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
-
-
 def test_generate_needs_a_trained_prior_then_is_seeded():
-    generator = tiny_generator()
+    generator = tiny_generator(prior_trained=False)
     with pytest.raises(ValueError, match="fit_prior"):
         generator.generate(2, seed=0)
     generator.fit_prior(images(8), epochs=1, batch_size=4, verbose=0)
@@ -45,20 +27,20 @@ def test_generate_needs_a_trained_prior_then_is_seeded():
 
 def test_mismatched_prior_is_rejected():
     with pytest.raises(ValueError, match="num_embeddings"):
-        ImageGenerator(tiny_tokenizer(), TransformerPrior(32, (4, 4), embed_dim=16, num_layers=1, num_heads=2))
+        ImageGenerator(tiny_vqvae(), tiny_transformer_prior(num_embeddings=32))
 
 
 def test_generate_face_needs_face_data():
-    generator = tiny_generator(prior_trained=True)
+    generator = tiny_generator()
     with pytest.raises(ValueError, match=r"use generate\(\).*dataset_name=None"):
         generator.generate_face(1)
-    faces = tiny_generator(prior_trained=True, dataset_name="orl_faces")
+    faces = tiny_generator(dataset_name="orl_faces")
     assert faces.generate_face(2, seed=0).shape == (2, 8, 8, 1)
 
 
 @pytest.mark.parametrize("prior_cls", [TransformerPrior, PixelCNNPrior])
 def test_generate_image_changes_more_tokens_with_more_strength(prior_cls):
-    generator = tiny_generator(prior_cls, prior_trained=True)
+    generator = tiny_generator(prior_cls)
     style = images(1)[0]
     fractions = []
     for strength in (0.0, 0.3, 0.7, 1.0):
@@ -75,7 +57,7 @@ def test_generate_image_changes_more_tokens_with_more_strength(prior_cls):
 
 
 def test_generate_image_input_handling():
-    generator = tiny_generator(prior_trained=True)
+    generator = tiny_generator()
     with pytest.raises(ValueError, match=r"style_image must have 1 channel"):
         generator.generate_image(np.zeros((8, 8, 3), "float32"))
     with pytest.raises(ValueError, match="strength=1.5"):
@@ -86,7 +68,7 @@ def test_generate_image_input_handling():
 
 
 def test_keras_round_trip_gives_the_same_samples(tmp_path):
-    generator = tiny_generator(dataset_name="mnist5k")
+    generator = tiny_generator(prior_trained=False, dataset_name="mnist5k")
     generator.fit_prior(images(8), epochs=1, batch_size=4, verbose=0)
     path = tmp_path / "generator.keras"
     generator.save(path)
@@ -116,12 +98,7 @@ def test_train_vqvae_returns_a_working_generator():
 
 
 def test_to_inference_keeps_sampling_and_drops_training_state(tmp_path):
-    tokenizer = vqkeras.models.VQGAN(
-        image_channels=1, num_embeddings=16, latent_dim=8, base_channels=8, channel_multipliers=(1, 2),
-        num_res_blocks=1, use_attention=False, disc_filters=8, disc_num_layers=1, perceptual_weight=0.0,
-    )
-    generator = ImageGenerator(tokenizer, TransformerPrior(16, (4, 4), embed_dim=16, num_layers=1, num_heads=2),
-                               dataset_name="orl_faces")
+    generator = ImageGenerator(tiny_vqgan(), tiny_transformer_prior(), dataset_name="orl_faces")
     generator.fit_prior(images(8), epochs=1, batch_size=4, verbose=0)
     clean = generator.to_inference()
     assert type(clean.tokenizer) is VQVAE and clean.dataset_name == "orl_faces" and clean.prior_trained

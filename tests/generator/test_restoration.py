@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from vqkeras.models import VQVAE
+from tests.tiny_models import images
+from tests.tiny_models import tiny_prior
+from tests.tiny_models import tiny_vqvae
 from vqkeras.models import ImageGenerator
 from vqkeras.priors import MaskGITPrior
 from vqkeras.priors import TransformerPrior
@@ -12,20 +14,9 @@ from vqkeras.utils.masks import centre_box_mask
 from vqkeras.utils.masks import mask_from_image
 from vqkeras.utils.masks import parse_box
 
-K = 16
-
 
 def tiny_generator(prior_cls=MaskGITPrior):
-    tokenizer = VQVAE(
-        image_channels=1, num_embeddings=K, latent_dim=8, base_channels=8, channel_multipliers=(1, 2),
-        num_res_blocks=1, use_attention=False,
-    )
-    prior = prior_cls(K, (4, 4), embed_dim=16, num_layers=1, num_heads=2, dropout=0.0)
-    return ImageGenerator(tokenizer, prior, prior_trained=True)
-
-
-def images(n=4, size=8, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
+    return ImageGenerator(tiny_vqvae(), tiny_prior(prior_cls, dropout=0.0), prior_trained=True)
 
 
 # ---------------------------------------------------------------------------------------------------------- masks

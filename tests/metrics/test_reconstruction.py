@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import vqkeras
+from tests.tiny_models import tiny_vqvae
 from vqkeras.metrics import codebook_stats
 from vqkeras.metrics import evaluate_model
 from vqkeras.metrics import psnr
@@ -14,10 +14,7 @@ from vqkeras.metrics.reconstruction import histogram_stats
 @pytest.fixture(scope="module")
 def tiny():
     keras.utils.set_random_seed(0)
-    model = vqkeras.models.VQVAE(
-        image_channels=1, num_embeddings=16, latent_dim=4, base_channels=8, channel_multipliers=(1, 2),
-        num_res_blocks=1, use_attention=False,
-    )
+    model = tiny_vqvae(latent_dim=4)
     images = np.random.default_rng(0).uniform(-1, 1, (20, 16, 16, 1)).astype("float32")
     model(images[:1])
     return model, images

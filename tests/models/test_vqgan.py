@@ -5,26 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import tiny_models
 from vqkeras.losses import hinge_g_loss
-from vqkeras.models import VQGAN
 
 
 def tiny_vqgan(**kwargs):
-    config = dict(
-        image_channels=1,
-        num_embeddings=16,
-        latent_dim=8,
-        base_channels=8,
-        channel_multipliers=(1, 2),
-        num_res_blocks=1,
-        use_attention=False,
-        disc_filters=8,
-        disc_num_layers=2,
-        perceptual_weight=0.0,
-        disc_start=0,
-    )
-    config.update(kwargs)
-    return VQGAN(**config)
+    """The shared tiny VQGAN with a 2-layer discriminator that trains from the first step."""
+    return tiny_models.tiny_vqgan(**{"disc_num_layers": 2, "disc_start": 0, **kwargs})
 
 
 def compiled(model, lr=1e-3, d_lr=1e-3):
@@ -33,7 +20,7 @@ def compiled(model, lr=1e-3, d_lr=1e-3):
 
 
 def images(n=8, size=16, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
+    return tiny_models.images(n, size, seed=seed)
 
 
 def trainable(layer):

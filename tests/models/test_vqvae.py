@@ -5,26 +5,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import tiny_models
 from vqkeras.layers import VectorQuantizer
-from vqkeras.models import VQVAE
 from vqkeras.utils import to_model_range
 
 
 def tiny_vqvae(**kwargs):
-    config = dict(
-        image_channels=1,
-        num_embeddings=16,
-        latent_dim=8,
-        base_channels=8,
-        channel_multipliers=(1, 2),
-        num_res_blocks=1,
-    )
-    config.update(kwargs)
-    return VQVAE(**config)
+    """The shared tiny VQVAE with its attention blocks (VQVAE's default)."""
+    return tiny_models.tiny_vqvae(**{"use_attention": True, **kwargs})
 
 
 def images(n=8, size=8, channels=1, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, channels)).astype("float32")
+    return tiny_models.images(n, size, channels, seed)
 
 
 def test_shapes_encode_decode_and_inference_consistency():
@@ -130,15 +122,7 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     raw, _ = load_offline_arrays("mnist5k")
     x = to_model_range(raw[:320])
     keras.utils.set_random_seed(0)
-    model = VQVAE(
-        image_channels=1,
-        num_embeddings=64,
-        latent_dim=16,
-        base_channels=16,
-        channel_multipliers=(1, 2, 2),
-        num_res_blocks=1,
-        use_attention=False,
-    )
+    model = tiny_models.tiny_vqvae(num_embeddings=64, latent_dim=16, base_channels=16, channel_multipliers=(1, 2, 2))
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     first = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)["reconstruction_loss"]
     model.fit(x, epochs=12, batch_size=32, verbose=0)

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
+from tests.tiny_models import tiny_vqgan
+from tests.tiny_models import tiny_vqvae
 from vqkeras.layers import VectorQuantizerEMA
-from vqkeras.models import VQGAN
-from vqkeras.models import VQVAE
 
 STEPS = 200
 BATCH = 8
@@ -23,14 +23,7 @@ def smooth_images(n, size=8, seed=0):
 def fit_tiny_vqvae(policy):
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
-    model = VQVAE(
-        image_channels=1,
-        base_channels=8,
-        channel_multipliers=(1, 2),
-        num_res_blocks=1,
-        use_attention=False,
-        quantizer=VectorQuantizerEMA(16, 4, decay=0.9, seed=1, name="quantizer"),
-    )
+    model = tiny_vqvae(latent_dim=4, quantizer=VectorQuantizerEMA(16, 4, decay=0.9, seed=1, name="quantizer"))
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     x = smooth_images(STEPS * BATCH // 4)
     history = model.fit(x, batch_size=BATCH, epochs=4, shuffle=False, verbose=0).history
@@ -64,19 +57,7 @@ def test_200_step_fit_is_finite_and_uses_the_codebook_like_float32(policy, float
 
 def test_vqgan_scales_both_losses_under_mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
-    model = VQGAN(
-        image_channels=1,
-        num_embeddings=16,
-        latent_dim=4,
-        base_channels=4,
-        channel_multipliers=(1, 2),
-        num_res_blocks=1,
-        use_attention=False,
-        disc_filters=4,
-        disc_num_layers=1,
-        perceptual_weight=0.0,
-        disc_start=1,
-    )
+    model = tiny_vqgan(latent_dim=4, base_channels=4, disc_filters=4, disc_start=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert isinstance(model.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)

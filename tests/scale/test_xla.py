@@ -4,22 +4,16 @@ import keras
 import numpy as np
 import pytest
 
+from tests.tiny_models import tiny_vqgan
+from tests.tiny_models import tiny_vqvae
 from vqkeras.layers import VectorQuantizerEMA
 from vqkeras.models import VQGAN
-from vqkeras.models import VQVAE
 from vqkeras.priors import MaskGITPrior
 from vqkeras.priors import PixelCNNPrior
 from vqkeras.priors import TransformerPrior
 
-TINY = dict(
-    image_channels=1,
-    num_embeddings=16,
-    latent_dim=4,
-    base_channels=4,
-    channel_multipliers=(1, 2),
-    num_res_blocks=1,
-    use_attention=False,
-)
+# Half the width of the shared tiny tokenizer.
+SMALL = dict(latent_dim=4, base_channels=4)
 STEPS = 3
 # XLA fuses and reorders float32 reductions (≈1e-7 relative per op); over 3 Adam steps the losses agree to 1e-4.
 RTOL, ATOL = 1e-4, 1e-5
@@ -34,11 +28,12 @@ def tokens(seed=0):
 
 
 def make_vqvae():
-    return VQVAE(**TINY, quantizer=VectorQuantizerEMA(16, 4, decay=0.5, dead_code_threshold=0.3, seed=2, name="quantizer"))
+    quantizer = VectorQuantizerEMA(16, 4, decay=0.5, dead_code_threshold=0.3, seed=2, name="quantizer")
+    return tiny_vqvae(**SMALL, quantizer=quantizer)
 
 
 def make_vqgan():
-    return VQGAN(**TINY, disc_filters=4, disc_num_layers=1, perceptual_weight=0.0, disc_start=1)
+    return tiny_vqgan(**SMALL, disc_filters=4, disc_start=1)
 
 
 MODELS = {
