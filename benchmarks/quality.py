@@ -12,7 +12,8 @@ Usage (from the repository root):
    usage and perplexity (`vqkeras.metrics.evaluate_model`).
 4. Generation: FID (EfficientNet-Lite0, 128×128 inputs) of `--samples` samples vs the 10,000 test images:
    baseline + PixelCNN vs vqkeras (K=64) + TransformerPrior, priors trained for `--prior-minutes` each.
-5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer, test-set usage.
+5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer (with and without dead-code
+   restarts), test-set usage.
 
 Writes JSON results, a markdown table (`--out`) and the PSNR/usage curves (`--plot`). Needs the Debian package
 `dataset-fashion-mnist`; exits with code 2 and the install command if it is missing.
@@ -113,7 +114,16 @@ LEARNING_RATE = 1e-3  # Adam, every autoencoder (the keras.io example's rate; th
 OURS = dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1, use_attention=False)
 
 
-DEFAULTS = {"phases": "reconstruction,scale,generation", "models": "baseline_k64,vqkeras_k64,vqkeras_k512"}
+# Usage at scale: K = 8192 quantizers (dead-code restarts are on by default, threshold 0.1).
+SCALE_VARIANTS = {
+    "ema_k8192_l2_dim8": lambda: vqkeras.layers.VectorQuantizerEMA(
+        8192, OURS["latent_dim"], codebook_dim=8, l2_normalize=True, name="quantizer"),
+    "ema_k8192_plain": lambda: vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer"),
+    "ema_k8192_no_restarts": lambda: vqkeras.layers.VectorQuantizerEMA(
+        8192, OURS["latent_dim"], dead_code_threshold=0.0, name="quantizer"),
+}
+DEFAULTS = {"phases": "reconstruction,scale,generation", "models": "baseline_k64,vqkeras_k64,vqkeras_k512",
+            "scale_variants": ",".join(SCALE_VARIANTS)}
 RECONSTRUCTION_MODELS = {
     "baseline_k64": lambda: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
     "vqkeras_k64": lambda: ours(64),
@@ -139,8 +149,10 @@ def fit_prior(prior, tokens, minutes, lr=3e-4, batch_size=128):
 
 
 def encode_all(model, images, batch_size=500):
-    # Eager on purpose: a tf.function around the trained VQVAE's encode returned None in one run (not understood yet).
-    return np.concatenate([np.asarray(model.encode(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
+    # Eager batches. (An earlier tf.function version "returned None" once: autograph re-reads source files when it
+    # traces, and the library files had been edited while that run was going. Run benchmarks from a frozen copy.)
+    chunks = [np.asarray(model.encode(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+    return np.concatenate(chunks)
 
 
 def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
@@ -167,6 +179,8 @@ def main():
     parser.add_argument("--phases", default=DEFAULTS["phases"],
                         help="comma-separated subset of reconstruction, scale, generation (generation needs the "
                              "K=64 models of the reconstruction phase)")
+    parser.add_argument("--scale-variants", default=DEFAULTS["scale_variants"],
+                        help=f"K=8192 quantizers of the scale phase, comma-separated, from {', '.join(SCALE_VARIANTS)}")
     parser.add_argument("--models", default=DEFAULTS["models"],
                         help="reconstruction-phase models, comma-separated")
     args = parser.parse_args()
@@ -176,6 +190,8 @@ def main():
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "generation" in phases and "reconstruction" not in phases:
         parser.error("--phases: generation needs the reconstruction phase")
+    if set(args.scale_variants.split(",")) - set(SCALE_VARIANTS):
+        parser.error(f"--scale-variants must be a subset of {sorted(SCALE_VARIANTS)}. Received: {args.scale_variants}")
     chosen = args.models.split(",")
     if set(chosen) - set(RECONSTRUCTION_MODELS) or (
         "generation" in phases and not {"baseline_k64", "vqkeras_k64"} <= set(chosen)
@@ -214,12 +230,8 @@ def main():
     if "scale" in phases:
         print("== Usage at K=8192", flush=True)
         scale = {}
-        for key, quantizer in (
-            ("ema_k8192_l2_dim8", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], codebook_dim=8,
-                                                                    l2_normalize=True, name="quantizer")),
-            ("ema_k8192_plain", vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer")),
-        ):
-            model = ours(8192, quantizer=quantizer)
+        for key in args.scale_variants.split(","):
+            model = ours(8192, quantizer=SCALE_VARIANTS[key]())
             budget = train(model, train_ds, scale_minutes, LEARNING_RATE)
             scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
             print(f"  {key}: {scale[key]}", flush=True)
@@ -303,7 +315,7 @@ def markdown(r):
     lines = [
         f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
         f"--samples {a['samples']}" + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
-        + "".join(f" --{k} {a[k]}" for k in ("phases", "models") if a.get(k) and a[k] != DEFAULTS[k])
+        + "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
@@ -311,7 +323,8 @@ def markdown(r):
     ]
     names = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
              "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
-             "ema_k8192_plain": "vqkeras, K=8192, plain EMA"}
+             "ema_k8192_plain": "vqkeras, K=8192, plain EMA (with dead-code restarts)",
+             "ema_k8192_no_restarts": "vqkeras, K=8192, plain EMA, no dead-code restarts"}
     for key, v in {**rec, **sc}.items():
         lines.append(f"| {names[key]} | {v.get('params', '')} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | "
                      f"{100 * v['usage']:.1f}% | {v['perplexity']:.1f} |")
