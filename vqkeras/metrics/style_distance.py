@@ -52,17 +52,13 @@ class StyleDistance:
 
     def gram_matrices(self, images, batch_size=64):
         """Per-layer Gram matrices `[(batch, C_l, C_l), ...]` of images in [-1, 1]."""
-        grams = None
-        for batch in iterate_batches(images, batch_size, verbose=0):
-            out = self._gram_batch(batch)
-            grams = [[g] for g in out] if grams is None else [acc + [g] for acc, g in zip(grams, out)]
-        if grams is None:
+        # `iterate_batches` checks the rank and maps uint8 to [-1, 1].
+        per_batch = [self._gram_batch(batch) for batch in iterate_batches(images, batch_size, verbose=0)]
+        if not per_batch:
             raise ValueError("images must contain at least one image. Received: 0 images")
-        return [tf.concat(g, axis=0) for g in grams]
+        return [tf.concat(layer, axis=0) for layer in zip(*per_batch)]
 
     def _gram_batch(self, images):
-        if images.shape.rank != 4:
-            raise ValueError(f"images must have shape (batch, H, W, C). Received: shape={tuple(images.shape)}")
         x = tf.cast(images, "float32")
         if self.image_size is not None and tuple(x.shape[1:3]) != (self.image_size, self.image_size):
             x = tf.image.resize(x, (self.image_size, self.image_size), "bilinear", antialias=True)
