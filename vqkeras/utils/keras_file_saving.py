@@ -17,7 +17,7 @@ class KerasFileSaving:
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
         if isinstance(filepath, (str, os.PathLike)):
             name = os.fspath(filepath)
-            if name.lower().endswith(LEGACY_SUFFIXES) and not name.lower().endswith(".weights.h5"):
+            if name.lower().endswith(LEGACY_SUFFIXES):  # `save("m.weights.h5")` too writes a legacy model file
                 raise ValueError(
                     f"filepath must end in .keras: Keras 3 cannot load a vqkeras {type(self).__name__} back from "
                     "legacy .h5. Save the whole model with model.save('model.keras') (load it with "
