@@ -29,3 +29,21 @@ def test_sublayers_follow_the_parent_policy_not_the_global_one_at_build_time(mak
     assert policies and set(policies.values()) == {"mixed_bfloat16"}, policies
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)  # variables stay float32
+
+
+def test_zero_residual_blocks_per_level_keeps_the_middle_blocks_and_shapes():
+    encoder = Encoder(4, base_channels=8, channel_multipliers=(1, 2, 4), num_res_blocks=0)
+    decoder = Decoder(1, base_channels=8, channel_multipliers=(1, 2, 4), num_res_blocks=0)
+    x = np.random.default_rng(0).normal(size=(2, 12, 12, 1)).astype("float32")
+    z = encoder(x)
+    assert z.shape == (2, 3, 3, 4)
+    assert decoder(z).shape == (2, 12, 12, 1)
+    names = [layer.name for layer in encoder.body]
+    assert "mid_res_1" in names and "mid_res_2" in names and not any(n.startswith("res_") for n in names)
+    assert sum(isinstance(layer, ResBlock) for layer in decoder.body) == 2 + 3  # middle pair + one per level
+
+
+@pytest.mark.parametrize("value", [-1, -3])
+def test_negative_residual_blocks_are_rejected_with_the_value(value):
+    with pytest.raises(ValueError, match=f"num_res_blocks=.*{value}"):
+        Encoder(4, base_channels=8, num_res_blocks=value)

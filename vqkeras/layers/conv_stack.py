@@ -38,8 +38,10 @@ class ConvStack(keras.layers.Layer):
                 "channel_multipliers must be a non-empty sequence of positive integers. "
                 f"Received: channel_multipliers={channel_multipliers}"
             )
-        if int(num_res_blocks) < 1:
-            raise ValueError(f"num_res_blocks must be a positive integer. Received: num_res_blocks={num_res_blocks}")
+        if int(num_res_blocks) < 0:
+            raise ValueError(
+                f"num_res_blocks must be a non-negative integer. Received: num_res_blocks={num_res_blocks}"
+            )
         self.channel_multipliers = multipliers
         self.output_channels = int(output_channels)
         self.base_channels = int(base_channels)

@@ -20,7 +20,7 @@ class Decoder(ConvStack):
         output_channels: Integer. Image channels (1 or 3).
         base_channels: Integer. Defaults to `64`.
         channel_multipliers: Tuple of integers, the encoder's. Defaults to `(1, 2, 2, 4)`.
-        num_res_blocks: Integer. Defaults to `2`.
+        num_res_blocks: Integer ≥ 0. Defaults to `2`.
         use_attention: Boolean. Defaults to `True`.
         dropout: Float.
         **kwargs: Base layer arguments.

@@ -20,7 +20,8 @@ class Encoder(ConvStack):
         output_channels: Integer. Channels of the latent map.
         base_channels: Integer. Channels of the first level. Defaults to `64`.
         channel_multipliers: Tuple of integers, one per level. Defaults to `(1, 2, 2, 4)` (f = 8).
-        num_res_blocks: Integer. Residual blocks per level. Defaults to `2`.
+        num_res_blocks: Integer ≥ 0. Residual blocks per level (the middle blocks are always there). Defaults
+            to `2`.
         use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
         dropout: Float. Dropout inside the residual blocks.
         **kwargs: Base layer arguments.

@@ -95,7 +95,8 @@ class VQVAE(KerasFileSaving, keras.Model):
         latent_dim: Integer. Size of each code vector. Defaults to `64`.
         base_channels: Integer. Encoder/decoder channels at full resolution. Defaults to `64`.
         channel_multipliers: Tuple of integers, one per resolution level. Defaults to `(1, 2, 2, 4)` (f = 8).
-        num_res_blocks: Integer. Residual blocks per level. Defaults to `2`.
+        num_res_blocks: Integer ≥ 0. Residual blocks per encoder level (the decoder has one more). Defaults
+            to `2`.
         use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
         dropout: Float. Dropout in the residual blocks. Defaults to `0.0`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
