@@ -112,8 +112,8 @@ def ours(num_embeddings, quantizer=None):
 
 LEARNING_RATE = 1e-3  # Adam, every autoencoder (the keras.io example's rate; the best of 5e-4 / 1e-3 for ours)
 # vqkeras configurations at the 7×7 grid (28×28, f = 4). "narrow" puts 8 channels at 28×28 and no per-level residual
-# blocks (the middle pair stays): 80 ms per step against 154 ms for "wide" on this CPU, and 21.16 vs 20.84 dB after a
-# 3-minute probe. "wide" is the configuration of runs A and B in docs/benchmarks.md.
+# blocks (the middle pair stays), for more steps per CPU minute; "wide" is the configuration of runs A and B in
+# docs/benchmarks.md, "narrow" that of run C (4,686 steps in 10 minutes against run B's 2,845).
 OURS_PRESETS = {
     "narrow": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
                    use_attention=False),
