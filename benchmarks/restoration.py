@@ -18,9 +18,10 @@ Run from the repository root:
    - super-resolution ×2 and ×4 (input area-downsampled): PSNR / SSIM vs the original for bicubic, the tokenizer's
      reconstruction of the bicubic image (`strength=0`), and `upscale` with the MaskGIT prior.
 
-Each part's results go to `--results` (JSON) with its command and date; a run that skips a part reuses the stored
-one, so the Markdown section of `docs/benchmarks.md` (rewritten every run) always shows both. Quality runs also write
-the PNG grids `docs/inpainting.png` and `docs/superres.png`.
+Each part's results (the speed table, each quality data set) go to `--results` (JSON) with its command and date; a
+run that skips a part reuses the stored one, so the Markdown section of `docs/benchmarks.md` (rewritten every run)
+always shows them all. Quality runs also write the PNG grids `docs/inpainting_<data set>.png` and
+`docs/superres_<data set>.png`.
 """
 
 import argparse
@@ -48,11 +49,11 @@ from vqkeras.utils.masks import centre_box_mask  # noqa: E402
 GRID = (16, 16)
 HEADING = "## Restoration (issue 8)"
 K = 1024
-MODELS = (
-    # name, file, data source, train split, test split
-    ("ORL faces (people 37–40)", "faces_vqgan.keras", "orl_faces", "train[:90%]", "train[90%:]"),
-    ("Fashion-MNIST (test)", "fashion_vqvae.keras", "fashion_mnist", "train", "test"),
-)
+MODELS = {
+    # key: name, file, data source, train split, test split
+    "faces": ("ORL faces (people 37–40)", "faces_vqgan.keras", "orl_faces", "train[:90%]", "train[90%:]"),
+    "fashion": ("Fashion-MNIST (test)", "fashion_vqvae.keras", "fashion_mnist", "train", "test"),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------- speed
@@ -220,18 +221,6 @@ def quality(name, path, source, train_split, test_split, args):
     return result, (grid_rows, grid_labels), (sr_rows, sr_labels)
 
 
-def _stack_grids(grids):
-    """One grid from several models' grids: images of different sizes are resized to the largest."""
-    size = max(rows[0].shape[1] for rows, _ in grids)
-    all_rows, all_labels = [], []
-    for rows, labels in grids:
-        for row, label in zip(rows, labels):
-            row = tf.image.resize(row, (size, size), "nearest").numpy() if row.shape[1] != size else row
-            all_rows.append(row[..., :1] if row.shape[-1] == 3 else row)
-            all_labels.append(label)
-    return all_rows, all_labels
-
-
 # -------------------------------------------------------------------------------------------------------- report
 def _speed_markdown(part):
     lines = ["### Sampling speed", "",
@@ -267,33 +256,31 @@ def _train_time(result):
     return f"{seconds:.0f} s wall-clock, including any time the run was paused"
 
 
-def _quality_markdown(part):
-    lines = [f"Quality command: `{part['command']}`. Date: {part['date']}. {part['machine']}", ""]
+def _quality_markdown(key, part):
+    lines = [f"### {MODELS[key][0]}", "", f"Command: `{part['command']}`. Date: {part['date']}. {part['machine']}", ""]
     if part["missing"]:
-        lines += ["Not run: " + "; ".join(part["missing"]) + ".", ""]
-    for r in part["results"]:
-        h, w = r["size"]
-        lines += [f"### {r['name']}", "",
-                  f"{r['n']} test images at {h}×{w}, token grid {r['grid'][0]}×{r['grid'][1]}, K = {r['K']}. "
-                  f"MaskGIT prior (embed_dim={part['prior_dim']}, num_layers={part['prior_layers']}) trained on "
-                  f"{r['num_train']} training grids for {part['prior_epochs']} epochs ({_train_time(r)}; "
-                  f"final masked loss {r['loss']:.3f}, masked accuracy {r['accuracy']:.3f}).", "",
-                  "Inpainting, centre box covering 25% of the image (box filled with grey in the input); outputs are "
-                  "composited, so only the box differs from the original. FID (EfficientNet-Lite0) is over the "
-                  f"{r['n']} whole images vs the originals (small sets: biased upwards, compare within a table).",
-                  "", "| Method | PSNR in box (dB) | FID (EfficientNet-Lite0) |", "|---|---:|---:|"]
-        for k, (p, f) in r["inpaint"].items():
-            lines.append(f"| {k} | {p:.2f} | {f:.1f} |")
-        lines += ["", "Super-resolution (input area-downsampled by the factor):", "",
-                  "| Factor | Method | PSNR (dB) | SSIM |", "|---:|---|---:|---:|"]
-        for factor, methods in r["superres"].items():
-            for k, (p, s) in methods.items():
-                lines.append(f"| ×{factor} | {k} | {p:.2f} | {s:.3f} |")
-        lines.append("")
-    if part["results"]:
-        lines += ["Grids: `docs/inpainting.png` (rows: original, masked input, baseline, MaskGIT, transformer) and "
-                  "`docs/superres.png` (rows: original, then per factor the low-resolution input, bicubic, "
-                  "`upscale`); one block of rows per data set.", ""]
+        return lines + [f"Not run: {part['missing']}.", ""]
+    r = part["result"]
+    h, w = r["size"]
+    lines += [f"{r['n']} test images at {h}×{w}, token grid {r['grid'][0]}×{r['grid'][1]}, K = {r['K']}. "
+              f"MaskGIT prior (embed_dim={part['prior_dim']}, num_layers={part['prior_layers']}) trained on "
+              f"{r['num_train']} training grids for {part['prior_epochs']} epochs ({_train_time(r)}; "
+              f"final masked loss {r['loss']:.3f}, masked accuracy {r['accuracy']:.3f}).", "",
+              "Inpainting, centre box covering 25% of the image (box filled with grey in the input); outputs are "
+              "composited, so only the box differs from the original. FID (EfficientNet-Lite0) is over the "
+              f"{r['n']} whole images vs the originals (small sets: biased upwards, compare within a table).",
+              "", "| Method | PSNR in box (dB) | FID (EfficientNet-Lite0) |", "|---|---:|---:|"]
+    for k, (p, f) in r["inpaint"].items():
+        lines.append(f"| {k} | {p:.2f} | {f:.1f} |")
+    lines += ["", "Super-resolution (input area-downsampled by the factor):", "",
+              "| Factor | Method | PSNR (dB) | SSIM |", "|---:|---|---:|---:|"]
+    for factor, methods in r["superres"].items():
+        for k, (p, s) in methods.items():
+            lines.append(f"| ×{factor} | {k} | {p:.2f} | {s:.3f} |")
+    lines.append("")
+    lines += [f"Grids: `docs/inpainting_{key}.png` (rows: original, masked input, baseline, MaskGIT, transformer) and "
+              f"`docs/superres_{key}.png` (rows: original, then per factor the low-resolution input, bicubic, "
+              "`upscale`).", ""]
     return lines
 
 
@@ -302,8 +289,9 @@ def markdown(stored):
              "measured by the command given with it; the JSON is in `benchmarks/restoration_results.json`.", ""]
     if "speed" in stored:
         lines += _speed_markdown(stored["speed"])
-    if "quality" in stored:
-        lines += _quality_markdown(stored["quality"])
+    for key in MODELS:
+        if key in stored.get("quality", {}):
+            lines += _quality_markdown(key, stored["quality"][key])
     return "\n".join(lines)
 
 
@@ -317,6 +305,8 @@ def main(argv=None):
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--models-dir", default="saved_models")
+    parser.add_argument("--datasets", nargs="+", default=list(MODELS), choices=list(MODELS),
+                        help="quality data sets to run (the stored results of the others are kept)")
     parser.add_argument("--prior-epochs", type=int, default=30)
     parser.add_argument("--prior-dim", type=int, default=256)
     parser.add_argument("--prior-layers", type=int, default=4)
@@ -343,26 +333,23 @@ def main(argv=None):
     if not args.skip_speed:
         stored["speed"] = dict(run, rows=speed(args), num_layers=args.num_layers, num_heads=args.num_heads,
                                repeats=args.repeats)
-    inpaint_grids, sr_grids = [], []
-    if not args.skip_quality:
-        results, missing = [], []
-        for name, filename, source, train_split, test_split in MODELS:
-            path = os.path.join(args.models_dir, filename)
-            if not os.path.exists(path):
-                missing.append(f"`{path}` does not exist")
-                continue
-            result, inpaint_grid, sr_grid = quality(name, path, source, train_split, test_split, args)
-            results.append(result)
-            inpaint_grids.append(inpaint_grid)
-            sr_grids.append(sr_grid)
-        stored["quality"] = dict(run, results=results, missing=missing, prior_dim=args.prior_dim,
-                                 prior_layers=args.prior_layers, prior_epochs=args.prior_epochs)
+    grids = {}
+    for key in [] if args.skip_quality else args.datasets:
+        name, filename, source, train_split, test_split = MODELS[key]
+        path = os.path.join(args.models_dir, filename)
+        part = dict(run, result=None, missing=None, prior_dim=args.prior_dim, prior_layers=args.prior_layers,
+                    prior_epochs=args.prior_epochs)
+        if os.path.exists(path):
+            part["result"], *grids[key] = quality(name, path, source, train_split, test_split, args)
+        else:
+            part["missing"] = f"`{path}` does not exist"
+        stored.setdefault("quality", {})[key] = part
     if args.no_write:
         return
-    if inpaint_grids:
-        docs = os.path.dirname(args.output) or "."
-        _save_grid(os.path.join(docs, "inpainting.png"), *_stack_grids(inpaint_grids))
-        _save_grid(os.path.join(docs, "superres.png"), *_stack_grids(sr_grids))
+    docs = os.path.dirname(args.output) or "."
+    for key, (inpaint_grid, sr_grid) in grids.items():
+        _save_grid(os.path.join(docs, f"inpainting_{key}.png"), *inpaint_grid)
+        _save_grid(os.path.join(docs, f"superres_{key}.png"), *sr_grid)
     stored = json.loads(json.dumps(stored, default=float))  # the same types whether fresh or reloaded
     with open(args.results, "w") as f:
         json.dump(stored, f, indent=1)
