@@ -7,8 +7,9 @@ Run from the repository root:
     python benchmarks/restoration.py --skip-speed          # quality only (the stored speed results are kept)
     python benchmarks/restoration.py --skip-speed --datasets fashion --prior-dim 128 --prior-heads 4 --prior-epochs 8
 
-The last line is the Fashion-MNIST run in docs/benchmarks.md (about 10 CPU-minutes of prior training); the default
-prior (width 256, 30 epochs over 10,000 grids) needs about 80 CPU-minutes there on a 2-core CPU.
+The last line is the Fashion-MNIST run in docs/benchmarks.md (599 CPU-seconds of prior training). With the default
+prior (width 256, 30 epochs over 10,000 grids) the Fashion-MNIST part is estimated from its FLOPs at over an hour on
+a 2-core CPU; a run with it was stopped unfinished.
 
 1. Sampling speed: a MaskGIT prior with 8 decoding steps vs the transformer prior with its KV cache, 16×16 grid,
    K = 1024, randomly initialised models of the same size (speed does not depend on training), for each width in
