@@ -21,7 +21,8 @@ a 2-core CPU; a run with it was stopped unfinished.
      composited images vs the real ones, for MaskGIT, the saved transformer prior, and a baseline that encodes and
      decodes the masked image (box filled with grey) and composites the same way;
    - super-resolution ×2 and ×4 (input area-downsampled): PSNR / SSIM vs the original for bicubic, the tokenizer's
-     reconstruction of the bicubic image (`strength=0`), and `upscale` with the MaskGIT prior.
+     reconstruction of the bicubic image (`strength=0`), and `upscale` with the MaskGIT prior at each of
+     `--strengths`.
 
 Each part's results (the speed table, each quality data set) go to `--results` (JSON) with its command and date; a
 run that skips a part reuses the stored one, so the Markdown section of `docs/benchmarks.md` (rewritten every run)
@@ -202,16 +203,17 @@ def quality(name, path, source, train_split, test_split, args):
     for factor in (2, 4):
         low = tf.image.resize(test, (height // factor, width // factor), "area").numpy()
         bicubic = np.clip(tf.image.resize(low, (height, width), "bicubic").numpy(), -1, 1)
-        recon = _batched(maskgit.upscale, low, bs, factor=factor, strength=0.0)
-        upscaled = _batched(maskgit.upscale, low, bs, factor=factor, strength=args.strength, seed=0,
-                            group_size=args.group_size)
-        methods = {"Bicubic": bicubic, "Tokenizer reconstruction of bicubic (strength 0)": recon,
-                   f"upscale, MaskGIT, strength {args.strength}": upscaled}
+        methods = {"Bicubic": bicubic,
+                   "Tokenizer reconstruction of bicubic (strength 0)": _batched(maskgit.upscale, low, bs,
+                                                                                factor=factor, strength=0.0)}
+        for strength in args.strengths:
+            methods[f"upscale, MaskGIT, strength {strength:g}"] = _batched(
+                maskgit.upscale, low, bs, factor=factor, strength=strength, seed=0, group_size=args.group_size)
         result["superres"][factor] = {k: (_psnr(v, test), _ssim(v, test)) for k, v in methods.items()}
         for k, (p, s) in result["superres"][factor].items():
             print(f"  ×{factor} {k}: PSNR {p:.2f} dB, SSIM {s:.3f}", flush=True)
         nearest = tf.image.resize(low, (height, width), "nearest").numpy()
-        sr_images[factor] = [nearest, bicubic, upscaled]
+        sr_images[factor] = [nearest, *methods.values()]
 
     show = slice(0, 8)
     grid_rows = [test[show], masked_input[show]] + [v[show] for v in inpainted.values()]
@@ -222,7 +224,8 @@ def quality(name, path, source, train_split, test_split, args):
     sr_labels = ["original"]
     for factor in (2, 4):
         sr_rows += [im[show] for im in sr_images[factor]]
-        sr_labels += [f"x{factor} input", f"x{factor} bicubic", f"x{factor} upscale"]
+        sr_labels += [f"x{factor} input", f"x{factor} bicubic", f"x{factor} strength 0"]
+        sr_labels += [f"x{factor} strength {strength:g}" for strength in args.strengths]
     return result, (grid_rows, grid_labels), (sr_rows, sr_labels)
 
 
@@ -285,7 +288,7 @@ def _quality_markdown(key, part):
     lines.append("")
     lines += [f"Grids: `docs/inpainting_{key}.png` (rows: original, masked input, baseline, MaskGIT, transformer) and "
               f"`docs/superres_{key}.png` (rows: original, then per factor the low-resolution input, bicubic, "
-              "`upscale`).", ""]
+              "`upscale` at strength 0 and at each strength of the table).", ""]
     return lines
 
 
@@ -319,7 +322,7 @@ def main(argv=None):
     parser.add_argument("--max-train-images", type=int, default=10000)
     parser.add_argument("--num-images", type=int, default=200, help="test images per data set (at most)")
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--strength", type=float, default=0.3)
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.1, 0.3], help="upscale strengths compared")
     parser.add_argument("--group-size", type=int, default=4, help="positions masked per pass when scoring tokens")
     parser.add_argument("--output", default=os.path.join("docs", "benchmarks.md"))
     parser.add_argument("--results", default=os.path.join("benchmarks", "restoration_results.json"))
