@@ -101,13 +101,10 @@ class WallClockBudget(keras.callbacks.Callback):
             self.record()
 
 
-def ours(num_embeddings, quantizer=None):
-    return vqkeras.models.VQVAE(
-        image_channels=1, num_embeddings=num_embeddings, latent_dim=OURS["latent_dim"],
-        base_channels=OURS["base_channels"], channel_multipliers=OURS["channel_multipliers"],
-        num_res_blocks=OURS["num_res_blocks"], use_attention=OURS["use_attention"], quantizer=quantizer,
-        reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}",
-    )
+def ours(num_embeddings, config, quantizer=None):
+    """Our VQVAE with the preset `config` (an `OURS_PRESETS` value) at K = `num_embeddings`."""
+    return vqkeras.models.VQVAE(image_channels=1, num_embeddings=num_embeddings, quantizer=quantizer,
+                                reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}", **config)
 
 
 LEARNING_RATE = 1e-3  # Adam, every autoencoder (the keras.io example's rate; the best of 5e-4 / 1e-3 for ours)
@@ -120,23 +117,22 @@ OURS_PRESETS = {
     "wide": dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1,
                  use_attention=False),
 }
-OURS = dict(OURS_PRESETS["narrow"])  # replaced by --ours
 
 
-# Usage at scale: K = 8192 quantizers (dead-code restarts are on by default, threshold 0.1).
+# Usage at scale: K = 8192 quantizers for codes of `latent_dim` (dead-code restarts are on by default, threshold 0.1).
 SCALE_VARIANTS = {
-    "ema_k8192_l2_dim8": lambda: vqkeras.layers.VectorQuantizerEMA(
-        8192, OURS["latent_dim"], codebook_dim=8, l2_normalize=True, name="quantizer"),
-    "ema_k8192_plain": lambda: vqkeras.layers.VectorQuantizerEMA(8192, OURS["latent_dim"], name="quantizer"),
-    "ema_k8192_no_restarts": lambda: vqkeras.layers.VectorQuantizerEMA(
-        8192, OURS["latent_dim"], dead_code_threshold=0.0, name="quantizer"),
+    "ema_k8192_l2_dim8": lambda latent_dim: vqkeras.layers.VectorQuantizerEMA(
+        8192, latent_dim, codebook_dim=8, l2_normalize=True, name="quantizer"),
+    "ema_k8192_plain": lambda latent_dim: vqkeras.layers.VectorQuantizerEMA(8192, latent_dim, name="quantizer"),
+    "ema_k8192_no_restarts": lambda latent_dim: vqkeras.layers.VectorQuantizerEMA(
+        8192, latent_dim, dead_code_threshold=0.0, name="quantizer"),
 }
-DEFAULTS = {"ours": "narrow", "phases": "reconstruction,scale,generation", "models": "baseline_k64,vqkeras_k64,vqkeras_k512",
-            "scale_variants": ",".join(SCALE_VARIANTS)}
-RECONSTRUCTION_MODELS = {
-    "baseline_k64": lambda: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
-    "vqkeras_k64": lambda: ours(64),
-    "vqkeras_k512": lambda: ours(512),
+DEFAULTS = {"ours": "narrow", "phases": "reconstruction,scale,generation",
+            "models": "baseline_k64,vqkeras_k64,vqkeras_k512", "scale_variants": ",".join(SCALE_VARIANTS)}
+RECONSTRUCTION_MODELS = {  # each takes our preset config
+    "baseline_k64": lambda config: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
+    "vqkeras_k64": lambda config: ours(64, config),
+    "vqkeras_k512": lambda config: ours(512, config),
 }
 
 
@@ -210,7 +206,7 @@ def main():
         parser.error(f"--models must be a subset of {sorted(RECONSTRUCTION_MODELS)} (with both K=64 models for "
                      f"generation). Received: {args.models}")
     check_data()
-    OURS.update(OURS_PRESETS[args.ours])
+    config = OURS_PRESETS[args.ours]
     scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
     keras.utils.set_random_seed(args.seed)
     started = datetime.datetime.now()
@@ -220,12 +216,12 @@ def main():
     test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     probe = test_x[:1000]
-    results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": OURS,
+    results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": config,
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TF {tf.__version__}, "
                           f"Keras {keras.__version__}"}
 
     # ------------------------------------------------------------------ reconstruction
-    models, recon, curves = {key: RECONSTRUCTION_MODELS[key]() for key in chosen}, {}, {}
+    models, recon, curves = {key: RECONSTRUCTION_MODELS[key](config) for key in chosen}, {}, {}
     if "reconstruction" in phases:
         print("== Reconstruction", flush=True)
         for key, model in models.items():
@@ -243,7 +239,7 @@ def main():
         print("== Usage at K=8192", flush=True)
         scale = {}
         for key in args.scale_variants.split(","):
-            model = ours(8192, quantizer=SCALE_VARIANTS[key]())
+            model = ours(8192, config, quantizer=SCALE_VARIANTS[key](config["latent_dim"]))
             budget = train(model, train_ds, scale_minutes, LEARNING_RATE)
             scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
             print(f"  {key}: {scale[key]}", flush=True)
