@@ -7,7 +7,7 @@ Run from the repository root:
     python benchmarks/restoration.py --skip-speed          # quality only (the stored speed results are kept)
     python benchmarks/restoration.py --skip-speed --datasets fashion --prior-dim 128 --prior-heads 4 --prior-epochs 8
 
-The last line is the Fashion-MNIST run in docs/benchmarks.md (599 CPU-seconds of prior training). With the default
+The last line is the Fashion-MNIST run in docs/benchmarks.md (about 10 CPU-minutes of prior training). With the default
 prior (width 256, 30 epochs over 10,000 grids) the Fashion-MNIST part is estimated from its FLOPs at over an hour on
 a 2-core CPU; a run with it was stopped unfinished.
 
@@ -245,7 +245,8 @@ def _speed_markdown(part):
                      f"| {1000 * t_m / 8:.1f} | {1000 * t_c / length:.2f} |")
     met = sorted({(e, b) for e, b, t_m, t_c, *_ in part["rows"] if t_c / t_m >= 20})
     lines += ["", "MaskGIT runs 8 full passes over the 256 tokens, about 8× the arithmetic of KV-cache decoding, in "
-              "32× fewer sequential steps, so the speed-up is 32 × (cost of a cached step ÷ cost of a full pass); the "
+              "32× fewer sequential steps, so the speed-up is 32 × (cost of a cached step ÷ cost of a full pass); "
+              "the "
               "last two columns are those costs (total time ÷ 8 passes, ÷ 256 steps). It would reach 20× only if a "
               "256-token pass cost at most 1.6 cached steps. On this CPU even the narrowest pass costs several "
               "cached steps (per-op cost grows with the 256× larger tensors), and wide priors and bigger batches "
@@ -257,13 +258,6 @@ def _speed_markdown(part):
     return lines
 
 
-def _train_time(result):
-    seconds = result["train_seconds"]
-    if isinstance(seconds, dict):
-        return f"{seconds['cpu']:.0f} s of CPU time over both cores"
-    return f"{seconds:.0f} s wall-clock, including any time the run was paused"
-
-
 def _quality_markdown(key, part):
     lines = [f"### {MODELS[key][0]}", "", f"Command: `{part['command']}`. Date: {part['date']}. {part['machine']}", ""]
     if part["missing"]:
@@ -272,7 +266,8 @@ def _quality_markdown(key, part):
     h, w = r["size"]
     lines += [f"{r['n']} test images at {h}×{w}, token grid {r['grid'][0]}×{r['grid'][1]}, K = {r['K']}. "
               f"MaskGIT prior (embed_dim={part['prior_dim']}, num_layers={part['prior_layers']}) trained on "
-              f"{r['num_train']} training grids for {part['prior_epochs']} epochs ({_train_time(r)}; "
+              f"{r['num_train']} training grids for {part['prior_epochs']} epochs "
+              f"({r['train_seconds']['cpu']:.0f} s of CPU time over both cores; "
               f"final masked loss {r['loss']:.3f}, masked accuracy {r['accuracy']:.3f}).", "",
               "Inpainting, centre box covering 25% of the image (box filled with grey in the input); outputs are "
               "composited, so only the box differs from the original. FID (EfficientNet-Lite0) is over the "
@@ -331,8 +326,8 @@ def main(argv=None):
     argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     run = {"command": " ".join(["python benchmarks/restoration.py", *argv]),
            "date": datetime.date.today().isoformat(),
-           "machine": f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; TensorFlow {tf.__version__}, "
-                      f"Keras {keras.__version__}."}
+           "machine": f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; "
+                      f"TensorFlow {tf.__version__}, Keras {keras.__version__}."}
 
     stored = {}
     if os.path.exists(args.results):
