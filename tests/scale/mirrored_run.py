@@ -26,20 +26,14 @@ tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfigu
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # run as a script
+
+from tests.tiny_models import tiny_vqgan  # noqa: E402
+from tests.tiny_models import tiny_vqvae  # noqa: E402
 from vqkeras.layers import VectorQuantizerEMA  # noqa: E402
-from vqkeras.models import VQGAN  # noqa: E402
-from vqkeras.models import VQVAE  # noqa: E402
 
 STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-TINY = dict(
-    image_channels=1,
-    num_embeddings=16,
-    latent_dim=4,
-    base_channels=4,
-    channel_multipliers=(1, 2),
-    num_res_blocks=1,
-    use_attention=False,
-)
+SMALL = dict(latent_dim=4, base_channels=4)  # half the width of the shared tiny tokenizer
 
 
 def replica_values(variable):
@@ -121,7 +115,7 @@ def fit_run(make, steps=4, batch_size=4):
 def vqvae_run():
     def make():
         quantizer = VectorQuantizerEMA(16, 4, decay=0.5, dead_code_threshold=0.3, seed=5, name="quantizer")
-        model = VQVAE(**TINY, quantizer=quantizer)
+        model = tiny_vqvae(**SMALL, quantizer=quantizer)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model
 
@@ -133,7 +127,7 @@ def vqgan_run():
     def make():
         # No normalisation in D: BatchNorm's batch statistics are per replica by design, which would make the
         # discriminator's forward pass differ from one device on the global batch.
-        model = VQGAN(**TINY, disc_filters=4, disc_num_layers=1, disc_norm="none", perceptual_weight=0.0, disc_start=2)
+        model = tiny_vqgan(**SMALL, disc_filters=4, disc_norm="none", disc_start=2)
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3)
         )
