@@ -107,16 +107,21 @@ def ours(num_embeddings, config, quantizer=None):
                                 reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}", **config)
 
 
-LEARNING_RATE = 1e-3  # Adam, every autoencoder (the keras.io example's rate; the best of 5e-4 / 1e-3 for ours)
-# vqkeras configurations at the 7×7 grid (28×28, f = 4). "narrow" puts 8 channels at 28×28 and no per-level residual
-# blocks (the middle pair stays), for more steps per CPU minute; "wide" is the configuration of runs A and B in
-# docs/benchmarks.md, "narrow" that of run C (4,686 steps in 10 minutes against run B's 2,845).
+BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate (2e-3 did no better in a 3-minute probe)
+# vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate:
+# - "plain" (the default): "narrow" without normalization. GroupNorm was about 45% of the narrow step on this CPU, and
+#   the model without it also learned more per step (3-minute probes in docs/benchmarks.md).
+# - "narrow" (run C): 8 channels at 28×28 and no per-level residual blocks (the middle pair stays).
+# - "wide" (runs A and B).
 OURS_PRESETS = {
+    "plain": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
+                  use_attention=False, normalization="none"),
     "narrow": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
                    use_attention=False),
     "wide": dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1,
                  use_attention=False),
 }
+OURS_LEARNING_RATES = {"plain": 2e-3, "narrow": 1e-3, "wide": 1e-3}
 
 
 # Usage at scale: K = 8192 quantizers for codes of `latent_dim` (dead-code restarts are on by default, threshold 0.1).
@@ -127,7 +132,7 @@ SCALE_VARIANTS = {
     "ema_k8192_no_restarts": lambda latent_dim: vqkeras.layers.VectorQuantizerEMA(
         8192, latent_dim, dead_code_threshold=0.0, name="quantizer"),
 }
-DEFAULTS = {"ours": "narrow", "phases": "reconstruction,scale,generation",
+DEFAULTS = {"ours": "plain", "phases": "reconstruction,scale,generation",
             "models": "baseline_k64,vqkeras_k64,vqkeras_k512", "scale_variants": ",".join(SCALE_VARIANTS)}
 RECONSTRUCTION_MODELS = {  # each takes our preset config
     "baseline_k64": lambda config: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
@@ -139,7 +144,9 @@ RECONSTRUCTION_MODELS = {  # each takes our preset config
 def train(model, train_ds, minutes, lr, probe=None, every=30.0):
     model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
     budget = WallClockBudget(minutes, probe, every)
-    model.fit(train_ds, epochs=10_000, callbacks=[budget], verbose=0)
+    # One endless iterator: `fit` over the finite dataset stalled at every epoch boundary on this machine (5–10 s for
+    # the baseline at batch 256, up to a minute for ours), time the wall clock counts.
+    model.fit(train_ds.repeat(), epochs=10_000, steps_per_epoch=500, callbacks=[budget], verbose=0)
     print(f"  {model.name}: {budget.steps} steps in {budget.trained_seconds():.0f} s", flush=True)
     return budget
 
@@ -176,6 +183,8 @@ def main():
                         help="budget of each K=8192 model (defaults to --minutes)")
     parser.add_argument("--samples", type=int, default=2000, help="generated images per model for FID")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam learning rate of every autoencoder (default: the baseline's and the preset's own)")
     parser.add_argument("--prior-images", type=int, default=60000, help="training images encoded for the priors")
     parser.add_argument("--fid-image-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -207,6 +216,8 @@ def main():
                      f"generation). Received: {args.models}")
     check_data()
     config = OURS_PRESETS[args.ours]
+    learning_rates = {key: args.lr or (BASELINE_LEARNING_RATE if key.startswith("baseline") else
+                                       OURS_LEARNING_RATES[args.ours]) for key in RECONSTRUCTION_MODELS}
     scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
     keras.utils.set_random_seed(args.seed)
     started = datetime.datetime.now()
@@ -217,6 +228,7 @@ def main():
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     probe = test_x[:1000]
     results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": config,
+               "learning_rates": learning_rates,
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TF {tf.__version__}, "
                           f"Keras {keras.__version__}"}
 
@@ -225,7 +237,7 @@ def main():
     if "reconstruction" in phases:
         print("== Reconstruction", flush=True)
         for key, model in models.items():
-            budget = train(model, train_ds, args.minutes, LEARNING_RATE, probe=probe)
+            budget = train(model, train_ds, args.minutes, learning_rates[key], probe=probe)
             curves[key] = budget.curve
             recon[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps,
                           "params": int(model.count_params())}
@@ -240,7 +252,7 @@ def main():
         scale = {}
         for key in args.scale_variants.split(","):
             model = ours(8192, config, quantizer=SCALE_VARIANTS[key](config["latent_dim"]))
-            budget = train(model, train_ds, scale_minutes, LEARNING_RATE)
+            budget = train(model, train_ds, scale_minutes, learning_rates["vqkeras_k64"])
             scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
             print(f"  {key}: {scale[key]}", flush=True)
         results["usage_at_scale"] = scale
@@ -324,6 +336,7 @@ def markdown(r):
         f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
         f"--samples {a['samples']}" + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
         + "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
+        + (f" --lr {a['lr']:g}" if a.get("lr") else "")
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",

@@ -47,3 +47,46 @@ def test_zero_residual_blocks_per_level_keeps_the_middle_blocks_and_shapes():
 def test_negative_residual_blocks_are_rejected_with_the_value(value):
     with pytest.raises(ValueError, match=f"num_res_blocks=.*{value}"):
         Encoder(4, base_channels=8, num_res_blocks=value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: ResBlock(8, **kw),
+    lambda **kw: Encoder(4, base_channels=8, channel_multipliers=(1, 2), num_res_blocks=1, use_attention=False, **kw),
+    lambda **kw: Decoder(1, base_channels=8, channel_multipliers=(1, 2), num_res_blocks=1, use_attention=False, **kw),
+])
+def test_normalization_none_drops_every_group_norm_and_round_trips_its_config(make):
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    grouped, plain = make(), make(normalization="none")
+    assert plain(x).shape == grouped(x).shape
+    kinds = lambda layer: {type(sub).__name__ for sub in layer._flatten_layers(include_self=False)}  # noqa: E731
+    assert "GroupNormalization" in kinds(grouped) and "GroupNormalization" not in kinds(plain)
+    assert len(plain.weights) < len(grouped.weights)  # the norms' gammas and betas are gone
+    clone = type(plain).from_config(plain.get_config())
+    assert clone.normalization == "none" and clone(x).shape == plain(x).shape
+
+
+def test_residual_block_without_normalization_matches_numpy():
+    """`x + conv2(swish(conv1(swish(x))))` with 3×3 'same' convolutions, computed in NumPy."""
+    block = ResBlock(3, normalization="none")
+    x = np.random.default_rng(1).normal(size=(1, 5, 5, 3)).astype("float32")
+    y = block(x).numpy()
+
+    def conv(h, layer):
+        kernel, bias = (w.numpy() for w in layer.weights)
+        padded = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        out = np.zeros(h.shape[:3] + (kernel.shape[-1],), "float64")
+        for i in range(3):
+            for j in range(3):
+                out += padded[:, i:i + h.shape[1], j:j + h.shape[2]] @ kernel[i, j]
+        return out + bias
+
+    swish = lambda h: h / (1 + np.exp(-h))  # noqa: E731
+    np.testing.assert_allclose(y, x + conv(swish(conv(swish(x), block.conv1)), block.conv2), atol=1e-5)
+
+
+@pytest.mark.parametrize("value", ["batch", None, "Group"])
+def test_unknown_normalization_is_rejected_with_the_value(value):
+    with pytest.raises(ValueError, match=f"normalization=.*{value}"):
+        Encoder(4, base_channels=8, normalization=value)
+    with pytest.raises(ValueError, match=f"normalization=.*{value}"):
+        ResBlock(4, normalization=value)

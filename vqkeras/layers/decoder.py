@@ -4,7 +4,6 @@ import keras
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
-from vqkeras.layers.res_block import ResBlock
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -23,6 +22,7 @@ class Decoder(ConvStack):
         num_res_blocks: Integer ≥ 0. Defaults to `2`.
         use_attention: Boolean. Defaults to `True`.
         dropout: Float.
+        normalization: `"group"` or `"none"`, as in `Encoder`. Defaults to `"group"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -37,14 +37,14 @@ class Decoder(ConvStack):
         policy = self.dtype_policy
         channels = self.base_channels * self.channel_multipliers[-1]
         body = [keras.layers.Conv2D(channels, 3, padding="same", name="conv_in", dtype=policy)]
-        body.append(ResBlock(channels, self.dropout, name="mid_res_1", dtype=policy))
+        body.append(self._res_block(channels, "mid_res_1"))
         if self.use_attention:
             body.append(AttentionBlock(name="mid_attention", dtype=policy))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_2", dtype=policy))
+        body.append(self._res_block(channels, "mid_res_2"))
         for level in reversed(range(len(self.channel_multipliers))):
             channels = self.base_channels * self.channel_multipliers[level]
             body += [
-                ResBlock(channels, self.dropout, name=f"res_{level}_{i}", dtype=policy)
+                self._res_block(channels, f"res_{level}_{i}")
                 for i in range(self.num_res_blocks + 1)
             ]
             if level != 0:

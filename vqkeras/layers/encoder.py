@@ -4,7 +4,6 @@ import keras
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
-from vqkeras.layers.res_block import ResBlock
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -24,6 +23,8 @@ class Encoder(ConvStack):
             to `2`.
         use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
         dropout: Float. Dropout inside the residual blocks.
+        normalization: `"group"` (GroupNorm before each swish) or `"none"` (no normalization outside the attention
+            block: cheaper per step, for small models). Defaults to `"group"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -40,15 +41,15 @@ class Encoder(ConvStack):
         last = len(self.channel_multipliers) - 1
         for level, mult in enumerate(self.channel_multipliers):
             channels = self.base_channels * mult
-            body += [ResBlock(channels, self.dropout, name=f"res_{level}_{i}", dtype=policy)
+            body += [self._res_block(channels, f"res_{level}_{i}")
                      for i in range(self.num_res_blocks)]
             if level != last:
                 body.append(keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down_{level}",
                                                 dtype=policy))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_1", dtype=policy))
+        body.append(self._res_block(channels, "mid_res_1"))
         if self.use_attention:
             body.append(AttentionBlock(name="mid_attention", dtype=policy))
-        body.append(ResBlock(channels, self.dropout, name="mid_res_2", dtype=policy))
+        body.append(self._res_block(channels, "mid_res_2"))
         self.body = body
         return channels
 

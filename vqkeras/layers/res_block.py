@@ -11,28 +11,50 @@ def group_count(channels, max_groups=32):
     return 1
 
 
+NORMALIZATIONS = ("group", "none")
+
+
+def check_normalization(normalization):
+    """Returns `normalization` if it is one of `NORMALIZATIONS`, else raises a `ValueError` naming it."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}. Received: normalization={normalization!r}")
+    return normalization
+
+
+def make_norm(normalization, channels, name, dtype):
+    """A `GroupNormalization` over `channels` for `"group"`, `None` (identity) for `"none"`."""
+    if normalization == "none":
+        return None
+    return keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name=name, dtype=dtype)
+
+
+def apply_norm(norm, inputs):
+    return inputs if norm is None else norm(inputs)
+
+
 @keras.saving.register_keras_serializable(package="vqkeras")
 class ResBlock(keras.layers.Layer):
     """Pre-activation residual block: `x + conv(swish(GN(conv(swish(GN(x))))))` (Esser et al. 2021).
 
-    A 1×1 convolution matches channels on the shortcut when they change.
+    A 1×1 convolution matches channels on the shortcut when they change. With `normalization="none"` the GroupNorms
+    are left out: `x + conv(swish(conv(swish(x))))`.
 
     Args:
         filters: Integer. Output channels.
         dropout: Float. Dropout rate between the two convolutions.
+        normalization: `"group"` (GroupNorm, up to 32 groups) or `"none"`. Defaults to `"group"`.
         **kwargs: Base layer arguments.
     """
 
-    def __init__(self, filters, dropout=0.0, **kwargs):
+    def __init__(self, filters, dropout=0.0, normalization="group", **kwargs):
         super().__init__(**kwargs)
         if int(filters) < 1:
             raise ValueError(f"filters must be a positive integer. Received: filters={filters}")
         self.filters = int(filters)
         self.dropout = float(dropout)
+        self.normalization = check_normalization(normalization)
         self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv1", dtype=self.dtype_policy)
-        self.norm2 = keras.layers.GroupNormalization(
-            group_count(self.filters), epsilon=1e-6, name="norm2", dtype=self.dtype_policy
-        )
+        self.norm2 = make_norm(self.normalization, self.filters, "norm2", self.dtype_policy)
         self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv2", dtype=self.dtype_policy)
         self.shortcut = None
@@ -40,21 +62,20 @@ class ResBlock(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         # The first norm sees the input channels, which may differ from `filters`.
-        self.norm1 = keras.layers.GroupNormalization(
-            group_count(channels), epsilon=1e-6, name="norm1", dtype=self.dtype_policy
-        )
-        self.norm1.build(input_shape)
-        self.conv1.build(input_shape)
+        self.norm1 = make_norm(self.normalization, channels, "norm1", self.dtype_policy)
         inner = tuple(input_shape[:-1]) + (self.filters,)
-        self.norm2.build(inner)
+        for norm, shape in ((self.norm1, input_shape), (self.norm2, inner)):
+            if norm is not None:
+                norm.build(shape)
+        self.conv1.build(input_shape)
         self.conv2.build(inner)
         if channels != self.filters:
             self.shortcut = keras.layers.Conv2D(self.filters, 1, name="shortcut", dtype=self.dtype_policy)
             self.shortcut.build(input_shape)
 
     def call(self, inputs, training=None):
-        h = self.conv1(keras.activations.silu(self.norm1(inputs)))
-        h = self.drop(keras.activations.silu(self.norm2(h)), training=training)
+        h = self.conv1(keras.activations.silu(apply_norm(self.norm1, inputs)))
+        h = self.drop(keras.activations.silu(apply_norm(self.norm2, h)), training=training)
         h = self.conv2(h)
         skip = inputs if self.shortcut is None else self.shortcut(inputs)
         return skip + h
@@ -63,4 +84,5 @@ class ResBlock(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.filters,)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "dropout": self.dropout}
+        return {**super().get_config(), "filters": self.filters, "dropout": self.dropout,
+                "normalization": self.normalization}
