@@ -122,6 +122,7 @@ OURS_PRESETS = {
                  use_attention=False),
 }
 OURS_LEARNING_RATES = {"plain": 2e-3, "narrow": 1e-3, "wide": 1e-3}
+PRIOR_LEARNING_RATE = 3e-4  # AdamW, both priors
 
 
 # Usage at scale: K = 8192 quantizers for codes of `latent_dim` (dead-code restarts are on by default, threshold 0.1).
@@ -151,10 +152,12 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0):
     return budget
 
 
-def fit_prior(prior, tokens, minutes, lr=3e-4, batch_size=128):
+def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=128, seed=0):
     prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=False)
     budget = WallClockBudget(minutes)
-    history = prior.fit(tokens, epochs=10_000, batch_size=batch_size, callbacks=[budget], verbose=0)
+    stream = tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
+    history = prior.fit(stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), epochs=10_000,
+                        steps_per_epoch=200, callbacks=[budget], verbose=0)
     loss = float(history.history["loss"][-1])
     print(f"  {prior.name}: {budget.steps} steps, last-epoch loss {loss:.3f}", flush=True)
     return {"steps": budget.steps, "loss": loss}
