@@ -109,7 +109,7 @@ def ours(num_embeddings, config, quantizer=None):
 
 BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate (2e-3 did no better in a 3-minute probe)
 # vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate:
-# - "plain" (the default): "narrow" without normalization. GroupNorm was about 45% of the narrow step on this CPU, and
+# - "plain" (the default): "narrow" without normalization. GroupNorm was roughly 40% of the narrow step on this CPU, and
 #   the model without it also learned more per step (3-minute probes in docs/benchmarks.md).
 # - "narrow" (run C): 8 channels at 28×28 and no per-level residual blocks (the middle pair stays).
 # - "wide" (runs A and B).
