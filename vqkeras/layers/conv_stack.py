@@ -3,7 +3,6 @@
 import keras
 
 from vqkeras.layers.res_block import ResBlock
-from vqkeras.layers.res_block import apply_norm
 from vqkeras.layers.res_block import check_normalization
 from vqkeras.layers.res_block import make_norm
 
@@ -73,8 +72,6 @@ class ConvStack(keras.layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.body + [self.norm_out, self.conv_out]:
-            if layer is None:  # normalization="none"
-                continue
             build_once(layer, shape)
             shape = tuple(layer.compute_output_shape(shape))
 
@@ -82,7 +79,7 @@ class ConvStack(keras.layers.Layer):
         h = inputs
         for layer in self.body:
             h = layer(h, training=training) if isinstance(layer, ResBlock) else layer(h)
-        return self.conv_out(keras.activations.silu(apply_norm(self.norm_out, h)))
+        return self.conv_out(keras.activations.silu(self.norm_out(h)))
 
     def get_config(self):
         config = {

@@ -22,14 +22,10 @@ def check_normalization(normalization):
 
 
 def make_norm(normalization, channels, name, dtype):
-    """A `GroupNormalization` over `channels` for `"group"`, `None` (identity) for `"none"`."""
+    """A `GroupNormalization` over `channels` for `"group"`, an `Identity` (no weights, no op) for `"none"`."""
     if normalization == "none":
-        return None
+        return keras.layers.Identity(name=name, dtype=dtype)
     return keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name=name, dtype=dtype)
-
-
-def apply_norm(norm, inputs):
-    return inputs if norm is None else norm(inputs)
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -63,19 +59,18 @@ class ResBlock(keras.layers.Layer):
         channels = input_shape[-1]
         # The first norm sees the input channels, which may differ from `filters`.
         self.norm1 = make_norm(self.normalization, channels, "norm1", self.dtype_policy)
-        inner = tuple(input_shape[:-1]) + (self.filters,)
-        for norm, shape in ((self.norm1, input_shape), (self.norm2, inner)):
-            if norm is not None:
-                norm.build(shape)
+        self.norm1.build(input_shape)
         self.conv1.build(input_shape)
+        inner = tuple(input_shape[:-1]) + (self.filters,)
+        self.norm2.build(inner)
         self.conv2.build(inner)
         if channels != self.filters:
             self.shortcut = keras.layers.Conv2D(self.filters, 1, name="shortcut", dtype=self.dtype_policy)
             self.shortcut.build(input_shape)
 
     def call(self, inputs, training=None):
-        h = self.conv1(keras.activations.silu(apply_norm(self.norm1, inputs)))
-        h = self.drop(keras.activations.silu(apply_norm(self.norm2, h)), training=training)
+        h = self.conv1(keras.activations.silu(self.norm1(inputs)))
+        h = self.drop(keras.activations.silu(self.norm2(h)), training=training)
         h = self.conv2(h)
         skip = inputs if self.shortcut is None else self.shortcut(inputs)
         return skip + h

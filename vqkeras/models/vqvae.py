@@ -6,7 +6,6 @@ import tensorflow as tf
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
-from vqkeras.layers.res_block import check_normalization
 from vqkeras.layers.vector_quantizer import VectorQuantizer
 from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.utils.images import from_model_range
@@ -158,7 +157,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         self.num_res_blocks = int(num_res_blocks)
         self.use_attention = bool(use_attention)
         self.dropout = float(dropout)
-        self.normalization = check_normalization(normalization)
+        self.normalization = normalization  # checked by the encoder, with the value in the error
         self.commitment_cost = float(commitment_cost)
         self.reconstruction_loss = reconstruction_loss
         stack = dict(
