@@ -42,11 +42,7 @@ def main():
         quality.train(model, train_ds, args.tokenizer_minutes, lr)
         tokens[key] = quality.encode_all(model, train_x)
     for key, kind, lr, dropout in SETTINGS:
-        if kind == "pixelcnn":
-            prior = vqkeras.priors.PixelCNNPrior(64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5)
-        else:
-            prior = vqkeras.priors.TransformerPrior(64, (7, 7), embed_dim=128, num_layers=4, num_heads=4,
-                                                   dropout=dropout)
+        prior = quality.pixelcnn_prior() if kind == "pixelcnn" else quality.transformer_prior(dropout)
         info = quality.fit_prior(prior, tokens[key][:55000], args.prior_minutes, lr=lr)
         held_out = prior.evaluate(tokens[key][55000:], batch_size=500, verbose=0, return_dict=True)
         print(f"{key} + {kind}, lr {lr:g}, dropout {dropout:g}: {info['steps']} steps, "

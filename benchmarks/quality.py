@@ -144,6 +144,17 @@ RECONSTRUCTION_MODELS = {  # each takes our preset config
 }
 
 
+def pixelcnn_prior():
+    """The baseline's prior over the 7×7 grid of K = 64 codes."""
+    return vqkeras.priors.PixelCNNPrior(64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")
+
+
+def transformer_prior(dropout=0.0):
+    """Our prior over the 7×7 grid of K = 64 codes."""
+    return vqkeras.priors.TransformerPrior(64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=dropout,
+                                           name="transformer")
+
+
 def train(model, train_ds, minutes, lr, probe=None, every=30.0):
     model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
     budget = WallClockBudget(minutes, probe, every)
@@ -272,10 +283,8 @@ def main():
         test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
         generation = {}
         setups = {
-            "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], vqkeras.priors.PixelCNNPrior(
-                64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")),
-            "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], vqkeras.priors.TransformerPrior(
-                64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=0.0, name="transformer")),
+            "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], pixelcnn_prior()),
+            "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], transformer_prior()),
         }
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
