@@ -60,13 +60,18 @@ from vqkeras.metrics import frechet_distance  # noqa: E402
 
 class WallClockBudget(keras.callbacks.Callback):
     """Stops `fit` once `minutes` of training time are spent; every `every` seconds records PSNR and usage on
-    `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted."""
+    `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted.
 
-    def __init__(self, minutes, probe=None, every=20.0):
+    With `decay`, the optimizer's learning rate follows a cosine over the budget's *time*:
+    `lr(t) = lr₀ · ½(1 + cos(π·t/T))`, set before each step from the training seconds `t` spent of `T`.
+    """
+
+    def __init__(self, minutes, probe=None, every=20.0, decay=False):
         super().__init__()
         self.budget = 60.0 * minutes
         self.probe = probe
         self.every = every
+        self.decay = decay
         self.curve = []
         self.steps = 0
 
@@ -74,6 +79,12 @@ class WallClockBudget(keras.callbacks.Callback):
         self.start = None
         self.excluded = 0.0
         self.last_probe = 0.0
+        self.initial_lr = float(self.model.optimizer.learning_rate)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.decay:
+            fraction = min(self.trained_seconds() / self.budget, 1.0)
+            self.model.optimizer.learning_rate = self.initial_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
 
     def trained_seconds(self):
         return 0.0 if self.start is None else time.perf_counter() - self.start - self.excluded
@@ -155,14 +166,40 @@ def transformer_prior(dropout=0.0):
                                            name="transformer")
 
 
-def train(model, train_ds, minutes, lr, probe=None, every=30.0):
-    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
-    budget = WallClockBudget(minutes, probe, every)
+def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, jit_compile=False, **compile_kwargs):
+    compile_kwargs.setdefault("optimizer", keras.optimizers.Adam(lr))
+    model.compile(jit_compile=jit_compile, **compile_kwargs)
+    budget = WallClockBudget(minutes, probe, every, decay=decay)
     # One endless iterator: `fit` over the finite dataset stalled at every epoch boundary on this machine (5–10 s for
     # the baseline at batch 256, up to a minute for ours), time the wall clock counts.
     model.fit(train_ds.repeat(), epochs=10_000, steps_per_epoch=500, callbacks=[budget], verbose=0)
     print(f"  {model.name}: {budget.steps} steps in {budget.trained_seconds():.0f} s", flush=True)
     return budget
+
+
+# The adversarial phase of our generation tokenizer: VQGAN's PatchGAN loss with the adaptive weight, no perceptual loss
+# (its default backbone is EfficientNet-Lite0, the FID network), the L2 reconstruction loss of the first phase.
+GAN_SETTINGS = dict(perceptual_weight=0.0, disc_start=0, disc_warmup=200, disc_num_layers=2, disc_filters=32,
+                    reconstruction_loss="l2")
+GAN_LEARNING_RATE = 2e-4  # Adam(β₁ = 0.5), both players
+
+
+def as_vqgan(model, config):
+    """A `VQGAN` with `model`'s (a trained vqkeras `VQVAE` of preset `config`) weights and a new discriminator."""
+    gan = vqkeras.models.VQGAN(image_channels=1, num_embeddings=model.num_embeddings, name=f"{model.name}_gan",
+                               **config, **GAN_SETTINGS)
+    gan.build((None, 28, 28, 1))
+    for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
+        getattr(gan, part).set_weights(getattr(model, part).get_weights())
+    return gan
+
+
+def train_gan(model, config, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None):
+    """Continues `model` as a VQGAN (`as_vqgan`) for `minutes`; returns the VQGAN and its `WallClockBudget`."""
+    gan = as_vqgan(model, config)
+    budget = train(gan, train_ds, minutes, lr, probe=probe, optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+                   discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
+    return gan, budget
 
 
 def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=128, seed=0):
@@ -183,6 +220,16 @@ def encode_all(model, images, batch_size=500):
     return np.concatenate(chunks)
 
 
+def reconstruct(model, images, chunk=500):
+    return np.concatenate([np.clip(model(images[i:i + chunk]).numpy(), -1, 1) for i in range(0, len(images), chunk)])
+
+
+def fid_against(images, extractor, reference_stats):
+    """FID (EfficientNet-Lite0 with `extractor`) of `images` against `(mu, sigma)` reference statistics."""
+    return frechet_distance(*feature_statistics(compute_features(images, extractor, batch_size=250, verbose=0)),
+                            *reference_stats)
+
+
 def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
     out = []
     for i in range(0, n, chunk):
@@ -198,6 +245,9 @@ def main():
     parser.add_argument("--scale-minutes", type=float, default=None,
                         help="budget of each K=8192 model (defaults to --minutes)")
     parser.add_argument("--samples", type=int, default=2000, help="generated images per model for FID")
+    parser.add_argument("--gan-minutes", type=float, default=5.0,
+                        help="generation tokenizers: further training of each K=64 model, ours as a VQGAN "
+                             "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None,
                         help="Adam learning rate of every autoencoder (default: the baseline's and the preset's own)")
@@ -282,9 +332,20 @@ def main():
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
         test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
         generation = {}
+        baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
+        if args.gan_minutes > 0:  # the same further budget for both tokenizers
+            print(f"  further {args.gan_minutes:g} minutes per tokenizer", flush=True)
+            tokenizer, budget = train_gan(tokenizer, config, train_ds, args.gan_minutes, probe=probe)
+            tokenizers["vqkeras_k64 as VQGAN"] = dict(steps=budget.steps, curve=budget.curve)
+            budget = train(baseline, train_ds, args.gan_minutes, learning_rates["baseline_k64"], probe=probe)
+            tokenizers["baseline_k64"] = dict(steps=budget.steps, curve=budget.curve)
+            for key, model in (("baseline_k64", baseline), ("vqkeras_k64 as VQGAN", tokenizer)):
+                tokenizers[key].update(evaluate_model(model, test_ds, verbose=0))
+                print(f"  {key}: {tokenizers[key]}", flush=True)
+        results["generation_tokenizers"] = tokenizers
         setups = {
-            "baseline_k64 + PixelCNNPrior": (models["baseline_k64"], pixelcnn_prior()),
-            "vqkeras_k64 + TransformerPrior": (models["vqkeras_k64"], transformer_prior()),
+            "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior()),
+            "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior()),
         }
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
@@ -292,21 +353,15 @@ def main():
             t0 = time.perf_counter()
             samples = sample_images(model, prior, args.samples, seed=args.seed)
             sample_seconds = time.perf_counter() - t0
-            sample_stats = feature_statistics(compute_features(samples, extractor, batch_size=250, verbose=0))
-            reconstructions = np.concatenate(
-                [np.clip(model(test_x[i:i + 500]).numpy(), -1, 1) for i in range(0, args.samples, 500)])
-            recon_fid_stats = feature_statistics(compute_features(reconstructions, extractor, batch_size=250,
-                                                                  verbose=0))
             generation[key] = {
-                "fid": frechet_distance(*sample_stats, *test_stats),
-                "reconstruction_fid": frechet_distance(*recon_fid_stats, *test_stats),
+                "fid": fid_against(samples, extractor, test_stats),
+                "reconstruction_fid": fid_against(reconstruct(model, test_x[:args.samples]), extractor, test_stats),
                 "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
                 "prior_params": int(prior.count_params()), "sample_seconds": sample_seconds,
             }
             print(f"  {key}: {generation[key]}", flush=True)
         # Reference: the same number of real training images vs the test set (the floor for this N).
-        real_stats = feature_statistics(compute_features(train_x[:args.samples], extractor, batch_size=250, verbose=0))
-        generation["real train images (floor)"] = {"fid": frechet_distance(*real_stats, *test_stats)}
+        generation["real train images (floor)"] = {"fid": fid_against(train_x[:args.samples], extractor, test_stats)}
         results["generation"] = generation
     results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
 

@@ -27,6 +27,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--baseline", action="store_true", help="the keras.io example architecture instead")
+    parser.add_argument("--decay", action="store_true", help="cosine learning-rate decay over the time budget")
+    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     args = parser.parse_args()
     try:
         overrides = json.loads(args.overrides)
@@ -47,9 +49,11 @@ def main():
         model = quality.KerasIOVQVAE(num_embeddings=64, name="keras_io_k64")
     else:
         model = quality.ours(64, {**quality.OURS_PRESETS["narrow"], **overrides})
-    budget = quality.train(model, train_ds, args.minutes, args.lr, probe=test_x[:1000])
+    budget = quality.train(model, train_ds, args.minutes, args.lr, probe=test_x[:1000], decay=args.decay,
+                           jit_compile=args.jit)
     stats = quality.evaluate_model(model, tf.data.Dataset.from_tensor_slices(test_x).batch(500), verbose=0)
-    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "steps": budget.steps,
+    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "decay": args.decay,
+                      "jit": args.jit, "steps": budget.steps,
                       "params": int(model.count_params()), "psnr": round(float(stats["psnr"]), 2),
                       "perplexity": round(float(stats["perplexity"]), 1),
                       "curve": [(round(c["seconds"]), c["steps"], round(float(c["psnr"]), 2)) for c in budget.curve]}))

@@ -1,0 +1,70 @@
+"""Short probe of the adversarial phase of our generation tokenizer (`quality.train_gan`, issue 7).
+
+Usage (from the repository root):
+
+    python benchmarks/gan_probe.py --minutes 3 --gan-minutes 3 --save /tmp/plain3.keras
+    python benchmarks/gan_probe.py --load /tmp/plain3.keras --gan-minutes 3 --lr 1e-4
+
+Trains (or loads) the "plain" K=64 vqkeras VQVAE, then continues it as a VQGAN for `--gan-minutes`. Before and after,
+prints the test PSNR and the FID (EfficientNet-Lite0) of `--samples` test reconstructions against the 10,000 test
+images, the figure that bounds the FID of prior samples.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import quality  # noqa: E402  (sibling script module)
+
+
+def reconstruction_fid(model, test_x, test_stats, extractor, n):
+    return quality.fid_against(quality.reconstruct(model, test_x[:n]), extractor, test_stats)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=3.0, help="L2 phase (ignored with --load)")
+    parser.add_argument("--gan-minutes", type=float, default=3.0)
+    parser.add_argument("--lr", type=float, default=quality.GAN_LEARNING_RATE, help="Adam lr of the GAN phase")
+    parser.add_argument("--settings", default="{}", help="JSON overrides of quality.GAN_SETTINGS")
+    parser.add_argument("--load", default=None, help="a saved L2-phase model (.keras) instead of training one")
+    parser.add_argument("--save", default=None, help="where to save the L2-phase model")
+    parser.add_argument("--samples", type=int, default=2000)
+    args = parser.parse_args()
+    quality.check_data()
+    quality.GAN_SETTINGS.update(json.loads(args.settings))
+
+    import tensorflow as tf
+    import vqkeras
+
+    quality.keras.utils.set_random_seed(0)
+    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
+                                        drop_remainder=True)
+    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
+    config = quality.OURS_PRESETS["plain"]
+    if args.load:
+        model = quality.keras.saving.load_model(args.load, safe_mode=True)
+    else:
+        model = quality.ours(64, config)
+        quality.train(model, train_ds, args.minutes, quality.OURS_LEARNING_RATES["plain"])
+        if args.save:
+            model.save(args.save)
+    extractor = quality.EfficientNetLite0Features(image_size=128)
+    test_stats = quality.feature_statistics(quality.compute_features(test_x, extractor, batch_size=250, verbose=0))
+    result = {"settings": quality.GAN_SETTINGS, "lr": args.lr}
+    result["before"] = {"psnr": float(quality.evaluate_model(model, test_ds, verbose=0)["psnr"]),
+                        "fid": reconstruction_fid(model, test_x, test_stats, extractor, args.samples)}
+    print(result, flush=True)
+    gan, budget = quality.train_gan(model, config, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000])
+    result["after"] = {"psnr": float(quality.evaluate_model(gan, test_ds, verbose=0)["psnr"]),
+                       "fid": reconstruction_fid(gan, test_x, test_stats, extractor, args.samples),
+                       "steps": budget.steps}
+    print(json.dumps(result, default=float))
+
+
+if __name__ == "__main__":
+    main()
