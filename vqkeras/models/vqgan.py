@@ -69,7 +69,8 @@ class VQGAN(VQVAE):
 
     Args:
         perceptual_weight: Float. `w_p`. `0` disables the perceptual loss (and its backbone). Defaults to `1.0`.
-        perceptual_backbone: `"efficientnet_lite0"` (offline ImageNet weights) or `"vgg16"`.
+        perceptual_backbone: `"efficientnet_lite0"` or `"mobilenet_v2"` (offline ImageNet weights; use
+            `"mobilenet_v2"` to keep the loss off the FID network) or `"vgg16"`.
         disc_weight: Float. Scale of the adaptive weight. Defaults to `0.8`.
         disc_start: Integer. Generator steps before the discriminator trains. Defaults to `10000`.
         disc_warmup: Integer. Further steps before `L_adv` enters the generator. Defaults to `0`.
