@@ -59,7 +59,7 @@ def main():
     result["before"] = {"psnr": float(quality.evaluate_model(model, test_ds, verbose=0)["psnr"]),
                         "fid": reconstruction_fid(model, test_x, test_stats, extractor, args.samples)}
     print(result, flush=True)
-    gan, budget = quality.train_gan(model, config, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000])
+    gan, budget = quality.train_gan(model, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000])
     result["after"] = {"psnr": float(quality.evaluate_model(gan, test_ds, verbose=0)["psnr"]),
                        "fid": reconstruction_fid(gan, test_x, test_stats, extractor, args.samples),
                        "steps": budget.steps}

@@ -185,19 +185,10 @@ GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", d
 GAN_LEARNING_RATE = 2e-4  # Adam(β₁ = 0.5), both players
 
 
-def as_vqgan(model, config):
-    """A `VQGAN` with `model`'s (a trained vqkeras `VQVAE` of preset `config`) weights and a new discriminator."""
-    gan = vqkeras.models.VQGAN(image_channels=1, num_embeddings=model.num_embeddings, name=f"{model.name}_gan",
-                               **config, **GAN_SETTINGS)
-    gan.build((None, 28, 28, 1))
-    for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
-        getattr(gan, part).set_weights(getattr(model, part).get_weights())
-    return gan
-
-
-def train_gan(model, config, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None):
-    """Continues `model` as a VQGAN (`as_vqgan`) for `minutes`; returns the VQGAN and its `WallClockBudget`."""
-    gan = as_vqgan(model, config)
+def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None):
+    """Continues `model`, a trained vqkeras `VQVAE`, as a VQGAN (`VQGAN.from_vqvae` with `GAN_SETTINGS`) for
+    `minutes`; returns the VQGAN and its `WallClockBudget`."""
+    gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **GAN_SETTINGS)
     budget = train(gan, train_ds, minutes, lr, probe=probe, optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
                    discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
     return gan, budget
@@ -336,7 +327,7 @@ def main():
         baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
         if args.gan_minutes > 0:  # the same further budget for both tokenizers
             print(f"  further {args.gan_minutes:g} minutes per tokenizer", flush=True)
-            tokenizer, budget = train_gan(tokenizer, config, train_ds, args.gan_minutes, probe=probe)
+            tokenizer, budget = train_gan(tokenizer, train_ds, args.gan_minutes, probe=probe)
             tokenizers["vqkeras_k64 as VQGAN"] = dict(steps=budget.steps, curve=budget.curve)
             budget = train(baseline, train_ds, args.gan_minutes, learning_rates["baseline_k64"], probe=probe)
             tokenizers["baseline_k64"] = dict(steps=budget.steps, curve=budget.curve)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tests import tiny_models
 from vqkeras.losses import hinge_g_loss
+from vqkeras.models import VQGAN
 
 
 def tiny_vqgan(**kwargs):
@@ -154,3 +155,32 @@ def test_mobilenet_v2_perceptual_backbone(keras_cache, monkeypatch):
     x = images(4)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.perceptual(x, x)), 0.0, atol=1e-6)
     assert np.all(keras.ops.convert_to_numpy(model.perceptual(x, x[::-1])) > 0)
+
+
+def test_from_vqvae_continues_the_trained_vqvae():
+    """Same architecture and weights (EMA state included): identical codes and reconstructions, then it trains."""
+    vqvae = tiny_models.tiny_vqvae(reconstruction_loss="l2")
+    vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = images(8, size=8)
+    vqvae.fit(x, epochs=2, batch_size=4, verbose=0)
+    gan = VQGAN.from_vqvae(vqvae, disc_start=0, disc_num_layers=1, disc_filters=8, perceptual_weight=0.0, name="g")
+    assert gan.name == "g" and gan.reconstruction_loss == "l2" and not gan.compiled
+    for key in ("num_embeddings", "latent_dim", "channel_multipliers", "num_res_blocks", "quantizer"):
+        assert gan.get_config()[key] == vqvae.get_config()[key], key
+    for a, b in zip(all_weights(gan.quantizer), all_weights(vqvae.quantizer)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(gan.encode(x).numpy(), vqvae.encode(x).numpy())
+    np.testing.assert_allclose(gan(x).numpy(), vqvae(x).numpy(), atol=1e-6)
+    logs = compiled(gan).train_on_batch(x, return_dict=True)
+    assert np.isfinite(logs["discriminator_loss"]) and logs["discriminator_loss"] > 0
+
+
+def test_from_vqvae_rejects_bad_input():
+    with pytest.raises(TypeError, match="Received: vqvae of type Sequential"):
+        VQGAN.from_vqvae(keras.Sequential())
+    with pytest.raises(ValueError, match="unbuilt VQVAE"):
+        VQGAN.from_vqvae(tiny_models.tiny_vqvae())
+    built = tiny_models.tiny_vqvae()
+    built.build((None, 8, 8, 1))
+    with pytest.raises(ValueError, match=r"\['num_embeddings'\]. Received: num_embeddings=32"):
+        VQGAN.from_vqvae(built, num_embeddings=32)

@@ -14,6 +14,9 @@ from vqkeras.models.vqvae import VQVAE
 from vqkeras.models.vqvae import replica_mean
 from vqkeras.models.vqvae import replica_scaled
 
+# `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture.
+_CONTINUABLE = ("name", "trainable", "dtype", "reconstruction_loss")
+
 _GAN_METRICS = (
     "perceptual_loss",
     "generator_adv_loss",
@@ -142,6 +145,53 @@ class VQGAN(VQVAE):
         self.perceptual = None
         self.discriminator_optimizer = None
         self.trackers.update({name: keras.metrics.Mean(name=name) for name in _GAN_METRICS})
+
+    @classmethod
+    def from_vqvae(cls, vqvae, **kwargs):
+        """A VQGAN that continues a trained `VQVAE`: taming's two phases, reconstruction first, then adversarial.
+
+        The new model has `vqvae`'s architecture and a copy of its weights (encoder, 1×1 convs, quantizer with its
+        EMA state, decoder), so it reconstructs and tokenizes exactly as `vqvae` does until it trains. Its
+        discriminator is new. Its reconstruction loss is `vqvae`'s unless `kwargs` sets one.
+
+        Args:
+            vqvae: A built `VQVAE` (or `VQGAN`).
+            **kwargs: `VQGAN` arguments (`perceptual_weight`, `disc_weight`, `disc_start`, ...), plus
+                `reconstruction_loss`, `name` or `dtype`. Architecture arguments can't be changed.
+
+        Returns:
+            A built, uncompiled `VQGAN`.
+
+        Raises:
+            TypeError: if `vqvae` is not a `VQVAE`.
+            ValueError: if `vqvae` is not built, or if `kwargs` sets an architecture argument.
+
+        Example:
+
+        >>> gan = vqkeras.models.VQGAN.from_vqvae(vqvae, perceptual_backbone="mobilenet_v2", disc_start=0)
+        >>> gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+        """
+        if not isinstance(vqvae, VQVAE):
+            raise TypeError(f"vqvae must be a vqkeras VQVAE. Received: vqvae of type {type(vqvae).__name__}")
+        if not vqvae.built:
+            raise ValueError(
+                "vqvae must be built (trained, or `build((None, H, W, C))` called) to copy its weights. "
+                f"Received: an unbuilt {type(vqvae).__name__} named {vqvae.name!r}"
+            )
+        architecture = {k: v for k, v in VQVAE.get_config(vqvae).items() if k not in _CONTINUABLE}
+        fixed = sorted(set(kwargs) & set(architecture))
+        if fixed:
+            raise ValueError(
+                f"from_vqvae keeps vqvae's architecture; these arguments can't change: {fixed}. "
+                f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in fixed)}"
+            )
+        gan = cls(**architecture, reconstruction_loss=vqvae.reconstruction_loss,
+                  **{"dtype": vqvae.dtype_policy, **kwargs})
+        gan.build((None, None, None, vqvae.image_channels))
+        for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
+            getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
+        return gan
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
         """Configures both players. `optimizer` trains the generator, `discriminator_optimizer` the discriminator.
