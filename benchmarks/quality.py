@@ -11,7 +11,9 @@ Usage (from the repository root):
 3. Reconstruction: each model trains for the same wall-clock budget (`--minutes`); test-set PSNR, SSIM, codebook
    usage and perplexity (`vqkeras.metrics.evaluate_model`).
 4. Generation: FID (EfficientNet-Lite0, 128×128 inputs) of `--samples` samples vs the 10,000 test images:
-   baseline + PixelCNN vs vqkeras (K=64) + TransformerPrior, priors trained for `--prior-minutes` each.
+   baseline + PixelCNN vs vqkeras (K=64) + TransformerPrior, priors trained for `--prior-minutes` each. First both
+   K=64 tokenizers train `--gan-minutes` more: ours continues as a VQGAN (`train_gan`: perceptual loss on MobileNetV2,
+   not on the FID network, and a PatchGAN), the baseline with its own loss.
 5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer (with and without dead-code
    restarts), test-set usage.
 

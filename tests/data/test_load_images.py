@@ -145,3 +145,19 @@ def test_inside_tf_function():
     out = fn(tf.zeros((6, 8, 1), tf.uint8))
     assert out.shape == (4, 4, 3)
     np.testing.assert_allclose(out.numpy(), -1.0)
+
+
+def test_images_already_at_size_skip_the_resize_with_the_same_result():
+    """Static 28×28 inputs take the short path (no crop, no resize); unknown sizes take the crop-and-resize path.
+    Both give the NumPy reference x / 127.5 − 1."""
+    images = _images(n=3, size=28, channels=1)
+    expected = images / 127.5 - 1.0
+    short = preprocess_image(images, 28)
+    general = tf.function(lambda x: preprocess_image(x, 28), input_signature=[
+        tf.TensorSpec((None, None, None, 1), tf.uint8)])(images)
+    traced = tf.function(lambda x: preprocess_image(x, 28)).get_concrete_function(
+        tf.TensorSpec((None, 28, 28, 1), tf.uint8)).graph.get_operations()
+    assert not any("ScaleAndTranslate" in op.type for op in traced)  # the short path has no resize kernel
+    for out in (short, general):
+        assert out.shape == (3, 28, 28, 1)
+        np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)

@@ -118,6 +118,10 @@ def preprocess_image(image, image_size, channels=None):
             f"image must have shape (H, W, C) or (N, H, W, C). Received: image.shape={image.shape}"
         )
     image = _convert_channels(_to_unit_range(image), channels)
+    if tuple(image.shape[-3:-1]) == (height, width):
+        # Already the size (known statically): steps 3 and 4 are identities, and the antialiased resize alone cost
+        # about ten times the rest of an epoch's input pipeline on 28×28 Fashion-MNIST.
+        return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
 
     # Largest centred crop with the target aspect ratio.
     shape = tf.shape(image)
