@@ -207,15 +207,19 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=128, se
     return {"steps": budget.steps, "loss": loss}
 
 
-def encode_all(model, images, batch_size=500):
-    # Eager batches. (An earlier tf.function version "returned None" once: autograph re-reads source files when it
-    # traces, and the library files had been edited while that run was going. Run benchmarks from a frozen copy.)
-    chunks = [np.asarray(model.encode(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
-    return np.concatenate(chunks)
+def in_chunks(fn, images, chunk=500):
+    """`fn` over `images` in eager chunks, concatenated as a NumPy array. (An earlier tf.function version "returned
+    None" once: autograph re-reads source files when it traces, and the library files had been edited while that run
+    was going. Run benchmarks from a frozen copy.)"""
+    return np.concatenate([np.asarray(fn(images[i:i + chunk])) for i in range(0, len(images), chunk)])
 
 
-def reconstruct(model, images, chunk=500):
-    return np.concatenate([np.clip(model(images[i:i + chunk]).numpy(), -1, 1) for i in range(0, len(images), chunk)])
+def encode_all(model, images):
+    return in_chunks(model.encode, images)
+
+
+def reconstruct(model, images):
+    return in_chunks(lambda x: np.clip(model(x), -1, 1), images)
 
 
 def fid_against(images, extractor, reference_stats):
