@@ -64,16 +64,21 @@ class WallClockBudget(keras.callbacks.Callback):
     """Stops `fit` once `minutes` of training time are spent; every `every` seconds records PSNR and usage on
     `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted.
 
-    With `decay`, the optimizer's learning rate follows a cosine over the budget's *time*:
-    `lr(t) = lr₀ · ½(1 + cos(π·t/T))`, set before each step from the training seconds `t` spent of `T`.
+    The learning rate is set before each step from the training seconds `t` spent of the budget `T`:
+    - with `decay`, a cosine over the whole budget: `lr(t) = lr₀ · ½(1 + cos(π·t/T))`;
+    - with `anneal = a > 0` (warmup-stable-decay without the warmup), constant until `(1 − a)·T`, then linear to 0:
+      `lr(t) = lr₀ · min(1, (T − t) / (a·T))`.
     """
 
-    def __init__(self, minutes, probe=None, every=20.0, decay=False):
+    def __init__(self, minutes, probe=None, every=20.0, decay=False, anneal=0.0):
         super().__init__()
+        if not 0.0 <= anneal <= 1.0:
+            raise ValueError(f"anneal must be in [0, 1]. Received: anneal={anneal}")
         self.budget = 60.0 * minutes
         self.probe = probe
         self.every = every
         self.decay = decay
+        self.anneal = anneal
         self.curve = []
         self.steps = 0
 
@@ -84,9 +89,11 @@ class WallClockBudget(keras.callbacks.Callback):
         self.initial_lr = float(self.model.optimizer.learning_rate)
 
     def on_train_batch_begin(self, batch, logs=None):
+        fraction = min(self.trained_seconds() / self.budget, 1.0)
         if self.decay:
-            fraction = min(self.trained_seconds() / self.budget, 1.0)
             self.model.optimizer.learning_rate = self.initial_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
+        elif self.anneal > 0:
+            self.model.optimizer.learning_rate = self.initial_lr * min(1.0, (1.0 - fraction) / self.anneal)
 
     def trained_seconds(self):
         return 0.0 if self.start is None else time.perf_counter() - self.start - self.excluded
@@ -168,10 +175,11 @@ def transformer_prior(dropout=0.0):
                                            name="transformer")
 
 
-def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, jit_compile=False, **compile_kwargs):
+def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, anneal=0.0, jit_compile=False,
+          **compile_kwargs):
     compile_kwargs.setdefault("optimizer", keras.optimizers.Adam(lr))
     model.compile(jit_compile=jit_compile, **compile_kwargs)
-    budget = WallClockBudget(minutes, probe, every, decay=decay)
+    budget = WallClockBudget(minutes, probe, every, decay=decay, anneal=anneal)
     # One endless iterator: `fit` over the finite dataset stalled at every epoch boundary on this machine (5–10 s for
     # the baseline at batch 256, up to a minute for ours), time the wall clock counts.
     model.fit(train_ds.repeat(), epochs=10_000, steps_per_epoch=500, callbacks=[budget], verbose=0)
@@ -185,20 +193,22 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, jit
 GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", disc_weight=0.1, disc_start=0,
                     disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2")
 GAN_LEARNING_RATE = 2e-4  # Adam(β₁ = 0.5), both players
+DEFAULT_ANNEAL = 0.2
 
 
-def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None):
+def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal=0.0):
     """Continues `model`, a trained vqkeras `VQVAE`, as a VQGAN (`VQGAN.from_vqvae` with `GAN_SETTINGS`) for
     `minutes`; returns the VQGAN and its `WallClockBudget`."""
     gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **GAN_SETTINGS)
-    budget = train(gan, train_ds, minutes, lr, probe=probe, optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+    budget = train(gan, train_ds, minutes, lr, probe=probe, anneal=anneal,
+                   optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
                    discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
     return gan, budget
 
 
-def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=128, seed=0):
+def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=128, seed=0, anneal=0.0):
     prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=False)
-    budget = WallClockBudget(minutes)
+    budget = WallClockBudget(minutes, anneal=anneal)
     stream = tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
     history = prior.fit(stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), epochs=10_000,
                         steps_per_epoch=200, callbacks=[budget], verbose=0)
@@ -228,6 +238,32 @@ def fid_against(images, extractor, reference_stats):
                             *reference_stats)
 
 
+# Sampling settings tried for each prior (the same grid for both); the reported FID is that of the setting with the
+# lowest FID against `SELECTION_IMAGES` training images.
+SAMPLING_GRIDS = {
+    "plain": [dict(temperature=1.0)],
+    "sweep": [dict(temperature=1.0), dict(temperature=1.0, top_k=32), dict(temperature=0.9),
+              dict(temperature=0.9, top_k=32), dict(temperature=0.8)],
+}
+SELECTION_IMAGES = 10000
+
+
+def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection_stats):
+    """For each settings dict of `grid`: `n` samples, their FID against the selection (training-image) statistics and
+    against the test statistics, and the sampling time."""
+    rows = []
+    for settings in grid:
+        t0 = time.perf_counter()
+        samples = sample_images(model, prior, n, seed=seed, **settings)
+        seconds = time.perf_counter() - t0
+        rows.append(dict(settings=settings, sample_seconds=seconds,
+                         selection_fid=fid_against(samples, extractor, selection_stats),
+                         fid=fid_against(samples, extractor, test_stats)))
+        print(f"    {prior.name} {settings}: selection FID {rows[-1]['selection_fid']:.1f}, "
+              f"test FID {rows[-1]['fid']:.1f}", flush=True)
+    return rows
+
+
 def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
     out = []
     for i in range(0, n, chunk):
@@ -246,6 +282,13 @@ def main():
     parser.add_argument("--gan-minutes", type=float, default=5.0,
                         help="generation tokenizers: further training of each K=64 model, ours as a VQGAN "
                              "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models")
+    parser.add_argument("--anneal", type=float, default=DEFAULT_ANNEAL,
+                        help="every model, priors included: the learning rate falls linearly to 0 over this last "
+                             "fraction of its budget (0: constant)")
+    parser.add_argument("--sampling", default="sweep", choices=sorted(SAMPLING_GRIDS),
+                        help="'sweep': each prior samples with every setting of SAMPLING_GRIDS['sweep'] and reports "
+                             "the one with the lowest FID against 10,000 training images; 'plain': temperature 1")
+    parser.add_argument("--save-dir", default=None, help="saves the generation tokenizers and priors here (.keras)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None,
                         help="Adam learning rate of every autoencoder (default: the baseline's and the preset's own)")
@@ -279,6 +322,8 @@ def main():
         parser.error(f"--models must be a subset of {sorted(RECONSTRUCTION_MODELS)} (with both K=64 models for "
                      f"generation). Received: {args.models}")
     check_data()
+    if args.save_dir:
+        os.makedirs(args.save_dir, exist_ok=True)
     config = OURS_PRESETS[args.ours]
     learning_rates = {key: args.lr or (BASELINE_LEARNING_RATE if key.startswith("baseline") else
                                        OURS_LEARNING_RATES[args.ours]) for key in RECONSTRUCTION_MODELS}
@@ -301,7 +346,7 @@ def main():
     if "reconstruction" in phases:
         print("== Reconstruction", flush=True)
         for key, model in models.items():
-            budget = train(model, train_ds, args.minutes, learning_rates[key], probe=probe)
+            budget = train(model, train_ds, args.minutes, learning_rates[key], probe=probe, anneal=args.anneal)
             curves[key] = budget.curve
             recon[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps,
                           "params": int(model.count_params())}
@@ -316,7 +361,7 @@ def main():
         scale = {}
         for key in args.scale_variants.split(","):
             model = ours(8192, config, quantizer=SCALE_VARIANTS[key](config["latent_dim"]))
-            budget = train(model, train_ds, scale_minutes, learning_rates["vqkeras_k64"])
+            budget = train(model, train_ds, scale_minutes, learning_rates["vqkeras_k64"], anneal=args.anneal)
             scale[key] = {**evaluate_model(model, test_ds, verbose=0), "steps": budget.steps}
             print(f"  {key}: {scale[key]}", flush=True)
         results["usage_at_scale"] = scale
@@ -329,33 +374,42 @@ def main():
             vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
         test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
+        # Sampling settings are chosen against training images, never against the test set that reports the FID.
+        selection_stats = feature_statistics(compute_features(train_x[-SELECTION_IMAGES:], extractor, batch_size=250,
+                                                              verbose=0))
         generation = {}
         baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
         if args.gan_minutes > 0:  # the same further budget for both tokenizers
             print(f"  further {args.gan_minutes:g} minutes per tokenizer", flush=True)
-            tokenizer, budget = train_gan(tokenizer, train_ds, args.gan_minutes, probe=probe)
+            tokenizer, budget = train_gan(tokenizer, train_ds, args.gan_minutes, probe=probe, anneal=args.anneal)
             tokenizers["vqkeras_k64 as VQGAN"] = dict(steps=budget.steps, curve=budget.curve)
-            budget = train(baseline, train_ds, args.gan_minutes, learning_rates["baseline_k64"], probe=probe)
+            budget = train(baseline, train_ds, args.gan_minutes, learning_rates["baseline_k64"], probe=probe,
+                           anneal=args.anneal)
             tokenizers["baseline_k64"] = dict(steps=budget.steps, curve=budget.curve)
             for key, model in (("baseline_k64", baseline), ("vqkeras_k64 as VQGAN", tokenizer)):
                 tokenizers[key].update(evaluate_model(model, test_ds, verbose=0))
                 print(f"  {key}: {tokenizers[key]}", flush=True)
         results["generation_tokenizers"] = tokenizers
+        if args.save_dir:
+            for model in (baseline, tokenizer):
+                model.save(os.path.join(args.save_dir, f"{model.name}_generation.keras"))
         setups = {
             "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior()),
             "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior()),
         }
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
-            prior_info = fit_prior(prior, tokens, args.prior_minutes)
-            t0 = time.perf_counter()
-            samples = sample_images(model, prior, args.samples, seed=args.seed)
-            sample_seconds = time.perf_counter() - t0
+            prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal)
+            if args.save_dir:
+                prior.save(os.path.join(args.save_dir, f"{prior.name}.keras"))
+            sweep = sampling_sweep(model, prior, args.samples, args.seed, SAMPLING_GRIDS[args.sampling], extractor,
+                                   test_stats, selection_stats)
+            best = min(sweep, key=lambda row: row["selection_fid"])
             generation[key] = {
-                "fid": fid_against(samples, extractor, test_stats),
+                "fid": best["fid"], "sampling": best["settings"], "sweep": sweep,
                 "reconstruction_fid": fid_against(reconstruct(model, test_x[:args.samples]), extractor, test_stats),
                 "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
-                "prior_params": int(prior.count_params()), "sample_seconds": sample_seconds,
+                "prior_params": int(prior.count_params()), "sample_seconds": best["sample_seconds"],
             }
             print(f"  {key}: {generation[key]}", flush=True)
         # Reference: the same number of real training images vs the test set (the floor for this N).
@@ -406,6 +460,8 @@ def markdown(r):
         + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
         + "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
         + (f" --lr {a['lr']:g}" if a.get("lr") else "")
+        + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
+        + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
@@ -426,11 +482,17 @@ def markdown(r):
         for key, v in tokenizers.items():
             lines.append(f"| {key} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | {100 * v['usage']:.1f}% | "
                          f"{v['perplexity']:.1f} |")
-    lines += ["", "| Generation | FID (EfficientNet-Lite0) | FID of reconstructions | Prior steps | Prior loss |",
-              "|---|---:|---:|---:|---:|"]
+    lines += ["", "| Generation | FID (EfficientNet-Lite0) | Sampling | FID of reconstructions | Prior steps | "
+                  "Prior loss |", "|---|---:|---|---:|---:|---:|"]
     for key, v in gen.items():
-        lines.append(f"| {key} | {v['fid']:.2f} | {v.get('reconstruction_fid', float('nan')):.2f} | "
-                     f"{v.get('prior_steps', '')} | {v.get('prior_loss', float('nan')):.3f} |")
+        lines.append(f"| {key} | {v['fid']:.2f} | {v.get('sampling', '')} | "
+                     f"{v.get('reconstruction_fid', float('nan')):.2f} | {v.get('prior_steps', '')} | "
+                     f"{v.get('prior_loss', float('nan')):.3f} |")
+    for key, v in gen.items():
+        if v.get("sweep"):
+            lines += ["", f"Sampling sweep of {key} (selection: FID against {SELECTION_IMAGES:,} training images):",
+                      "", "| Settings | Selection FID | Test FID |", "|---|---:|---:|"]
+            lines += [f"| {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |" for row in v["sweep"]]
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--baseline", action="store_true", help="the keras.io example architecture instead")
     parser.add_argument("--decay", action="store_true", help="cosine learning-rate decay over the time budget")
+    parser.add_argument("--anneal", type=float, default=0.0,
+                        help="fraction of the budget at the end over which the learning rate falls linearly to 0")
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     args = parser.parse_args()
     try:
@@ -50,9 +52,9 @@ def main():
     else:
         model = quality.ours(64, {**quality.OURS_PRESETS["narrow"], **overrides})
     budget = quality.train(model, train_ds, args.minutes, args.lr, probe=test_x[:1000], decay=args.decay,
-                           jit_compile=args.jit)
+                           anneal=args.anneal, jit_compile=args.jit)
     stats = quality.evaluate_model(model, tf.data.Dataset.from_tensor_slices(test_x).batch(500), verbose=0)
-    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "decay": args.decay,
+    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "decay": args.decay, "anneal": args.anneal,
                       "jit": args.jit, "steps": budget.steps,
                       "params": int(model.count_params()), "psnr": round(float(stats["psnr"]), 2),
                       "perplexity": round(float(stats["perplexity"]), 1),
