@@ -90,3 +90,44 @@ def test_unknown_normalization_is_rejected_with_the_value(value):
         Encoder(4, base_channels=8, normalization=value)
     with pytest.raises(ValueError, match=f"normalization=.*{value}"):
         ResBlock(4, normalization=value)
+
+
+def test_pixel_shuffle_decoder_keeps_shapes_and_never_runs_a_wide_convolution_at_full_resolution():
+    kwargs = dict(base_channels=4, channel_multipliers=(1, 4, 4), num_res_blocks=0, use_attention=False,
+                  normalization="none")
+    nearest, shuffle = Decoder(1, **kwargs), Decoder(1, upsample="pixel_shuffle", **kwargs)
+    z = np.random.default_rng(0).normal(size=(2, 3, 3, 8)).astype("float32")
+    assert nearest(z).shape == shuffle(z).shape == (2, 12, 12, 1)
+    up_1 = {layer.name: layer for layer in shuffle.body}["up_1"]
+    # `up_1` runs at 6×6 (the lower resolution) to 4 · C_0 = 16 channels; `nearest` runs it at 12×12 with C_1 = 16.
+    assert up_1.kernel.shape == (3, 3, 16, 16)
+    assert [type(layer).__name__ for layer in shuffle.body].count("PixelShuffle") == 2
+    assert "UpSampling2D" not in {type(layer).__name__ for layer in shuffle.body}
+    clone = Decoder.from_config(shuffle.get_config())
+    assert clone.upsample == "pixel_shuffle" and clone(z).shape == (2, 12, 12, 1)
+    assert Decoder.from_config(nearest.get_config()).upsample == "nearest"
+
+
+def test_pixel_shuffle_upsampling_matches_numpy():
+    """`up_l` then `PixelShuffle(2)`: a 3×3 'same' convolution at the lower resolution, then depth to space."""
+    decoder = Decoder(1, base_channels=2, channel_multipliers=(1, 2), num_res_blocks=0, use_attention=False,
+                      normalization="none", upsample="pixel_shuffle")
+    z = np.random.default_rng(3).normal(size=(1, 3, 3, 4)).astype("float32")
+    decoder(z)
+    layers = {layer.name: layer for layer in decoder.body}
+    h = np.random.default_rng(4).normal(size=(1, 3, 3, 4)).astype("float32")  # level-1 features (C_1 = 4)
+    kernel, bias = (w.numpy() for w in layers["up_1"].weights)
+    padded = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    conv = sum(padded[:, i:i + 3, j:j + 3] @ kernel[i, j] for i in range(3) for j in range(3)) + bias
+    expected = np.zeros((1, 6, 6, 2), "float32")  # 4 · C_0 = 8 channels → C_0 = 2 at twice the size
+    for p in range(2):
+        for q in range(2):
+            expected[:, p::2, q::2, :] = conv[..., (2 * p + q) * 2:(2 * p + q + 1) * 2]
+    got = layers["pixel_shuffle_1"](layers["up_1"](h)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", ["bilinear", None, "Nearest"])
+def test_unknown_upsample_is_rejected_with_the_value(value):
+    with pytest.raises(ValueError, match=f"upsample=.*{value}"):
+        Decoder(1, base_channels=8, upsample=value)

@@ -142,3 +142,16 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     logs = model.evaluate(x, batch_size=320, verbose=0, return_dict=True)
     assert logs["reconstruction_loss"] < 0.5 * first, (first, logs)
     assert logs["codebook_usage"] > 0.5, logs
+
+
+def test_pixel_shuffle_upsampling_round_trips_through_a_keras_file(tmp_path):
+    model = tiny_vqvae(upsample="pixel_shuffle")
+    model.compile(optimizer="adam")
+    x = images(8)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.upsample == "pixel_shuffle" and loaded.decoder.upsample == "pixel_shuffle"
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    with pytest.raises(ValueError, match="upsample='bilinear'"):
+        tiny_vqvae(upsample="bilinear")

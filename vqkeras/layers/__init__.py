@@ -6,4 +6,5 @@ from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
+from vqkeras.layers.pixel_shuffle import PixelShuffle
 from vqkeras.layers.res_block import ResBlock

@@ -4,6 +4,16 @@ import keras
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
+from vqkeras.layers.pixel_shuffle import PixelShuffle
+
+UPSAMPLING = ("nearest", "pixel_shuffle")
+
+
+def check_upsample(upsample):
+    """Returns `upsample` if it is one of `UPSAMPLING`, else raises a `ValueError` naming it."""
+    if upsample not in UPSAMPLING:
+        raise ValueError(f"upsample must be one of {UPSAMPLING}. Received: upsample={upsample!r}")
+    return upsample
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -11,9 +21,16 @@ class Decoder(ConvStack):
     """Convolutional decoder of Esser et al. (2021), the mirror of `Encoder`.
 
     `conv3×3 → ResBlock → [AttentionBlock] → ResBlock`, then the levels in reverse order, each with
-    `num_res_blocks + 1` residual blocks and, but for the last, a nearest-neighbour ×2 upsampling followed by a
-    3×3 convolution; finally `GN → swish → conv3×3` to `output_channels`. `conv_out.kernel` is the "last layer"
-    whose gradients set the VQ-GAN adaptive weight.
+    `num_res_blocks + 1` residual blocks and, but for the last, a ×2 upsampling; finally `GN → swish → conv3×3` to
+    `output_channels`. `conv_out.kernel` is the "last layer" whose gradients set the VQ-GAN adaptive weight.
+
+    The upsampling (`upsample`) from level `l` to level `l − 1`, with `C_l` channels at level `l`:
+    - `"nearest"` (Esser et al.): nearest-neighbour ×2, then a 3×3 convolution with `C_l` channels at the *higher*
+      resolution;
+    - `"pixel_shuffle"`: a 3×3 convolution to `4·C_(l−1)` channels at the *lower* resolution, then `PixelShuffle(2)`
+      to `C_(l−1)` channels. The receptive field is the same and the full-resolution level does no convolution
+      wider than its own `C_0` channels: with few full-resolution channels the decoder step is much cheaper
+      (docs/benchmarks.md).
 
     Args:
         output_channels: Integer. Image channels (1 or 3).
@@ -23,6 +40,7 @@ class Decoder(ConvStack):
         use_attention: Boolean. Defaults to `True`.
         dropout: Float.
         normalization: `"group"` or `"none"`, as in `Encoder`. Defaults to `"group"`.
+        upsample: `"nearest"` or `"pixel_shuffle"`, as above. Defaults to `"nearest"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -31,6 +49,10 @@ class Decoder(ConvStack):
     Returns:
         Images `(batch, h·f, w·f, output_channels)`, unbounded (the training target is in [-1, 1]).
     """
+
+    def __init__(self, output_channels, upsample="nearest", **kwargs):
+        self.upsample = check_upsample(upsample)  # read by `_make_body`, which the base constructor calls
+        super().__init__(output_channels, **kwargs)
 
     def _make_body(self):
         # Sub-layers take this layer's dtype policy, whatever the global policy is when they are built.
@@ -48,11 +70,22 @@ class Decoder(ConvStack):
                 for i in range(self.num_res_blocks + 1)
             ]
             if level != 0:
-                body.append(keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}",
-                                                      dtype=policy))
-                body.append(keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}", dtype=policy))
+                body += self._upsampling(level, channels)
         self.body = body
         return channels
+
+    def _upsampling(self, level, channels):
+        """The layers from level `level` (with `channels`) up to level `level − 1`."""
+        policy = self.dtype_policy
+        if self.upsample == "pixel_shuffle":
+            outputs = 4 * self.base_channels * self.channel_multipliers[level - 1]
+            return [keras.layers.Conv2D(outputs, 3, padding="same", name=f"up_{level}", dtype=policy),
+                    PixelShuffle(2, name=f"pixel_shuffle_{level}", dtype=policy)]
+        return [keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}", dtype=policy),
+                keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}", dtype=policy)]
+
+    def get_config(self):
+        return {**super().get_config(), "upsample": self.upsample}
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

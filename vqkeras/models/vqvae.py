@@ -102,6 +102,10 @@ class VQVAE(KerasFileSaving, keras.Model):
         normalization: `"group"` (GroupNorm in the encoder and decoder, as in Esser et al.) or `"none"`. Without
             normalization a small model trains faster per CPU minute and, at the 7×7 grid of the Fashion-MNIST
             benchmark, learns more per step too (docs/benchmarks.md). Defaults to `"group"`.
+        upsample: The decoder's upsampling, `"nearest"` (nearest ×2, then a 3×3 convolution at the higher
+            resolution, as in Esser et al.) or `"pixel_shuffle"` (a 3×3 convolution at the lower resolution, then
+            depth-to-space: cheaper when the full-resolution level is narrow). See `Decoder`. Defaults to
+            `"nearest"`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
             layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
@@ -135,6 +139,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         use_attention=True,
         dropout=0.0,
         normalization="group",
+        upsample="nearest",
         quantizer=None,
         commitment_cost=0.25,
         reconstruction_loss="l1",
@@ -171,7 +176,8 @@ class VQVAE(KerasFileSaving, keras.Model):
         self.encoder = Encoder(self.latent_dim, name="encoder", **stack)
         self.pre_quant = keras.layers.Conv2D(self.latent_dim, 1, name="pre_quant")
         self.post_quant = keras.layers.Conv2D(self.latent_dim, 1, name="post_quant")
-        self.decoder = Decoder(self.image_channels, name="decoder", **stack)
+        self.upsample = upsample  # checked by the decoder, with the value in the error
+        self.decoder = Decoder(self.image_channels, upsample=self.upsample, name="decoder", **stack)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (
@@ -399,6 +405,7 @@ class VQVAE(KerasFileSaving, keras.Model):
             "use_attention": self.use_attention,
             "dropout": self.dropout,
             "normalization": self.normalization,
+            "upsample": self.upsample,
             "quantizer": keras.saving.serialize_keras_object(self.quantizer),
             "commitment_cost": self.commitment_cost,
             "reconstruction_loss": self.reconstruction_loss,
