@@ -184,3 +184,14 @@ def test_from_vqvae_rejects_bad_input():
     built.build((None, 8, 8, 1))
     with pytest.raises(ValueError, match=r"\['num_embeddings'\]. Received: num_embeddings=32"):
         VQGAN.from_vqvae(built, num_embeddings=32)
+
+
+def test_from_vqvae_takes_a_reconstruction_loss_and_keeps_the_upsampling():
+    vqvae = tiny_models.tiny_vqvae(reconstruction_loss="l2", upsample="pixel_shuffle")
+    vqvae.build((None, 8, 8, 1))
+    x = images(4, size=8)
+    for loss in ("l1", "l2"):
+        gan = VQGAN.from_vqvae(vqvae, reconstruction_loss=loss, perceptual_weight=0.0, disc_num_layers=1,
+                               disc_filters=8)
+        assert gan.reconstruction_loss == loss and gan.upsample == "pixel_shuffle"
+        np.testing.assert_allclose(gan(x).numpy(), vqvae(x).numpy(), atol=1e-6)

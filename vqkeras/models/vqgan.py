@@ -186,8 +186,8 @@ class VQGAN(VQVAE):
                 f"from_vqvae keeps vqvae's architecture; these arguments can't change: {fixed}. "
                 f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in fixed)}"
             )
-        gan = cls(**architecture, reconstruction_loss=vqvae.reconstruction_loss,
-                  **{"dtype": vqvae.dtype_policy, **kwargs})
+        gan = cls(**architecture,
+                  **{"dtype": vqvae.dtype_policy, "reconstruction_loss": vqvae.reconstruction_loss, **kwargs})
         gan.build((None, None, None, vqvae.image_channels))
         for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
