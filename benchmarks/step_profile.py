@@ -6,7 +6,8 @@ Usage (from the repository root):
 
 Times `train_step` (in one `tf.function`, on one fixed batch of 64 random 28×28 images, after 5 warm-up steps) of
 the "plain" vqkeras VQVAE of `benchmarks/quality.py` and of variants that remove one part each, side by side in one
-run: the dead-code restarts, the EMA quantizer (a gradient codebook instead), the metric trackers. The keras.io
+run: the dead-code restarts, the EMA quantizer (a gradient codebook instead), the metric trackers; and of the
+"shuffle" preset (the decoder's `upsample="pixel_shuffle"`). `--variants plain,shuffle` times a subset. The keras.io
 example architecture is timed for scale. The "plain" model is timed first and last, to show the drift of the run.
 """
 
@@ -38,6 +39,8 @@ def ms_per_step(model, steps):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated prefixes of the variant names to time (default: all)")
     args = parser.parse_args()
     vqkeras = quality.vqkeras
     config = quality.OURS_PRESETS["plain"]
@@ -53,10 +56,14 @@ def main():
         "plain, gradient codebook": lambda: quality.ours(64, config, quantizer="gradient"),
         "plain, no metric trackers": lambda: Untracked(image_channels=1, num_embeddings=64, reconstruction_loss="l2",
                                                        **config),
+        "shuffle (plain with upsample='pixel_shuffle')": lambda: quality.ours(64, quality.OURS_PRESETS["shuffle"]),
         "keras.io example architecture": lambda: quality.KerasIOVQVAE(num_embeddings=64),
         "plain (again)": lambda: quality.ours(64, config),
     }
+    wanted = None if args.variants is None else args.variants.split(",")
     for name, build in variants.items():
+        if wanted is not None and not any(name.startswith(prefix) for prefix in wanted):
+            continue
         print(f"| {name} | {ms_per_step(build(), args.steps):.1f} |", flush=True)
 
 

@@ -1,5 +1,6 @@
 """The command line, run in-process through `main(argv)`."""
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -108,3 +109,16 @@ def test_evaluate_prints_the_metrics(tmp_path, capsys):
     values = dict(line.split(": ") for line in out.strip().splitlines() if ": " in line)
     assert {"psnr", "ssim", "usage", "perplexity"} <= set(values)
     assert 0 < float(values["usage"]) <= 1 and float(values["psnr"]) > 0
+
+
+def test_train_takes_the_normalization_and_upsampling(tmp_path, capsys):
+    tokenizer = tmp_path / "tok.keras"
+    code, out, err = run(capsys, "train", "vqvae", "--data", "mnist5k", "--split", "train[:32]", "--epochs", "1",
+                         *TINY, "--normalization", "none", "--upsample", "pixel_shuffle", "--out", tokenizer)
+    assert code == 0, err
+    model = keras.models.load_model(tokenizer, safe_mode=True)
+    assert model.normalization == "none" and model.upsample == "pixel_shuffle"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "vqvae", "--data", "mnist5k", "--upsample", "bilinear"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--upsample" in err and "bilinear" in err and "Traceback" not in err

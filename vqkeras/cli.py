@@ -159,7 +159,7 @@ def cmd_train(args):
         image_channels=int(sample.shape[-1]), num_embeddings=args.num_embeddings, latent_dim=args.latent_dim,
         base_channels=args.base_channels, channel_multipliers=args.channel_multipliers,
         num_res_blocks=args.num_res_blocks, use_attention=not args.no_attention,
-        quantizer=args.quantizer,
+        normalization=args.normalization, upsample=args.upsample, quantizer=args.quantizer,
     )
     if args.model == "vqgan":
         model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight, **config)
@@ -331,6 +331,11 @@ def build_parser():
                    help="per-level channel multipliers, e.g. 1,2,2,4 (downsampling f = 2^(levels-1))")
     p.add_argument("--num-res-blocks", type=int, default=2, help="residual blocks per level")
     p.add_argument("--no-attention", action="store_true", help="no self-attention at the lowest resolution")
+    p.add_argument("--normalization", choices=["group", "none"], default="group",
+                   help="GroupNorm in the encoder and decoder, or none (cheaper steps for small models)")
+    p.add_argument("--upsample", choices=["nearest", "pixel_shuffle"], default="nearest",
+                   help="decoder upsampling: nearest x2 then a conv, or a conv at the lower resolution then "
+                        "depth to space (cheaper with few full-resolution channels)")
     p.add_argument("--quantizer", choices=["ema", "gradient"], default="ema", help="codebook learning rule")
     p.add_argument("--disc-start", type=int, default=2000, help="VQ-GAN: steps before the discriminator trains")
     p.add_argument("--perceptual-weight", type=float, default=1.0, help="VQ-GAN: perceptual loss weight")

@@ -115,17 +115,21 @@ def test_ema_state_survives_round_trip(tmp_path):
     assert as_json(loaded.get_config()) == as_json(model.get_config())
 
 
-def test_normalization_none_round_trips_through_a_keras_file(tmp_path):
-    model = tiny_vqvae(normalization="none")
+@pytest.mark.parametrize("option, value, bad", [
+    ("normalization", "none", "layer"),
+    ("upsample", "pixel_shuffle", "bilinear"),
+])
+def test_architecture_option_round_trips_through_a_keras_file(tmp_path, option, value, bad):
+    model = tiny_vqvae(**{option: value})
     model.compile(optimizer="adam")
     x = images(8)
     model.fit(x, epochs=1, batch_size=4, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.normalization == "none" and loaded.decoder.normalization == "none"
+    assert getattr(loaded, option) == value and getattr(loaded.decoder, option) == value
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
-    with pytest.raises(ValueError, match="normalization='layer'"):
-        tiny_vqvae(normalization="layer")
+    with pytest.raises(ValueError, match=f"{option}='{bad}'"):
+        tiny_vqvae(**{option: bad})
 
 
 def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
@@ -143,15 +147,3 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     assert logs["reconstruction_loss"] < 0.5 * first, (first, logs)
     assert logs["codebook_usage"] > 0.5, logs
 
-
-def test_pixel_shuffle_upsampling_round_trips_through_a_keras_file(tmp_path):
-    model = tiny_vqvae(upsample="pixel_shuffle")
-    model.compile(optimizer="adam")
-    x = images(8)
-    model.fit(x, epochs=1, batch_size=4, verbose=0)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.upsample == "pixel_shuffle" and loaded.decoder.upsample == "pixel_shuffle"
-    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
-    with pytest.raises(ValueError, match="upsample='bilinear'"):
-        tiny_vqvae(upsample="bilinear")

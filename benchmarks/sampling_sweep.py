@@ -1,0 +1,74 @@
+"""Sampling settings of the quality benchmark's priors, on the models a run saved (issue 7).
+
+Usage (from the repository root), after `python benchmarks/quality.py ... --save-dir runs/F`:
+
+    python benchmarks/sampling_sweep.py --save-dir runs/F --grid '[{"temperature": 0.7}, {"top_p": 0.9}]'
+
+Loads the generation tokenizers and priors that `quality.py --save-dir` wrote (`keras_io_k64_generation.keras` +
+`pixelcnn.keras`, `vqkeras_k64_gan_generation.keras` + `transformer.keras`) with `safe_mode`, and for each setting of
+the grid samples `--samples` images with each prior. As in `quality.py`, a setting is chosen by its FID
+(EfficientNet-Lite0) against 10,000 training images, and the test-set FID is reported beside it.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import quality  # noqa: E402  (sibling script module)
+
+SETUPS = {
+    "baseline_k64 + PixelCNNPrior": ("keras_io_k64_generation.keras", "pixelcnn.keras"),
+    "vqkeras_k64 + TransformerPrior": ("vqkeras_k64_gan_generation.keras", "transformer.keras"),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--save-dir", required=True, help="the --save-dir of a quality.py run")
+    parser.add_argument("--grid", required=True, help="JSON list of sampling settings (prior.sample arguments)")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fid-image-size", type=int, default=128)
+    parser.add_argument("--out", default=None, help="JSON results")
+    args = parser.parse_args()
+    try:
+        grid = json.loads(args.grid)
+    except json.JSONDecodeError as error:
+        parser.error(f"--grid must be a JSON list of objects. Received: {args.grid!r} ({error})")
+    if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
+        parser.error(f"--grid must be a JSON list of objects. Received: {args.grid!r}")
+    missing = [f for pair in SETUPS.values() for f in pair if not os.path.isfile(os.path.join(args.save_dir, f))]
+    if missing:
+        parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
+    quality.check_data()
+    vqkeras, np = quality.vqkeras, quality.np
+    load = lambda name: vqkeras.export.load_model(os.path.join(args.save_dir, name))  # noqa: E731  safe_mode on
+    extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
+    stats = lambda images: quality.feature_statistics(  # noqa: E731
+        quality.compute_features(images, extractor, batch_size=250, verbose=0))
+    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
+    test_stats, selection_stats = stats(test_x), stats(train_x[-quality.SELECTION_IMAGES:])
+    results = {}
+    for key, (tokenizer_file, prior_file) in SETUPS.items():
+        tokenizer, prior = load(tokenizer_file), load(prior_file)
+        results[key] = quality.sampling_sweep(tokenizer, prior, args.samples, args.seed, grid, extractor, test_stats,
+                                              selection_stats)
+    print("| Setup | Settings | Selection FID | Test FID |\n|---|---|---:|---:|")
+    for key, rows in results.items():
+        for row in rows:
+            print(f"| {key} | {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |")
+    best = {key: min(rows, key=lambda row: row["selection_fid"]) for key, rows in results.items()}
+    ratio = best["vqkeras_k64 + TransformerPrior"]["fid"] / best["baseline_k64 + PixelCNNPrior"]["fid"]
+    print(f"\nChosen by selection FID: " + "; ".join(f"{k}: {v['settings']} → test FID {v['fid']:.2f}"
+                                                   for k, v in best.items()) + f"; ratio {ratio:.2f}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
