@@ -45,7 +45,9 @@ def main():
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     quality.check_data()
     vqkeras, np = quality.vqkeras, quality.np
-    load = lambda name: vqkeras.export.load_model(os.path.join(args.save_dir, name))  # noqa: E731  safe_mode on
+    # safe_mode on; the baseline's class lives in benchmarks/ (keras_io_baseline.py), not in vqkeras.
+    load = lambda name: quality.keras.models.load_model(  # noqa: E731
+        os.path.join(args.save_dir, name), safe_mode=True, custom_objects={"KerasIOVQVAE": quality.KerasIOVQVAE})
     extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
     stats = lambda images: quality.feature_statistics(  # noqa: E731
         quality.compute_features(images, extractor, batch_size=250, verbose=0))
