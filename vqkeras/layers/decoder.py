@@ -28,9 +28,8 @@ class Decoder(ConvStack):
     - `"nearest"` (Esser et al.): nearest-neighbour ×2, then a 3×3 convolution with `C_l` channels at the *higher*
       resolution;
     - `"pixel_shuffle"`: a 3×3 convolution to `4·C_(l−1)` channels at the *lower* resolution, then `PixelShuffle(2)`
-      to `C_(l−1)` channels. The receptive field is the same and the full-resolution level does no convolution
-      wider than its own `C_0` channels: with few full-resolution channels the decoder step is much cheaper
-      (docs/benchmarks.md).
+      to `C_(l−1)` channels (Shi et al. 2016). The full-resolution level then runs no convolution wider than its
+      own `C_0` channels: with few full-resolution channels the decoder step is much cheaper (docs/benchmarks.md).
 
     Args:
         output_channels: Integer. Image channels (1 or 3).
