@@ -237,10 +237,14 @@ def reconstruct(model, images):
     return in_chunks(lambda x: np.clip(model(x), -1, 1), images)
 
 
+def statistics(images, extractor):
+    """`(mu, sigma)` of the `extractor` (EfficientNet-Lite0) features of `images`."""
+    return feature_statistics(compute_features(images, extractor, batch_size=250, verbose=0))
+
+
 def fid_against(images, extractor, reference_stats):
     """FID (EfficientNet-Lite0 with `extractor`) of `images` against `(mu, sigma)` reference statistics."""
-    return frechet_distance(*feature_statistics(compute_features(images, extractor, batch_size=250, verbose=0)),
-                            *reference_stats)
+    return frechet_distance(*statistics(images, extractor), *reference_stats)
 
 
 # Sampling settings tried for each prior (the same grid for both); the reported FID is that of the setting with the
@@ -261,9 +265,10 @@ def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection
         t0 = time.perf_counter()
         samples = sample_images(model, prior, n, seed=seed, **settings)
         seconds = time.perf_counter() - t0
+        sample_stats = statistics(samples, extractor)  # one feature pass, two distances
         rows.append(dict(settings=settings, sample_seconds=seconds,
-                         selection_fid=fid_against(samples, extractor, selection_stats),
-                         fid=fid_against(samples, extractor, test_stats)))
+                         selection_fid=frechet_distance(*sample_stats, *selection_stats),
+                         fid=frechet_distance(*sample_stats, *test_stats)))
         print(f"    {prior.name} {settings}: selection FID {rows[-1]['selection_fid']:.1f}, "
               f"test FID {rows[-1]['fid']:.1f}", flush=True)
     return rows
@@ -378,10 +383,9 @@ def main():
         train_x = vqkeras.utils.to_model_range(
             vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
-        test_stats = feature_statistics(compute_features(test_x, extractor, batch_size=250, verbose=0))
+        test_stats = statistics(test_x, extractor)
         # Sampling settings are chosen against training images, never against the test set that reports the FID.
-        selection_stats = feature_statistics(compute_features(train_x[-SELECTION_IMAGES:], extractor, batch_size=250,
-                                                              verbose=0))
+        selection_stats = statistics(train_x[-SELECTION_IMAGES:], extractor)
         generation = {}
         baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
         if args.gan_minutes > 0:  # the same further budget for both tokenizers

@@ -49,11 +49,10 @@ def main():
     load = lambda name: quality.keras.models.load_model(  # noqa: E731
         os.path.join(args.save_dir, name), safe_mode=True, custom_objects={"KerasIOVQVAE": quality.KerasIOVQVAE})
     extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
-    stats = lambda images: quality.feature_statistics(  # noqa: E731
-        quality.compute_features(images, extractor, batch_size=250, verbose=0))
     test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
     train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
-    test_stats, selection_stats = stats(test_x), stats(train_x[-quality.SELECTION_IMAGES:])
+    test_stats = quality.statistics(test_x, extractor)
+    selection_stats = quality.statistics(train_x[-quality.SELECTION_IMAGES:], extractor)
     results = {}
     for key, (tokenizer_file, prior_file) in SETUPS.items():
         tokenizer, prior = load(tokenizer_file), load(prior_file)
