@@ -122,7 +122,13 @@ class WallClockBudget(keras.callbacks.Callback):
 
 
 def ours(num_embeddings, config, quantizer=None):
-    """Our VQVAE with the preset `config` (an `OURS_PRESETS` value) at K = `num_embeddings`."""
+    """Our VQVAE with the preset `config` (an `OURS_PRESETS` value) at K = `num_embeddings`. A preset's
+    `quantizer_options` are `VectorQuantizerEMA` arguments (a `quantizer` argument wins over them)."""
+    config = dict(config)
+    options = config.pop("quantizer_options", None)
+    if quantizer is None and options:
+        quantizer = vqkeras.layers.VectorQuantizerEMA(num_embeddings, config["latent_dim"], name="quantizer",
+                                                      **options)
     return vqkeras.models.VQVAE(image_channels=1, num_embeddings=num_embeddings, quantizer=quantizer,
                                 reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}", **config)
 

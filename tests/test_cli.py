@@ -111,13 +111,15 @@ def test_evaluate_prints_the_metrics(tmp_path, capsys):
     assert 0 < float(values["usage"]) <= 1 and float(values["psnr"]) > 0
 
 
-def test_train_takes_the_normalization_and_upsampling(tmp_path, capsys):
+def test_train_takes_the_architecture_options(tmp_path, capsys):
     tokenizer = tmp_path / "tok.keras"
     code, out, err = run(capsys, "train", "vqvae", "--data", "mnist5k", "--split", "train[:32]", "--epochs", "1",
-                         *TINY, "--normalization", "none", "--upsample", "pixel_shuffle", "--out", tokenizer)
+                         *TINY, "--normalization", "none", "--upsample", "pixel_shuffle",
+                         "--gradient-estimator", "rotation", "--out", tokenizer)
     assert code == 0, err
     model = keras.models.load_model(tokenizer, safe_mode=True)
     assert model.normalization == "none" and model.upsample == "pixel_shuffle"
+    assert model.quantizer.gradient_estimator == "rotation"
     with pytest.raises(SystemExit) as info:
         main(["train", "vqvae", "--data", "mnist5k", "--upsample", "bilinear"])
     err = capsys.readouterr().err

@@ -160,6 +160,7 @@ def cmd_train(args):
         base_channels=args.base_channels, channel_multipliers=args.channel_multipliers,
         num_res_blocks=args.num_res_blocks, use_attention=not args.no_attention,
         normalization=args.normalization, upsample=args.upsample, quantizer=args.quantizer,
+        gradient_estimator=args.gradient_estimator,
     )
     if args.model == "vqgan":
         model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight, **config)
@@ -337,6 +338,8 @@ def build_parser():
                    help="decoder upsampling: nearest x2 then a conv, or a conv at the lower resolution then "
                         "depth to space (cheaper with few full-resolution channels)")
     p.add_argument("--quantizer", choices=["ema", "gradient"], default="ema", help="codebook learning rule")
+    p.add_argument("--gradient-estimator", choices=["straight_through", "rotation"], default="straight_through",
+                   help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")
     p.add_argument("--disc-start", type=int, default=2000, help="VQ-GAN: steps before the discriminator trains")
     p.add_argument("--perceptual-weight", type=float, default=1.0, help="VQ-GAN: perceptual loss weight")
     p.add_argument("--out", default="tokenizer.keras", help=".keras checkpoint written every epoch and at the end")

