@@ -3,11 +3,19 @@
 Usage (from the repository root), after `python benchmarks/quality.py ... --save-dir runs/F`:
 
     python benchmarks/sampling_sweep.py --save-dir runs/F --grid '[{"temperature": 0.7}, {"top_p": 0.9}]'
+    python benchmarks/sampling_sweep.py --save-dir runs/F --grid '[{"top_k": 32}]' --more-prior-minutes 10
 
 Loads the generation tokenizers and priors that `quality.py --save-dir` wrote (`keras_io_k64_generation.keras` +
 `pixelcnn.keras`, `vqkeras_k64_gan_generation.keras` + `transformer.keras`) with `safe_mode`, and for each setting of
 the grid samples `--samples` images with each prior. As in `quality.py`, a setting is chosen by its FID
 (EfficientNet-Lite0) against 10,000 training images, and the test-set FID is reported beside it.
+
+With `--more-gan-minutes G`, each tokenizer first trains `G` more minutes as `quality.py`'s VQGAN phase trains it
+(ours as a VQGAN, the baseline with its own loss; new optimizers, annealed); the priors are not retrained for its
+new codes unless `--more-prior-minutes` is given too. The FID of 2,000 test reconstructions is reported for each
+tokenizer. With `--more-prior-minutes M`, each prior first trains `M` more minutes on its tokenizer's 60,000 training grids
+(`quality.fit_prior`, a new AdamW at the benchmark's rate, annealed as in `quality.py`), one prior after the other:
+how much a longer prior budget would change each side's FID.
 """
 
 import argparse
@@ -25,6 +33,17 @@ SETUPS = {
 }
 
 
+def continue_tokenizer(key, tokenizer, train_ds, minutes):
+    """`minutes` more training of a loaded generation tokenizer as `quality.py`'s VQGAN phase trains it; the steps."""
+    if key.startswith("vqkeras"):  # the VQGAN, both players with Adam(β₁ = 0.5)
+        lr = quality.GAN_LEARNING_RATE
+        optimizers = dict(optimizer=quality.keras.optimizers.Adam(lr, beta_1=0.5),
+                          discriminator_optimizer=quality.keras.optimizers.Adam(lr, beta_1=0.5))
+    else:
+        lr, optimizers = quality.BASELINE_LEARNING_RATE, {}
+    return quality.train(tokenizer, train_ds, minutes, lr, anneal=quality.DEFAULT_ANNEAL, **optimizers).steps
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save-dir", required=True, help="the --save-dir of a quality.py run")
@@ -32,6 +51,10 @@ def main():
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fid-image-size", type=int, default=128)
+    parser.add_argument("--more-gan-minutes", type=float, default=0.0,
+                        help="train each tokenizer this many more minutes before sampling")
+    parser.add_argument("--more-prior-minutes", type=float, default=0.0,
+                        help="train each prior this many more minutes before sampling")
     parser.add_argument("--out", default=None, help="JSON results")
     args = parser.parse_args()
     try:
@@ -53,9 +76,19 @@ def main():
     train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
     test_stats = quality.statistics(test_x, extractor)
     selection_stats = quality.statistics(train_x[-quality.SELECTION_IMAGES:], extractor)
-    results = {}
+    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
+                                        drop_remainder=True)
+    results, more, reconstruction_fids = {}, {}, {}
     for key, (tokenizer_file, prior_file) in SETUPS.items():
         tokenizer, prior = load(tokenizer_file), load(prior_file)
+        if args.more_gan_minutes > 0:
+            more[f"{key}: tokenizer steps"] = continue_tokenizer(key, tokenizer, train_ds, args.more_gan_minutes)
+        reconstruction_fids[key] = quality.fid_against(quality.reconstruct(tokenizer, test_x[:args.samples]),
+                                                       extractor, test_stats)
+        print(f"  {key}: FID of {args.samples} test reconstructions {reconstruction_fids[key]:.2f}", flush=True)
+        if args.more_prior_minutes > 0:
+            more[f"{key}: prior"] = quality.fit_prior(prior, quality.encode_all(tokenizer, train_x),
+                                                      args.more_prior_minutes, anneal=quality.DEFAULT_ANNEAL)
         results[key] = quality.sampling_sweep(tokenizer, prior, args.samples, args.seed, grid, extractor, test_stats,
                                               selection_stats)
     print("| Setup | Settings | Selection FID | Test FID |\n|---|---|---:|---:|")
@@ -68,7 +101,8 @@ def main():
                                                    for k, v in best.items()) + f"; ratio {ratio:.2f}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1, default=float)
+            json.dump({"args": vars(args), "results": results, "more_training": more,
+                       "reconstruction_fids": reconstruction_fids}, f, indent=1, default=float)
 
 
 if __name__ == "__main__":
