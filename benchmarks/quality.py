@@ -135,12 +135,11 @@ def ours(num_embeddings, config, quantizer=None):
 
 BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate (2e-3 did no better in a 3-minute probe)
 # vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate:
-# - "fast_ema" (the default, run H): "shuffle" with a faster codebook EMA (`VectorQuantizerEMA(decay=0.9)`, the
-#   library default is 0.99): the codebook follows the encoder within about 10 steps instead of 100, and the 3-minute
-#   probe gained about 0.5 dB.
-# - "shuffle" (run F): "plain" with the decoder's upsampling as a convolution at the lower resolution
+# - "shuffle" (the default, run F): "plain" with the decoder's upsampling as a convolution at the lower resolution
 #   followed by depth to space (`upsample="pixel_shuffle"`): the full-resolution level no longer runs a 32-channel
 #   convolution, and the 3-minute probe gained about 0.4 dB.
+# - "fast_ema" (run H): "shuffle" with a faster codebook EMA (`VectorQuantizerEMA(decay=0.9)`, the library default is
+#   0.99). It gained about 0.5 dB in the 3-minute probe but not in 10 minutes (run H: 23.63 dB against run F's 23.74).
 # - "plain" (runs D, E): "narrow" without normalization. GroupNorm was roughly 40% of the narrow step on this CPU, and
 #   the model without it also learned more per step (3-minute probes in docs/benchmarks.md).
 # - "narrow" (run C): 8 channels at 28×28 and no per-level residual blocks (the middle pair stays).
@@ -172,7 +171,7 @@ SCALE_VARIANTS = {
     "ema_k8192_no_restarts": lambda latent_dim: vqkeras.layers.VectorQuantizerEMA(
         8192, latent_dim, dead_code_threshold=0.0, name="quantizer"),
 }
-DEFAULTS = {"ours": "fast_ema", "phases": "reconstruction,scale,generation",
+DEFAULTS = {"ours": "shuffle", "phases": "reconstruction,scale,generation",
             "models": "baseline_k64,vqkeras_k64,vqkeras_k512", "scale_variants": ",".join(SCALE_VARIANTS)}
 RECONSTRUCTION_MODELS = {  # each takes our preset config
     "baseline_k64": lambda config: KerasIOVQVAE(num_embeddings=64, name="keras_io_k64"),
