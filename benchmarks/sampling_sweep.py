@@ -10,12 +10,13 @@ Loads the generation tokenizers and priors that `quality.py --save-dir` wrote (`
 the grid samples `--samples` images with each prior. As in `quality.py`, a setting is chosen by its FID
 (EfficientNet-Lite0) against 10,000 training images, and the test-set FID is reported beside it.
 
+The FID of `--samples` test reconstructions is reported for each tokenizer.
+
 With `--more-gan-minutes G`, each tokenizer first trains `G` more minutes as `quality.py`'s VQGAN phase trains it
 (ours as a VQGAN, the baseline with its own loss; new optimizers, annealed); the priors are not retrained for its
-new codes unless `--more-prior-minutes` is given too. The FID of 2,000 test reconstructions is reported for each
-tokenizer. With `--more-prior-minutes M`, each prior first trains `M` more minutes on its tokenizer's 60,000 training grids
-(`quality.fit_prior`, a new AdamW at the benchmark's rate, annealed as in `quality.py`), one prior after the other:
-how much a longer prior budget would change each side's FID.
+new codes unless `--more-prior-minutes` is given too. With `--more-prior-minutes M`, each prior first trains `M`
+more minutes on its tokenizer's 60,000 training grids (`quality.fit_prior`, a new AdamW at the benchmark's rate,
+annealed as in `quality.py`), one prior after the other: how much a longer prior budget would change each side's FID.
 """
 
 import argparse

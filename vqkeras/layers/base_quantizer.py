@@ -47,8 +47,8 @@ class BaseQuantizer(keras.layers.Layer):
 
     `gradient_estimator` sets how gradients pass the non-differentiable lookup to the inputs:
     `"straight_through"` copies them (`q = z + sg(e − z)`, van den Oord et al. 2017); `"rotation"` rotates and
-    scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is the
-    code either way.
+    scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is
+    the code either way.
 
     Distances are `d(z, e) = ‖z‖² − 2·z·e + ‖e‖²`, one matmul, always in float32 whatever the layer's
     compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values

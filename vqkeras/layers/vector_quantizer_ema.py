@@ -23,7 +23,8 @@ class VectorQuantizerEMA(BaseQuantizer):
     The state starts consistent with the initial codebook, `N = 1` and `m = e`, so a code that no batch uses decays
     slowly in place instead of collapsing to zero or blowing up. The encoder is pulled towards its codes by the
     commitment loss `β·‖z − sg(e)‖²` (eq. 3 without the codebook term, which the EMA replaces). Gradients reach the
-    encoder through the straight-through estimator `q = z + sg(e − z)`, or rotated (`gradient_estimator="rotation"`).
+    encoder through the straight-through estimator `q = z + sg(e − z)`, or rotated
+    (`gradient_estimator="rotation"`).
 
     Dead-code restart (on by default): after the update, every code whose EMA count `N_k` is below
     `dead_code_threshold` is replaced by a random vector of the current batch (the global batch under
