@@ -7,7 +7,7 @@ Usage (from the repository root):
 Times `train_step` (in one `tf.function`, on one fixed batch of 64 random 28×28 images, after 5 warm-up steps) of
 the "plain" vqkeras VQVAE of `benchmarks/quality.py` and of variants that remove one part each, side by side in one
 run: the dead-code restarts, the EMA quantizer (a gradient codebook instead), the metric trackers; and of the
-"shuffle" preset (the decoder's `upsample="pixel_shuffle"`). `--variants plain,shuffle` times a subset. The keras.io
+"shuffle" preset (the decoder's `upsample="pixel_shuffle"`) and the "patch" preset (`patch_size=2`). `--variants plain,shuffle` times a subset. The keras.io
 example architecture is timed for scale. The "plain" model is timed first and last, to show the drift of the run.
 """
 
@@ -57,6 +57,8 @@ def main():
         "plain, no metric trackers": lambda: Untracked(image_channels=1, num_embeddings=64, reconstruction_loss="l2",
                                                        **config),
         "shuffle (plain with upsample='pixel_shuffle')": lambda: quality.ours(64, quality.OURS_PRESETS["shuffle"]),
+        "patch (shuffle with patch_size=2, channel_multipliers=(4, 4))": lambda: quality.ours(
+            64, quality.OURS_PRESETS["patch"]),
         "keras.io example architecture": lambda: quality.KerasIOVQVAE(num_embeddings=64),
         "plain (again)": lambda: quality.ours(64, config),
     }

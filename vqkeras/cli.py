@@ -159,8 +159,8 @@ def cmd_train(args):
         image_channels=int(sample.shape[-1]), num_embeddings=args.num_embeddings, latent_dim=args.latent_dim,
         base_channels=args.base_channels, channel_multipliers=args.channel_multipliers,
         num_res_blocks=args.num_res_blocks, use_attention=not args.no_attention,
-        normalization=args.normalization, upsample=args.upsample, quantizer=args.quantizer,
-        gradient_estimator=args.gradient_estimator,
+        normalization=args.normalization, upsample=args.upsample, patch_size=args.patch_size,
+        quantizer=args.quantizer, gradient_estimator=args.gradient_estimator,
     )
     if args.model == "vqgan":
         model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight, **config)
@@ -337,6 +337,9 @@ def build_parser():
     p.add_argument("--upsample", choices=["nearest", "pixel_shuffle"], default="nearest",
                    help="decoder upsampling: nearest x2 then a conv, or a conv at the lower resolution then "
                         "depth to space (cheaper with few full-resolution channels)")
+    p.add_argument("--patch-size", type=int, default=1,
+                   help="p > 1: space to depth of p×p patches before the encoder and depth to space after the "
+                        "decoder, so no convolution runs at full resolution (f = p·2^(levels-1))")
     p.add_argument("--quantizer", choices=["ema", "gradient"], default="ema", help="codebook learning rule")
     p.add_argument("--gradient-estimator", choices=["straight_through", "rotation"], default="straight_through",
                    help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")

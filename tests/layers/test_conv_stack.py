@@ -131,3 +131,62 @@ def test_pixel_shuffle_upsampling_matches_numpy():
 def test_unknown_upsample_is_rejected_with_the_value(value):
     with pytest.raises(ValueError, match=f"upsample=.*{value}"):
         Decoder(1, base_channels=8, upsample=value)
+
+
+def test_patch_size_runs_no_convolution_at_full_resolution_and_multiplies_the_factor():
+    kwargs = dict(base_channels=4, channel_multipliers=(2, 2), num_res_blocks=0, use_attention=False,
+                  normalization="none", patch_size=2)
+    encoder, decoder = Encoder(8, **kwargs), Decoder(1, upsample="pixel_shuffle", **kwargs)
+    assert encoder.factor == decoder.factor == 4
+    x = np.random.default_rng(0).normal(size=(2, 12, 12, 1)).astype("float32")
+    z = encoder(x)
+    assert z.shape == (2, 3, 3, 8) and encoder.compute_output_shape((2, 12, 12, 1)) == (2, 3, 3, 8)
+    assert decoder(z).shape == (2, 12, 12, 1) and decoder.compute_output_shape(z.shape) == (2, 12, 12, 1)
+    assert encoder.body[0].kernel.shape == (3, 3, 4, 4)  # conv_in reads the 2×2 patches as 4 channels at 6×6
+    assert decoder.conv_out.kernel.shape == (3, 3, 8, 4)  # conv_out writes 2² · 1 channels at 6×6
+    for stack in (encoder, decoder):
+        clone = type(stack).from_config(stack.get_config())
+        assert clone.patch_size == 2 and clone.factor == 4
+
+
+def test_patch_size_is_space_to_depth_before_the_encoder_and_depth_to_space_after_the_decoder_in_numpy():
+    """`x[b, 2i + p, 2j + q, c] ↔ h[b, i, j, (2p + q)·C + c]`: a patch-2 stack equals a patch-1 stack with the same
+    weights on (or followed by) the NumPy rearrangement."""
+    kwargs = dict(base_channels=2, channel_multipliers=(1, 2), num_res_blocks=0, use_attention=False,
+                  normalization="none")
+
+    def to_patches(images):
+        b, h, w, c = images.shape
+        out = np.zeros((b, h // 2, w // 2, 4 * c), "float32")
+        for p in range(2):
+            for q in range(2):
+                out[..., (2 * p + q) * c:(2 * p + q + 1) * c] = images[:, p::2, q::2, :]
+        return out
+
+    def from_patches(patches):
+        b, h, w, c4 = patches.shape
+        c = c4 // 4
+        out = np.zeros((b, 2 * h, 2 * w, c), "float32")
+        for p in range(2):
+            for q in range(2):
+                out[:, p::2, q::2, :] = patches[..., (2 * p + q) * c:(2 * p + q + 1) * c]
+        return out
+
+    x = np.random.default_rng(5).normal(size=(2, 8, 8, 3)).astype("float32")
+    patched, plain = Encoder(4, patch_size=2, **kwargs), Encoder(4, **kwargs)
+    z = patched(x).numpy()
+    plain(to_patches(x))
+    plain.set_weights(patched.get_weights())
+    np.testing.assert_allclose(z, plain(to_patches(x)).numpy(), atol=1e-5)
+
+    patched, plain = Decoder(3, patch_size=2, **kwargs), Decoder(12, **kwargs)
+    y = patched(z).numpy()
+    plain(z)
+    plain.set_weights(patched.get_weights())
+    np.testing.assert_allclose(y, from_patches(plain(z).numpy()), atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "2", True])
+def test_invalid_patch_size_is_rejected_with_the_value(value):
+    with pytest.raises(ValueError, match=f"patch_size=.*{value}"):
+        Encoder(4, base_channels=8, patch_size=value)

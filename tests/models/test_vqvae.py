@@ -118,6 +118,7 @@ def test_ema_state_survives_round_trip(tmp_path):
 @pytest.mark.parametrize("option, value, bad", [
     ("normalization", "none", "layer"),
     ("upsample", "pixel_shuffle", "bilinear"),
+    ("patch_size", 2, "2x"),
 ])
 def test_architecture_option_round_trips_through_a_keras_file(tmp_path, option, value, bad):
     model = tiny_vqvae(**{option: value})
@@ -130,6 +131,13 @@ def test_architecture_option_round_trips_through_a_keras_file(tmp_path, option, 
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
     with pytest.raises(ValueError, match=f"{option}='{bad}'"):
         tiny_vqvae(**{option: bad})
+
+
+def test_patch_size_multiplies_the_downsampling_factor_the_input_checks_use():
+    model = tiny_vqvae(channel_multipliers=(1, 2), patch_size=2)  # f = 2 · 2
+    assert model.downsample_factor == 4 and model.encode(images(2, size=8)).shape == (2, 2, 2)
+    with pytest.raises(ValueError, match=r"divisible by the downsampling factor 4; nearest valid sizes: 8 or 12"):
+        model(images(2, size=10))
 
 
 def test_rotation_gradient_estimator_reaches_the_quantizer_and_round_trips(tmp_path):

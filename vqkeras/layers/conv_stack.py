@@ -13,11 +13,24 @@ def build_once(layer, input_shape):
         layer.build(input_shape)
 
 
+def check_patch_size(patch_size):
+    """Returns `patch_size` as an integer if it is one ≥ 1, else raises a `ValueError` naming it."""
+    try:
+        valid = not isinstance(patch_size, bool) and int(patch_size) == patch_size and int(patch_size) >= 1
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"patch_size must be an integer >= 1. Received: patch_size={patch_size!r}")
+    return int(patch_size)
+
+
 class ConvStack(keras.layers.Layer):
     """A chain of layers (`self.body`), then `GN → swish → conv3×3` to `output_channels`.
 
     Subclasses fill `self.body` in `_make_body()`, which returns the channels of its last layer. Holds the arguments,
-    the build, the call and the config shared by `Encoder` and `Decoder`.
+    the build, the call and the config shared by `Encoder` and `Decoder`. With `patch_size = p > 1` the encoder
+    starts with space-to-depth (`p×p` pixel patches become channels) and the decoder ends with depth-to-space, so
+    no convolution runs at full resolution; the resampling factor is `p·2^(levels − 1)`.
     """
 
     def __init__(
@@ -29,6 +42,7 @@ class ConvStack(keras.layers.Layer):
         use_attention=True,
         dropout=0.0,
         normalization="group",
+        patch_size=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,14 +65,29 @@ class ConvStack(keras.layers.Layer):
         self.use_attention = bool(use_attention)
         self.dropout = float(dropout)
         self.normalization = check_normalization(normalization)
+        self.patch_size = check_patch_size(patch_size)
         channels = self._make_body()
         self.norm_out = make_norm(self.normalization, channels, "norm_out", self.dtype_policy)
         self.conv_out = keras.layers.Conv2D(
-            self.output_channels, 3, padding="same", name="conv_out", dtype=self.dtype_policy
+            self._conv_out_channels(), 3, padding="same", name="conv_out", dtype=self.dtype_policy
         )
 
     def _make_body(self):
         raise NotImplementedError
+
+    def _conv_out_channels(self):
+        return self.output_channels
+
+    def _into_body(self, inputs):
+        """The stack's input as the body sees it (the encoder's space-to-depth)."""
+        return inputs
+
+    def _out_of_body(self, outputs):
+        """`conv_out`'s output as the stack returns it (the decoder's depth-to-space)."""
+        return outputs
+
+    def _body_input_shape(self, input_shape):
+        return tuple(input_shape)
 
     def _res_block(self, channels, name):
         """A `ResBlock` with this stack's dropout, normalization and dtype policy."""
@@ -66,20 +95,20 @@ class ConvStack(keras.layers.Layer):
 
     @property
     def factor(self):
-        """Integer. The resampling factor `f = 2^(levels − 1)`."""
-        return 2 ** (len(self.channel_multipliers) - 1)
+        """Integer. The resampling factor `f = p·2^(levels − 1)`, with `p` the patch size."""
+        return self.patch_size * 2 ** (len(self.channel_multipliers) - 1)
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
+        shape = self._body_input_shape(input_shape)
         for layer in self.body + [self.norm_out, self.conv_out]:
             build_once(layer, shape)
             shape = tuple(layer.compute_output_shape(shape))
 
     def call(self, inputs, training=None):
-        h = inputs
+        h = self._into_body(inputs)
         for layer in self.body:
             h = layer(h, training=training) if isinstance(layer, ResBlock) else layer(h)
-        return self.conv_out(keras.activations.silu(self.norm_out(h)))
+        return self._out_of_body(self.conv_out(keras.activations.silu(self.norm_out(h))))
 
     def get_config(self):
         config = {
@@ -90,5 +119,6 @@ class ConvStack(keras.layers.Layer):
             "use_attention": self.use_attention,
             "dropout": self.dropout,
             "normalization": self.normalization,
+            "patch_size": self.patch_size,
         }
         return {**super().get_config(), **config}

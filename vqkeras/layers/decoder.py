@@ -1,6 +1,7 @@
 """VQ-GAN-style convolutional decoder."""
 
 import keras
+import tensorflow as tf
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
@@ -40,6 +41,8 @@ class Decoder(ConvStack):
         dropout: Float.
         normalization: `"group"` or `"none"`, as in `Encoder`. Defaults to `"group"`.
         upsample: `"nearest"` or `"pixel_shuffle"`, as above. Defaults to `"nearest"`.
+        patch_size: Integer ≥ 1, the encoder's. `p > 1` ends with `conv_out` to `p²·output_channels` channels at
+            `H/p × W/p`, then depth-to-space to `H × W`, the mirror of the encoder's space-to-depth. Defaults to `1`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -82,6 +85,12 @@ class Decoder(ConvStack):
                     PixelShuffle(2, name=f"pixel_shuffle_{level}", dtype=policy)]
         return [keras.layers.UpSampling2D(2, interpolation="nearest", name=f"upsample_{level}", dtype=policy),
                 keras.layers.Conv2D(channels, 3, padding="same", name=f"up_{level}", dtype=policy)]
+
+    def _conv_out_channels(self):
+        return self.output_channels * self.patch_size**2
+
+    def _out_of_body(self, outputs):
+        return outputs if self.patch_size == 1 else tf.nn.depth_to_space(outputs, self.patch_size)
 
     def get_config(self):
         return {**super().get_config(), "upsample": self.upsample}

@@ -1,6 +1,7 @@
 """VQ-GAN-style convolutional encoder."""
 
 import keras
+import tensorflow as tf
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
@@ -25,10 +26,14 @@ class Encoder(ConvStack):
         dropout: Float. Dropout inside the residual blocks.
         normalization: `"group"` (GroupNorm before each swish) or `"none"` (no normalization outside the attention
             block: cheaper per step, for small models). Defaults to `"group"`.
+        patch_size: Integer ≥ 1. `p > 1` starts with space-to-depth: each `p×p` patch of pixels becomes `p²·C`
+            channels of one position, and the first level runs at `H/p × W/p`. This multiplies `f` by `p` and
+            removes every full-resolution convolution, which on a CPU are the slowest per multiply-add when they are
+            narrow (docs/benchmarks.md). Defaults to `1`.
         **kwargs: Base layer arguments.
 
     Call arguments:
-        inputs: Images `(batch, H, W, C)` with `H` and `W` divisible by `f`.
+        inputs: Images `(batch, H, W, C)` with `H` and `W` divisible by `f = p·2^(len(multipliers) − 1)`.
 
     Returns:
         Latent map `(batch, H/f, W/f, output_channels)`.
@@ -52,6 +57,14 @@ class Encoder(ConvStack):
         body.append(self._res_block(channels, "mid_res_2"))
         self.body = body
         return channels
+
+    def _into_body(self, inputs):
+        return inputs if self.patch_size == 1 else tf.nn.space_to_depth(inputs, self.patch_size)
+
+    def _body_input_shape(self, input_shape):
+        b, h, w, c = input_shape
+        p = self.patch_size
+        return (b, None if h is None else h // p, None if w is None else w // p, None if c is None else c * p * p)
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

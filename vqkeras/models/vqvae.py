@@ -106,6 +106,10 @@ class VQVAE(KerasFileSaving, keras.Model):
             resolution, as in Esser et al.) or `"pixel_shuffle"` (a 3×3 convolution at the lower resolution, then
             depth-to-space: cheaper when the full-resolution level is narrow). See `Decoder`. Defaults to
             `"nearest"`.
+        patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
+            ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
+            the full-resolution convolutions of a narrow model dominate its step (docs/benchmarks.md). Defaults to
+            `1`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
             layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
@@ -143,6 +147,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         dropout=0.0,
         normalization="group",
         upsample="nearest",
+        patch_size=1,
         quantizer=None,
         commitment_cost=0.25,
         gradient_estimator="straight_through",
@@ -177,8 +182,10 @@ class VQVAE(KerasFileSaving, keras.Model):
             use_attention=self.use_attention,
             dropout=self.dropout,
             normalization=self.normalization,
+            patch_size=patch_size,
         )
         self.encoder = Encoder(self.latent_dim, name="encoder", **stack)
+        self.patch_size = self.encoder.patch_size
         self.pre_quant = keras.layers.Conv2D(self.latent_dim, 1, name="pre_quant")
         self.post_quant = keras.layers.Conv2D(self.latent_dim, 1, name="post_quant")
         self.upsample = upsample  # checked by the decoder, with the value in the error
@@ -412,6 +419,7 @@ class VQVAE(KerasFileSaving, keras.Model):
             "dropout": self.dropout,
             "normalization": self.normalization,
             "upsample": self.upsample,
+            "patch_size": self.patch_size,
             "quantizer": keras.saving.serialize_keras_object(self.quantizer),
             "commitment_cost": self.commitment_cost,
             "reconstruction_loss": self.reconstruction_loss,
