@@ -191,10 +191,10 @@ def pixelcnn_prior():
     return vqkeras.priors.PixelCNNPrior(64, (7, 7), embed_dim=64, num_layers=6, kernel_size=5, name="pixelcnn")
 
 
-def transformer_prior(dropout=0.0):
+def transformer_prior(dropout=0.0, mlp_activation="gelu"):
     """Our prior over the 7×7 grid of K = 64 codes."""
     return vqkeras.priors.TransformerPrior(64, (7, 7), embed_dim=128, num_layers=4, num_heads=4, dropout=dropout,
-                                           name="transformer")
+                                           mlp_activation=mlp_activation, name="transformer")
 
 
 def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, anneal=0.0, jit_compile=False,

@@ -4,11 +4,13 @@ Usage (from the repository root):
 
     python benchmarks/step_profile.py --steps 200
 
-Times `train_step` (in one `tf.function`, on one fixed batch of 64 random 28×28 images, after 5 warm-up steps) of
-the "plain" vqkeras VQVAE of `benchmarks/quality.py` and of variants that remove one part each, side by side in one
-run: the dead-code restarts, the EMA quantizer (a gradient codebook instead), the metric trackers; and of the
-"shuffle" preset (the decoder's `upsample="pixel_shuffle"`) and the "patch" preset (`patch_size=2`). `--variants plain,shuffle` times a subset. The keras.io
-example architecture is timed for scale. The "plain" model is timed first and last, to show the drift of the run.
+Times `train_step` (in one `tf.function`, on one fixed batch, after 5 warm-up steps) side by side in one run: the
+"plain" vqkeras VQVAE of `benchmarks/quality.py` (64 random 28×28 images) and variants that remove one part each
+(the dead-code restarts, the EMA quantizer, the metric trackers); the "shuffle" preset (the decoder's
+`upsample="pixel_shuffle"`) and the "patch" preset (`patch_size=2`); the keras.io example architecture, for scale;
+and the two priors (128 random 7×7 grids of K = 64 codes), the transformer with each MLP activation. `--variants
+plain,shuffle` times the variants whose names start with those prefixes. The "plain" model is timed first and last,
+to show the drift of the run.
 """
 
 import argparse
@@ -21,18 +23,36 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality  # noqa: E402  (sibling script module)
 
 
-def ms_per_step(model, steps):
+def prepare(model):
+    """Compiles and builds `model` with the quality benchmark's optimizer and returns `(model, batch)`: 64 random
+    28×28 images for an autoencoder, 128 random 7×7 grids of K = 64 codes for a prior."""
     tf, keras = quality.tf, quality.keras
-    images = tf.random.uniform((64, 28, 28, 1), -1.0, 1.0, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=False)
-    model.build((None, 28, 28, 1))
+    if isinstance(model, quality.vqkeras.priors.BasePrior):
+        batch = tf.random.uniform((128, 7, 7), 0, 64, dtype=tf.int32, seed=0)
+        model.compile(optimizer=keras.optimizers.AdamW(quality.PRIOR_LEARNING_RATE, weight_decay=0.01),
+                      jit_compile=False)
+    else:
+        batch = tf.random.uniform((64, 28, 28, 1), -1.0, 1.0, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=False)
+        model.build((None, 28, 28, 1))
     model.optimizer.build(model.trainable_variables)
-    step = tf.function(model.train_step)
+    return model, batch
+
+
+def warm_step(model, batch):
+    """`model.train_step` as one `tf.function`, traced and called 5 times on `batch`."""
+    step = quality.tf.function(model.train_step)
     for _ in range(5):
-        step(images)
+        step(batch)
+    return step
+
+
+def ms_per_step(model, steps):
+    model, batch = prepare(model)
+    step = warm_step(model, batch)
     start = time.perf_counter()
     for _ in range(steps):
-        step(images)
+        step(batch)
     return 1000.0 * (time.perf_counter() - start) / steps
 
 
@@ -60,6 +80,9 @@ def main():
         "patch (shuffle with patch_size=2, channel_multipliers=(4, 4))": lambda: quality.ours(
             64, quality.OURS_PRESETS["patch"]),
         "keras.io example architecture": lambda: quality.KerasIOVQVAE(num_embeddings=64),
+        **{f"transformer prior, {activation} MLP": (lambda activation=activation: quality.transformer_prior(
+            mlp_activation=activation)) for activation in ("gelu", "gelu_tanh", "silu", "relu")},
+        "PixelCNN prior": quality.pixelcnn_prior,
         "plain (again)": lambda: quality.ours(64, config),
     }
     wanted = None if args.variants is None else args.variants.split(",")

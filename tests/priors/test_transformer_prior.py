@@ -1,9 +1,12 @@
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import keras
 
 from vqkeras.priors import TransformerPrior
+from vqkeras.priors import TransformerBlock
 
 K = 11
 GRID = (3, 4)
@@ -144,6 +147,47 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(
         loaded.sample(4, seed=3, labels=labels).numpy(), prior.sample(4, seed=3, labels=labels).numpy()
     )
+
+
+@pytest.mark.parametrize("activation", ["gelu_tanh", "silu", "relu"])
+def test_mlp_activation_round_trips_and_keeps_the_cache_exact(tmp_path, activation):
+    prior = _prior(mlp_activation=activation)
+    assert all(block.mlp_activation == activation for block in prior.blocks)
+    tokens = np.random.default_rng(1).integers(0, K, (3, *GRID))
+    assert not np.allclose(prior.logits(tokens).numpy(), _prior().logits(tokens).numpy())  # not GELU's output
+    cached, logits = prior.sample(3, seed=2, return_logits=True)
+    np.testing.assert_allclose(prior.logits(cached).numpy(), logits.numpy(), atol=1e-5)
+    path = str(tmp_path / "prior.keras")
+    prior.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.mlp_activation == activation
+    np.testing.assert_array_equal(loaded.logits(tokens).numpy(), prior.logits(tokens).numpy())
+
+
+@pytest.mark.parametrize("activation, reference", [
+    ("gelu", lambda h: 0.5 * h * (1 + np.vectorize(math.erf)(h / np.sqrt(2)))),
+    ("gelu_tanh", lambda h: 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))),
+    ("silu", lambda h: h / (1 + np.exp(-h))),
+    ("relu", lambda h: np.maximum(h, 0)),
+])
+def test_mlp_branch_matches_numpy(activation, reference):
+    """`W₂ σ(W₁ LN(x) + b₁) + b₂` for each activation, against NumPy."""
+    block = TransformerBlock(num_heads=2, mlp_activation=activation)
+    x = np.random.default_rng(2).normal(size=(2, 5, 8)).astype("float32")
+    block(x)
+    normed = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    gamma, beta = (w.numpy() for w in block.mlp_norm.weights)
+    w1, b1 = (w.numpy() for w in block.mlp_hidden.weights)
+    w2, b2 = (w.numpy() for w in block.mlp_output.weights)
+    expected = reference((normed * gamma + beta) @ w1 + b1) @ w2 + b2
+    np.testing.assert_allclose(block._mlp(x).numpy(), expected, atol=1e-4)
+
+
+def test_unknown_mlp_activation_is_rejected_with_the_value():
+    with pytest.raises(ValueError, match="mlp_activation='swish'"):
+        _prior(mlp_activation="swish")
+    with pytest.raises(ValueError, match="mlp_activation='tanh'"):
+        TransformerBlock(num_heads=2, mlp_activation="tanh")
 
 
 def test_fit_reports_loss_accuracy_perplexity_and_accepts_labels():

@@ -47,6 +47,8 @@ class MaskGITPrior(BaseTransformerPrior):
             annealed linearly to 0. Defaults to `4.5` (MaskGIT's value).
         steps: Integer `≥ 1`. Default number of decoding steps `T` of `sample`. Defaults to `8`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
+        mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. Exact GELU is
+            the slowest on a CPU (docs/benchmarks.md). Defaults to `"gelu"`.
         seed: Optional integer seed of the training masks.
         **kwargs: Base model arguments.
 
@@ -83,6 +85,7 @@ class MaskGITPrior(BaseTransformerPrior):
         choice_temperature=4.5,
         steps=8,
         layer_norm_epsilon=1e-5,
+        mlp_activation="gelu",
         seed=None,
         **kwargs,
     ):
@@ -93,7 +96,7 @@ class MaskGITPrior(BaseTransformerPrior):
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=False, num_classes=num_classes,
-            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
+            layer_norm_epsilon=layer_norm_epsilon, mlp_activation=mlp_activation, **kwargs,
         )
         self.choice_temperature = float(choice_temperature)
         self.steps = int(steps)

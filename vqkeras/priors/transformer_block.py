@@ -4,12 +4,31 @@ import keras
 
 from vqkeras.priors.self_attention import SelfAttention
 
+# The MLP's activation by name. Exact GELU (erf) is the GPT-2 choice; on a CPU it and its gradient took about a third
+# of a small prior's training step in the TF profile (docs/benchmarks.md), so cheaper ones are offered.
+MLP_ACTIVATIONS = {
+    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),
+    "silu": keras.activations.silu,
+    "relu": keras.activations.relu,
+}
+
+
+def check_mlp_activation(mlp_activation):
+    """Returns `mlp_activation` if it names one of `MLP_ACTIVATIONS`, else raises a `ValueError` naming it."""
+    if mlp_activation not in MLP_ACTIVATIONS:
+        raise ValueError(
+            f"mlp_activation must be one of {sorted(MLP_ACTIVATIONS)}. Received: mlp_activation={mlp_activation!r}"
+        )
+    return mlp_activation
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class TransformerBlock(keras.layers.Layer):
     """Pre-norm transformer block (GPT-2 / Xiong et al. 2020 ordering).
 
-    `x ← x + Dropout(Attn(LN(x)))`,  `x ← x + Dropout(W₂ GELU(W₁ LN(x)))`.
+    `x ← x + Dropout(Attn(LN(x)))`,  `x ← x + Dropout(W₂ σ(W₁ LN(x)))`, with `σ` the MLP activation (GELU by
+    default).
 
     With `causal=True` it is a decoder block (autoregressive priors); with `causal=False` a bidirectional encoder
     block (masked priors such as MaskGIT).
@@ -20,6 +39,8 @@ class TransformerBlock(keras.layers.Layer):
         dropout: Float in `[0, 1)`. Dropout after attention and MLP, and on the attention weights.
         causal: Boolean. Causal self-attention. Defaults to `True`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
+        mlp_activation: `"gelu"` (exact, erf-based), `"gelu_tanh"` (the tanh approximation), `"silu"` or `"relu"`.
+            Defaults to `"gelu"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -36,8 +57,10 @@ class TransformerBlock(keras.layers.Layer):
     TensorShape([2, 10, 32])
     """
 
-    def __init__(self, num_heads, mlp_ratio=4.0, dropout=0.0, causal=True, layer_norm_epsilon=1e-5, **kwargs):
+    def __init__(self, num_heads, mlp_ratio=4.0, dropout=0.0, causal=True, layer_norm_epsilon=1e-5,
+                 mlp_activation="gelu", **kwargs):
         super().__init__(**kwargs)
+        self.mlp_activation = check_mlp_activation(mlp_activation)
         if not mlp_ratio > 0:
             raise ValueError(f"mlp_ratio must be > 0. Received: mlp_ratio={mlp_ratio}")
         if not 0 <= dropout < 1:
@@ -53,7 +76,7 @@ class TransformerBlock(keras.layers.Layer):
         dim = int(input_shape[-1])
         self.attention_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="attention_norm")
         self.mlp_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="mlp_norm")
-        self.mlp_hidden = keras.layers.Dense(int(round(dim * self.mlp_ratio)), activation="gelu", name="mlp_hidden")
+        self.mlp_hidden = keras.layers.Dense(int(round(dim * self.mlp_ratio)), name="mlp_hidden")
         self.mlp_output = keras.layers.Dense(dim, name="mlp_output")
         self.attention_dropout = keras.layers.Dropout(self.dropout)
         self.mlp_dropout = keras.layers.Dropout(self.dropout)
@@ -65,7 +88,8 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_output.build(shape[:-1] + (int(round(dim * self.mlp_ratio)),))
 
     def _mlp(self, x, training=None):
-        return self.mlp_dropout(self.mlp_output(self.mlp_hidden(self.mlp_norm(x))), training=training)
+        hidden = MLP_ACTIVATIONS[self.mlp_activation](self.mlp_hidden(self.mlp_norm(x)))
+        return self.mlp_dropout(self.mlp_output(hidden), training=training)
 
     def call(self, inputs, training=None):
         x = inputs + self.attention_dropout(self.attention(self.attention_norm(inputs), training=training),
@@ -96,6 +120,7 @@ class TransformerBlock(keras.layers.Layer):
                 "dropout": self.dropout,
                 "causal": self.causal,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "mlp_activation": self.mlp_activation,
             }
         )
         return config
