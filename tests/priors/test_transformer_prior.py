@@ -149,8 +149,8 @@ def test_save_load_round_trip(tmp_path):
     )
 
 
-@pytest.mark.parametrize("activation", ["gelu_tanh", "silu", "relu"])
-def test_mlp_activation_round_trips_and_keeps_the_cache_exact(tmp_path, activation):
+def test_mlp_activation_round_trips_and_keeps_the_cache_exact(tmp_path):
+    activation = "relu"  # each activation's MLP branch is checked against NumPy below
     prior = _prior(mlp_activation=activation)
     assert all(block.mlp_activation == activation for block in prior.blocks)
     tokens = np.random.default_rng(1).integers(0, K, (3, *GRID))
