@@ -26,14 +26,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality  # noqa: E402  (sibling script modules)
 import step_profile  # noqa: E402
 
-PRIORS = {"transformer": quality.transformer_prior, "pixelcnn": quality.pixelcnn_prior}
+PRIORS = {  # each takes the transformer's MLP activation
+    "transformer": lambda mlp_activation: quality.transformer_prior(mlp_activation=mlp_activation),
+    "pixelcnn": lambda mlp_activation: quality.pixelcnn_prior(),
+}
 
 
 def build(name, mlp_activation):
-    if name == "transformer":
-        return quality.transformer_prior(mlp_activation=mlp_activation)
-    if name == "pixelcnn":
-        return quality.pixelcnn_prior()
+    if name in PRIORS:
+        return PRIORS[name](mlp_activation)
     return quality.KerasIOVQVAE(num_embeddings=64) if name == "keras" else quality.ours(64, quality.OURS_PRESETS[name])
 
 

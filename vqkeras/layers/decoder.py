@@ -1,7 +1,6 @@
 """VQ-GAN-style convolutional decoder."""
 
 import keras
-import tensorflow as tf
 
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.conv_stack import ConvStack
@@ -55,6 +54,8 @@ class Decoder(ConvStack):
     def __init__(self, output_channels, upsample="nearest", **kwargs):
         self.upsample = check_upsample(upsample)  # read by `_make_body`, which the base constructor calls
         super().__init__(output_channels, **kwargs)
+        self.patch_shuffle = (PixelShuffle(self.patch_size, name="patch_shuffle", dtype=self.dtype_policy)
+                              if self.patch_size > 1 else None)
 
     def _make_body(self):
         # Sub-layers take this layer's dtype policy, whatever the global policy is when they are built.
@@ -90,7 +91,7 @@ class Decoder(ConvStack):
         return self.output_channels * self.patch_size**2
 
     def _out_of_body(self, outputs):
-        return outputs if self.patch_size == 1 else tf.nn.depth_to_space(outputs, self.patch_size)
+        return outputs if self.patch_size == 1 else self.patch_shuffle(outputs)
 
     def get_config(self):
         return {**super().get_config(), "upsample": self.upsample}
