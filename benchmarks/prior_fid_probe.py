@@ -1,0 +1,104 @@
+"""Prior architectures side by side on one saved tokenizer: test NLL and sample FID (issue 7).
+
+Usage (from the repository root), after `python benchmarks/quality.py ... --save-dir runs/F`:
+
+    python benchmarks/prior_fid_probe.py --save-dir runs/F --minutes 5 \
+        --configs '[{}, {"mlp_activation": "relu"}, {"embed_dim": 96, "lr": 2e-3}]'
+
+Loads the generation tokenizers that `quality.py --save-dir` wrote (`TOKENIZER_FILES`, with `safe_mode`) and encodes
+the 60,000 training and 10,000 test images with each. Each config is a JSON object of `quality.transformer_prior`
+overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"` and `"tokenizer"` ("ours", the
+default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` trains `quality.pixelcnn_prior()`
+with its overrides instead. Each trains a fresh
+prior for `--minutes` on the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
+then reports its loss on the test grids (nats/token) and the FID (EfficientNet-Lite0) of `--samples` samples
+(`--sampling` settings) against the 10,000 test images.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import quality  # noqa: E402  (sibling script module)
+
+TOKENIZER_FILES = {"ours": "vqkeras_k64_gan_generation.keras", "baseline": "keras_io_k64_generation.keras"}
+
+
+def build_prior(config):
+    """A fresh prior and its training settings from a probe config (see the module docstring)."""
+    config = dict(config)
+    lr = config.pop("lr", quality.PRIOR_LEARNING_RATE)
+    batch_size = config.pop("batch_size", quality.PRIOR_BATCH_SIZE)
+    config.pop("tokenizer", None)
+    kind = config.pop("prior", "transformer")
+    if kind not in ("transformer", "pixelcnn"):
+        raise ValueError(f"prior must be 'transformer' or 'pixelcnn'. Received: prior={kind!r}")
+    prior = quality.pixelcnn_prior(**config) if kind == "pixelcnn" else quality.transformer_prior(**config)
+    return prior, lr, batch_size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--save-dir", required=True, help="the --save-dir of a quality.py run")
+    parser.add_argument("--configs", required=True, help="JSON list of prior configs (see above)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per prior")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--sampling", default='{"top_k": 32}', help="JSON object of prior.sample arguments")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="JSON results")
+    args = parser.parse_args()
+    try:
+        configs, sampling = json.loads(args.configs), json.loads(args.sampling)
+    except json.JSONDecodeError as error:
+        parser.error(f"--configs and --sampling must be JSON. Received: {args.configs!r}, {args.sampling!r} ({error})")
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        parser.error(f"--configs must be a JSON list of objects. Received: {args.configs!r}")
+    wanted = sorted({c.get("tokenizer", "ours") for c in configs})
+    unknown = [name for name in wanted if name not in TOKENIZER_FILES]
+    if unknown:
+        parser.error(f"a config's tokenizer must be one of {sorted(TOKENIZER_FILES)}. Received: {unknown}")
+    paths = {name: os.path.join(args.save_dir, TOKENIZER_FILES[name]) for name in wanted}
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    if missing:
+        parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
+    quality.check_data()
+    vqkeras = quality.vqkeras
+    arrays = lambda split: vqkeras.utils.to_model_range(  # noqa: E731
+        vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
+    train_x, test_x = arrays("train"), arrays("test")
+    tokenizers, tokens = {}, {}
+    for name, path in paths.items():  # safe_mode on; the baseline's class lives in benchmarks/
+        tokenizers[name] = quality.keras.models.load_model(path, safe_mode=True,
+                                                           custom_objects={"KerasIOVQVAE": quality.KerasIOVQVAE})
+        tokens[name] = quality.encode_all(tokenizers[name], train_x), quality.encode_all(tokenizers[name], test_x)
+    extractor = quality.EfficientNetLite0Features(image_size=128)
+    test_stats = quality.statistics(test_x, extractor)
+    rows = []
+    for config in configs:
+        quality.keras.utils.set_random_seed(args.seed)
+        tokenizer = tokenizers[config.get("tokenizer", "ours")]
+        train_tokens, test_tokens = tokens[config.get("tokenizer", "ours")]
+        prior, lr, batch_size = build_prior(config)
+        info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
+                                 anneal=quality.DEFAULT_ANNEAL)
+        test_loss = float(prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])
+        samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **sampling)
+        fid = quality.fid_against(samples, extractor, test_stats)
+        rows.append(dict(config=config, params=int(prior.count_params()), steps=info["steps"],
+                         train_loss=info["loss"], test_loss=test_loss, fid=fid))
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{args.minutes:g} minutes per prior, sampling {sampling}:\n")
+    print("| Config | Parameters | Steps | Test loss (nats/token) | FID (EfficientNet-Lite0) |\n|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| `{json.dumps(row['config'])}` | {row['params']:,} | {row['steps']:,} | {row['test_loss']:.3f} | "
+              f"{row['fid']:.1f} |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
