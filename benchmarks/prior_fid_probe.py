@@ -9,8 +9,8 @@ Loads the generation tokenizers that `quality.py --save-dir` wrote (`TOKENIZER_F
 the 60,000 training and 10,000 test images with each. Each config is a JSON object of `quality.transformer_prior`
 overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"` and `"tokenizer"` ("ours", the
 default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` trains `quality.pixelcnn_prior()`
-with its overrides instead. Each trains a fresh
-prior for `--minutes` on the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
+with its overrides instead. Unset settings are `quality.py`'s current ones (the session-9 JSON results ran against
+the earlier defaults: a 128-wide transformer, AdamW 1e-3 at batch 128). Each trains a fresh prior for `--minutes` on the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
 then reports its loss on the test grids (nats/token) and the FID (EfficientNet-Lite0) of `--samples` samples
 (`--sampling` settings) against the 10,000 test images.
 """
@@ -70,17 +70,16 @@ def main():
         vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
     train_x, test_x = arrays("train"), arrays("test")
     tokenizers, tokens = {}, {}
-    for name, path in paths.items():  # safe_mode on; the baseline's class lives in benchmarks/
-        tokenizers[name] = quality.keras.models.load_model(path, safe_mode=True,
-                                                           custom_objects={"KerasIOVQVAE": quality.KerasIOVQVAE})
+    for name, path in paths.items():
+        tokenizers[name] = quality.load_saved(path)
         tokens[name] = quality.encode_all(tokenizers[name], train_x), quality.encode_all(tokenizers[name], test_x)
     extractor = quality.EfficientNetLite0Features(image_size=128)
     test_stats = quality.statistics(test_x, extractor)
     rows = []
     for config in configs:
         quality.keras.utils.set_random_seed(args.seed)
-        tokenizer = tokenizers[config.get("tokenizer", "ours")]
-        train_tokens, test_tokens = tokens[config.get("tokenizer", "ours")]
+        name = config.get("tokenizer", "ours")
+        tokenizer, (train_tokens, test_tokens) = tokenizers[name], tokens[name]
         prior, lr, batch_size = build_prior(config)
         info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
                                  anneal=quality.DEFAULT_ANNEAL)

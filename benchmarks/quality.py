@@ -244,6 +244,11 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
     return {"steps": budget.steps, "loss": loss}
 
 
+def load_saved(path):
+    """A model that `--save-dir` wrote, loaded with `safe_mode` (the baseline's class lives in benchmarks/)."""
+    return keras.models.load_model(path, safe_mode=True, custom_objects={"KerasIOVQVAE": KerasIOVQVAE})
+
+
 def in_chunks(fn, images, chunk=500):
     """`fn` over `images` in eager chunks, concatenated as a NumPy array. (An earlier tf.function version "returned
     None" once: autograph re-reads source files when it traces, and the library files had been edited while that run

@@ -69,9 +69,7 @@ def main():
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     quality.check_data()
     vqkeras, np = quality.vqkeras, quality.np
-    # safe_mode on; the baseline's class lives in benchmarks/ (keras_io_baseline.py), not in vqkeras.
-    load = lambda name: quality.keras.models.load_model(  # noqa: E731
-        os.path.join(args.save_dir, name), safe_mode=True, custom_objects={"KerasIOVQVAE": quality.KerasIOVQVAE})
+    load = lambda name: quality.load_saved(os.path.join(args.save_dir, name))  # noqa: E731
     extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
     test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
     train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
