@@ -26,6 +26,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2")
     parser.add_argument("--baseline", action="store_true", help="the keras.io example architecture instead")
     parser.add_argument("--decay", action="store_true", help="cosine learning-rate decay over the time budget")
     parser.add_argument("--anneal", type=float, default=0.0,
@@ -52,9 +53,9 @@ def main():
     else:
         model = quality.ours(64, {**quality.OURS_PRESETS["narrow"], **overrides})
     budget = quality.train(model, train_ds, args.minutes, args.lr, probe=test_x[:1000], decay=args.decay,
-                           anneal=args.anneal, jit_compile=args.jit)
+                           anneal=args.anneal, jit_compile=args.jit, beta_2=args.beta_2)
     stats = quality.evaluate_model(model, tf.data.Dataset.from_tensor_slices(test_x).batch(500), verbose=0)
-    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "decay": args.decay, "anneal": args.anneal,
+    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "beta_2": args.beta_2, "decay": args.decay, "anneal": args.anneal,
                       "jit": args.jit, "steps": budget.steps,
                       "params": int(model.count_params()), "psnr": round(float(stats["psnr"]), 2),
                       "perplexity": round(float(stats["perplexity"]), 1),
