@@ -7,7 +7,9 @@ Usage (from the repository root):
 
 Trains one K=64 model on Fashion-MNIST for a wall-clock budget with `quality.train`, the loop of the benchmark, and
 prints the test-set PSNR, the step count and the PSNR curve on 1,000 test images. The JSON argument overrides the
-"narrow" preset's `VQVAE` arguments. With `--baseline` it trains the keras.io example architecture instead.
+"narrow" preset's `VQVAE` arguments. With `--baseline` it trains the keras.io example architecture instead. Its
+defaults stay those of the earlier probes (batch 64, Adam β₂ = 0.999), so their commands still repeat them; pass
+`--batch-size 32 --beta-2 0.95` for `benchmarks/quality.py`'s current settings.
 """
 
 import argparse
