@@ -33,6 +33,7 @@ def main():
     parser.add_argument("--load", default=None, help="a saved L2-phase model (.keras) instead of training one")
     parser.add_argument("--save", default=None, help="where to save the L2-phase model")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size of both phases")
     args = parser.parse_args()
     quality.check_data()
     quality.GAN_SETTINGS.update(json.loads(args.settings))
@@ -41,7 +42,7 @@ def main():
     import vqkeras
 
     quality.keras.utils.set_random_seed(0)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
+    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size, seed=0,
                                         drop_remainder=True)
     test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
@@ -55,7 +56,7 @@ def main():
             model.save(args.save)
     extractor = quality.EfficientNetLite0Features(image_size=128)
     test_stats = quality.feature_statistics(quality.compute_features(test_x, extractor, batch_size=250, verbose=0))
-    result = {"settings": quality.GAN_SETTINGS, "lr": args.lr}
+    result = {"settings": quality.GAN_SETTINGS, "lr": args.lr, "batch_size": args.batch_size}
     result["before"] = {"psnr": float(quality.evaluate_model(model, test_ds, verbose=0)["psnr"]),
                         "fid": reconstruction_fid(model, test_x, test_stats, extractor, args.samples)}
     print(result, flush=True)
