@@ -10,7 +10,8 @@ the 60,000 training and 10,000 test images with each. Each config is a JSON obje
 overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"` and `"tokenizer"` ("ours", the
 default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` trains `quality.pixelcnn_prior()`
 with its overrides instead. Unset settings are `quality.py`'s current ones (the session-9 JSON results ran against
-the earlier defaults: a 128-wide transformer, AdamW 1e-3 at batch 128). Each trains a fresh prior for `--minutes` on the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
+the earlier defaults: a 128-wide transformer, AdamW 1e-3 at batch 128). Each trains a fresh prior for `--minutes` on
+the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
 then reports its loss on the test grids (nats/token) and the FID (EfficientNet-Lite0) of `--samples` samples
 (`--sampling` settings) against the 10,000 test images.
 """
@@ -90,7 +91,8 @@ def main():
                          train_loss=info["loss"], test_loss=test_loss, fid=fid))
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{args.minutes:g} minutes per prior, sampling {sampling}:\n")
-    print("| Config | Parameters | Steps | Test loss (nats/token) | FID (EfficientNet-Lite0) |\n|---|---:|---:|---:|---:|")
+    print("| Config | Parameters | Steps | Test loss (nats/token) | FID (EfficientNet-Lite0) |\n"
+          "|---|---:|---:|---:|---:|")
     for row in rows:
         print(f"| `{json.dumps(row['config'])}` | {row['params']:,} | {row['steps']:,} | {row['test_loss']:.3f} | "
               f"{row['fid']:.1f} |")

@@ -57,8 +57,8 @@ def main():
     budget = quality.train(model, train_ds, args.minutes, args.lr, probe=test_x[:1000], decay=args.decay,
                            anneal=args.anneal, jit_compile=args.jit, beta_2=args.beta_2)
     stats = quality.evaluate_model(model, tf.data.Dataset.from_tensor_slices(test_x).batch(500), verbose=0)
-    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "beta_2": args.beta_2, "decay": args.decay, "anneal": args.anneal,
-                      "jit": args.jit, "steps": budget.steps,
+    print(json.dumps({"overrides": overrides, "lr": args.lr, "batch_size": args.batch_size, "beta_2": args.beta_2,
+                      "decay": args.decay, "anneal": args.anneal, "jit": args.jit, "steps": budget.steps,
                       "params": int(model.count_params()), "psnr": round(float(stats["psnr"]), 2),
                       "perplexity": round(float(stats["perplexity"]), 1),
                       "curve": [(round(c["seconds"]), c["steps"], round(float(c["psnr"]), 2)) for c in budget.curve]}))
