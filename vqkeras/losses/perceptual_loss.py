@@ -1,5 +1,7 @@
 """LPIPS-style perceptual distance on a frozen ImageNet backbone."""
 
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -84,7 +86,11 @@ class PerceptualLoss:
     Inputs are images in [-1, 1], channels last. They are mapped to the
     backbone's normalisation (ImageNet mean / std for EfficientNet-Lite0 and
     MobileNetV2; caffe-style BGR minus mean for VGG16). Single-channel images
-    are repeated to 3 channels.
+    are repeated to 3 channels. With `image_size`, both images are first
+    resized (bilinear) to `image_size×image_size`: at 28×28 the backbone's
+    deeper maps are 1×1 to 4×4, and an upsampled input gives every layer a
+    spatial grid (at the cost of `(image_size / H)²` times the backbone's
+    FLOPs).
 
     FID in vqkeras is computed on EfficientNet-Lite0 features. To train
     without optimising the evaluation network, use `backbone="mobilenet_v2"`
@@ -116,6 +122,8 @@ class PerceptualLoss:
             (weights go under `<cache_dir>/models`); defaults to
             `$KERAS_HOME` or `~/.keras`.
         epsilon: Float. `ε` of the channel normalisation.
+        image_size: Int or None. Side the images are resized to before the
+            backbone; None (default) keeps their own size.
 
     Call arguments:
         y_true: Images in [-1, 1], shape `(batch, height, width, 1 or 3)`.
@@ -138,12 +146,21 @@ class PerceptualLoss:
         weights="imagenet",
         cache_dir=None,
         epsilon=1e-10,
+        image_size=None,
     ):
         if backbone not in BACKBONES:
             raise ValueError(
                 f"backbone must be one of {BACKBONES}. "
                 f"Received: backbone={backbone!r}"
             )
+        if image_size is not None and (
+            isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 32
+        ):
+            raise ValueError(
+                "image_size must be None or an integer >= 32 (the backbones downsample by 32). "
+                f"Received: image_size={image_size!r}"
+            )
+        self.image_size = None if image_size is None else int(image_size)
         self.backbone = backbone
         self.layer_names = None if layer_names is None else list(layer_names)
         self.weights = weights
@@ -179,6 +196,8 @@ class PerceptualLoss:
                 "PerceptualLoss expects 1 or 3 channels. "
                 f"Received images of shape {x.shape}"
             )
+        if self.image_size is not None:
+            x = ops.image.resize(x, (self.image_size, self.image_size), interpolation="bilinear")
         if self.backbone in _OFFLINE_BACKBONES:
             return preprocess_input(x, value_range=(-1.0, 1.0))
         # VGG16 (caffe): RGB [0, 255] → BGR, minus the ImageNet mean.
@@ -216,6 +235,7 @@ class PerceptualLoss:
             "weights": self.weights,
             "cache_dir": self.cache_dir,
             "epsilon": self.epsilon,
+            "image_size": self.image_size,
         }
 
     @classmethod

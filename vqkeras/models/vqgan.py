@@ -74,6 +74,8 @@ class VQGAN(VQVAE):
         perceptual_weight: Float. `w_p`. `0` disables the perceptual loss (and its backbone). Defaults to `1.0`.
         perceptual_backbone: `"efficientnet_lite0"` or `"mobilenet_v2"` (offline ImageNet weights; use
             `"mobilenet_v2"` to keep the loss off the FID network) or `"vgg16"`.
+        perceptual_image_size: Integer or None. Side the images are resized to before the perceptual backbone
+            (`PerceptualLoss(image_size=...)`); None (default) keeps the training size.
         disc_weight: Float. Scale of the adaptive weight. Defaults to `0.8`.
         disc_start: Integer. Generator steps before the discriminator trains. Defaults to `10000`.
         disc_warmup: Integer. Further steps before `L_adv` enters the generator. Defaults to `0`.
@@ -99,6 +101,7 @@ class VQGAN(VQVAE):
         self,
         perceptual_weight=1.0,
         perceptual_backbone="efficientnet_lite0",
+        perceptual_image_size=None,
         disc_weight=0.8,
         disc_start=10000,
         disc_warmup=0,
@@ -127,6 +130,7 @@ class VQGAN(VQVAE):
         self.g_loss_fn = get_gen_loss(disc_loss)
         self.perceptual_weight = float(perceptual_weight)
         self.perceptual_backbone = perceptual_backbone
+        self.perceptual_image_size = None if perceptual_image_size is None else int(perceptual_image_size)
         self.disc_weight = float(disc_weight)
         self.disc_start = int(disc_start)
         self.disc_warmup = int(disc_warmup)
@@ -214,7 +218,7 @@ class VQGAN(VQVAE):
             discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
         self.discriminator_optimizer = discriminator_optimizer
         if self.perceptual is None and self.perceptual_weight > 0:
-            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone)
+            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone, image_size=self.perceptual_image_size)
         if self.built:
             self._build_discriminator_optimizer()
 
@@ -333,6 +337,7 @@ class VQGAN(VQVAE):
         config = {
             "perceptual_weight": self.perceptual_weight,
             "perceptual_backbone": self.perceptual_backbone,
+            "perceptual_image_size": self.perceptual_image_size,
             "disc_weight": self.disc_weight,
             "disc_start": self.disc_start,
             "disc_warmup": self.disc_warmup,
