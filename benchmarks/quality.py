@@ -225,7 +225,8 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, ann
 # phase, the perceptual loss on MobileNetV2 (not on EfficientNet-Lite0, the FID network) and a small adaptively
 # weighted PatchGAN loss (at disc_weight 0.8 the reconstructions' FID rose).
 GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", disc_weight=0.1, disc_start=0,
-                    disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2")
+                    disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2",
+                    perceptual_image_size=56)
 GAN_LEARNING_RATE = 2e-4  # Adam(β₁ = 0.5), both players
 DEFAULT_ANNEAL = 0.2
 

