@@ -27,6 +27,8 @@ def run(capsys, *argv):
         (["train", "vqvae", "--data", "tfds:mnistt", "--out", "m.keras"], "Did you mean"),
         (["train", "vqvae", "--data", "mnist5k", "--out", "m.h5"], "--out must end in .keras"),
         (["train", "vqvae", "--data", "/no/such/folder"], "no/such/folder"),
+        (["train", "vqgan", "--data", "mnist5k", "--split", "train[:32]", *TINY, "--perceptual-image-size", "16",
+          "--out", "m.keras"], "perceptual_image_size=16"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(capsys, argv, message):

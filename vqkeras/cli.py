@@ -163,7 +163,8 @@ def cmd_train(args):
         quantizer=args.quantizer, gradient_estimator=args.gradient_estimator,
     )
     if args.model == "vqgan":
-        model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight, **config)
+        model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight,
+                      perceptual_image_size=args.perceptual_image_size, **config)
         optimizers = dict(
             optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
             discriminator_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
@@ -345,6 +346,9 @@ def build_parser():
                    help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")
     p.add_argument("--disc-start", type=int, default=2000, help="VQ-GAN: steps before the discriminator trains")
     p.add_argument("--perceptual-weight", type=float, default=1.0, help="VQ-GAN: perceptual loss weight")
+    p.add_argument("--perceptual-image-size", type=int, default=None,
+                   help="VQ-GAN: side the images are resized to before the perceptual backbone (>= 32; helps small "
+                        "images such as 28×28, whose deep feature maps are 1×1 to 4×4)")
     p.add_argument("--out", default="tokenizer.keras", help=".keras checkpoint written every epoch and at the end")
     p.add_argument("--backup-dir", default=None, help="BackupAndRestore directory: rerun to resume")
     p.add_argument("--tensorboard", default=None, help="TensorBoard log dir (scalars and reconstructions)")

@@ -165,6 +165,8 @@ def test_perceptual_image_size_reaches_the_loss_and_the_config(keras_cache, monk
     assert model.perceptual.image_size == 64
     assert model.get_config()["perceptual_image_size"] == 64
     assert VQGAN.from_config(model.get_config()).perceptual_image_size == 64
+    with pytest.raises(ValueError, match="perceptual_image_size=20"):
+        tiny_vqgan(perceptual_image_size=20)
 
 
 def test_from_vqvae_continues_the_trained_vqvae():

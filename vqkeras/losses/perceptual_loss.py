@@ -30,6 +30,17 @@ VGG16_FEATURE_LAYERS = (
 _VGG16_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
+def check_image_size(value, name="image_size"):
+    """`value` as an int, or None; a ValueError naming `name` unless it is None or an integer >= 32."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 32:
+        raise ValueError(
+            f"{name} must be None or an integer >= 32 (the backbones downsample by 32). Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 def _float32_policy_scope():
     """Context manager: build layers under a float32 global policy."""
 
@@ -153,14 +164,7 @@ class PerceptualLoss:
                 f"backbone must be one of {BACKBONES}. "
                 f"Received: backbone={backbone!r}"
             )
-        if image_size is not None and (
-            isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 32
-        ):
-            raise ValueError(
-                "image_size must be None or an integer >= 32 (the backbones downsample by 32). "
-                f"Received: image_size={image_size!r}"
-            )
-        self.image_size = None if image_size is None else int(image_size)
+        self.image_size = check_image_size(image_size)
         self.backbone = backbone
         self.layer_names = None if layer_names is None else list(layer_names)
         self.weights = weights

@@ -9,6 +9,7 @@ from vqkeras.losses.adversarial import get_disc_loss
 from vqkeras.losses.adversarial import get_gen_loss
 from vqkeras.losses.adversarial import r1_penalty
 from vqkeras.losses.perceptual_loss import PerceptualLoss
+from vqkeras.losses.perceptual_loss import check_image_size
 from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.models.vqvae import replica_mean
@@ -130,7 +131,7 @@ class VQGAN(VQVAE):
         self.g_loss_fn = get_gen_loss(disc_loss)
         self.perceptual_weight = float(perceptual_weight)
         self.perceptual_backbone = perceptual_backbone
-        self.perceptual_image_size = None if perceptual_image_size is None else int(perceptual_image_size)
+        self.perceptual_image_size = check_image_size(perceptual_image_size, "perceptual_image_size")
         self.disc_weight = float(disc_weight)
         self.disc_start = int(disc_start)
         self.disc_warmup = int(disc_warmup)
