@@ -62,7 +62,9 @@ def main():
     result["before"] = {"psnr": float(quality.evaluate_model(model, test_ds, verbose=0)["psnr"]),
                         "fid": reconstruction_fid(model, test_x, test_stats, extractor, args.samples)}
     print(result, flush=True)
-    gan, budget = quality.train_gan(model, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000])
+    # Native 28×28 perceptual input unless --settings sets perceptual_image_size (the probes before session 11).
+    gan, budget = quality.train_gan(model, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000],
+                                    perceptual_image_size=0)
     result["after"] = {"psnr": float(quality.evaluate_model(gan, test_ds, verbose=0)["psnr"]),
                        "fid": reconstruction_fid(gan, test_x, test_stats, extractor, args.samples),
                        "steps": budget.steps}

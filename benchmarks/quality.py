@@ -225,16 +225,21 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, ann
 # phase, the perceptual loss on MobileNetV2 (not on EfficientNet-Lite0, the FID network) and a small adaptively
 # weighted PatchGAN loss (at disc_weight 0.8 the reconstructions' FID rose).
 GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", disc_weight=0.1, disc_start=0,
-                    disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2",
-                    perceptual_image_size=56)
+                    disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2")
+# The perceptual loss sees the 28×28 images resized to this side (`--perceptual-image-size`; 0: native, as in runs
+# E–K). Chosen by the session-11 probes: reconstruction FID 89.7 at 56 against 101.3 native and 96.8 at 112.
+PERCEPTUAL_IMAGE_SIZE = 56
 GAN_LEARNING_RATE = 2e-4  # Adam(β₁ = 0.5), both players
 DEFAULT_ANNEAL = 0.2
 
 
-def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal=0.0):
-    """Continues `model`, a trained vqkeras `VQVAE`, as a VQGAN (`VQGAN.from_vqvae` with `GAN_SETTINGS`) for
-    `minutes`; returns the VQGAN and its `WallClockBudget`."""
-    gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **GAN_SETTINGS)
+def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal=0.0,
+              perceptual_image_size=PERCEPTUAL_IMAGE_SIZE):
+    """Continues `model`, a trained vqkeras `VQVAE`, as a VQGAN (`VQGAN.from_vqvae` with `GAN_SETTINGS`, the
+    perceptual loss at `perceptual_image_size`, 0 for native) for `minutes`; returns the VQGAN and its
+    `WallClockBudget`."""
+    settings = {"perceptual_image_size": perceptual_image_size or None, **GAN_SETTINGS}
+    gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **settings)
     budget = train(gan, train_ds, minutes, lr, probe=probe, anneal=anneal,
                    optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
                    discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
@@ -340,6 +345,9 @@ def main():
                         help="Adam learning rate of every autoencoder (default: the baseline's and the preset's own)")
     parser.add_argument("--beta-2", type=float, default=ADAM_BETA_2,
                         help=f"Adam beta_2 of every autoencoder (default: {ADAM_BETA_2:g})")
+    parser.add_argument("--perceptual-image-size", type=int, default=PERCEPTUAL_IMAGE_SIZE,
+                        help="side the VQGAN phase's perceptual loss resizes images to (0: native 28; default: "
+                             f"{PERCEPTUAL_IMAGE_SIZE})")
     parser.add_argument("--prior-images", type=int, default=60000, help="training images encoded for the priors")
     parser.add_argument("--fid-image-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -430,7 +438,8 @@ def main():
         baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
         if args.gan_minutes > 0:  # the same further budget for both tokenizers
             print(f"  further {args.gan_minutes:g} minutes per tokenizer", flush=True)
-            tokenizer, budget = train_gan(tokenizer, train_ds, args.gan_minutes, probe=probe, anneal=args.anneal)
+            tokenizer, budget = train_gan(tokenizer, train_ds, args.gan_minutes, probe=probe, anneal=args.anneal,
+                                          perceptual_image_size=args.perceptual_image_size)
             tokenizers["vqkeras_k64 as VQGAN"] = dict(steps=budget.steps, curve=budget.curve)
             budget = train(baseline, train_ds, args.gan_minutes, learning_rates["baseline_k64"], probe=probe,
                            anneal=args.anneal, beta_2=args.beta_2)
@@ -502,6 +511,7 @@ def plot(curves, path):
 def markdown(r):
     a = r["args"]
     beta_2 = a.get("beta_2", 0.999) or ADAM_BETA_2  # runs A–J predate --beta-2 (Keras' 0.999); run K stored None
+    perceptual_size = a.get("perceptual_image_size", 0)  # runs A–K predate the flag: native 28×28
     rec, gen, sc = r.get("reconstruction", {}), r.get("generation", {}), r.get("usage_at_scale", {})
     lines = [
         f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
@@ -513,6 +523,8 @@ def markdown(r):
         + (f" --beta-2 {beta_2:g}" if beta_2 != ADAM_BETA_2 else "")
         + (f" --batch-size {a['batch_size']}" if a.get("batch_size", DEFAULT_BATCH_SIZE) != DEFAULT_BATCH_SIZE else "")
         + (f" --seed {a['seed']}" if a.get("seed") else "")
+        + (f" --perceptual-image-size {perceptual_size}"
+           if "generation" in r and perceptual_size != PERCEPTUAL_IMAGE_SIZE else "")
         + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
         + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
         + f"` — {r['date']} — {r['machine']}.",
