@@ -5,9 +5,9 @@ Usage (from the repository root):
     python benchmarks/gan_probe.py --minutes 3 --gan-minutes 3 --save /tmp/plain3.keras
     python benchmarks/gan_probe.py --load /tmp/plain3.keras --gan-minutes 3 --lr 1e-4
 
-Trains (or loads) a K=64 vqkeras VQVAE (`--preset`, default "plain"), then continues it as a VQGAN for `--gan-minutes`. Before and after,
-prints the test PSNR and the FID (EfficientNet-Lite0) of `--samples` test reconstructions against the 10,000 test
-images, the figure that bounds the FID of prior samples.
+Trains (or loads) a K=64 vqkeras VQVAE (`--preset`, default "plain"), then continues it as a VQGAN for
+`--gan-minutes`. Before and after, prints the test PSNR and the FID (EfficientNet-Lite0) of `--samples` test
+reconstructions against the 10,000 test images, the figure that bounds the FID of prior samples.
 """
 
 import argparse
