@@ -329,9 +329,10 @@ def main():
     parser.add_argument("--scale-minutes", type=float, default=None,
                         help="budget of each K=8192 model (defaults to --minutes)")
     parser.add_argument("--samples", type=int, default=2000, help="generated images per model for FID")
-    parser.add_argument("--gan-minutes", type=float, default=5.0,
+    parser.add_argument("--gan-minutes", type=float, default=10.0,
                         help="generation tokenizers: further training of each K=64 model, ours as a VQGAN "
-                             "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models")
+                             "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models "
+                             "(10 from run M on, 5 in runs E-L)")
     parser.add_argument("--anneal", type=float, default=DEFAULT_ANNEAL,
                         help="every model, priors included: the learning rate falls linearly to 0 over this last "
                              "fraction of its budget (0: constant)")
