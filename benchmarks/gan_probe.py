@@ -37,6 +37,12 @@ def main():
     parser.add_argument("--preset", default="plain", choices=sorted(quality.OURS_PRESETS),
                         help="the L2-phase model (ignored with --load)")
     parser.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2 of the L2 phase")
+    parser.add_argument("--anneal", type=float, default=0.0,
+                        help="both phases: the learning rate falls linearly to 0 over this last fraction of the "
+                             "budget (quality.py uses 0.2; 0: constant, as in the probes before session 13)")
+    parser.add_argument("--save-gan", default=None,
+                        help="where to save the VQGAN (.keras); a file named "
+                             "vqkeras_k64_gan_generation.keras in a folder is what `prior_fid_probe.py --save-dir` reads")
     args = parser.parse_args()
     quality.check_data()
     quality.GAN_SETTINGS.update(json.loads(args.settings))
@@ -53,7 +59,8 @@ def main():
         model = quality.keras.saving.load_model(args.load, safe_mode=True)
     else:
         model = quality.ours(64, quality.OURS_PRESETS[args.preset])
-        quality.train(model, train_ds, args.minutes, quality.OURS_LEARNING_RATES[args.preset], beta_2=args.beta_2)
+        quality.train(model, train_ds, args.minutes, quality.OURS_LEARNING_RATES[args.preset], beta_2=args.beta_2,
+                      anneal=args.anneal)
         if args.save:
             model.save(args.save)
     extractor = quality.EfficientNetLite0Features(image_size=128)
@@ -64,7 +71,9 @@ def main():
     print(result, flush=True)
     # Native 28×28 perceptual input unless --settings sets perceptual_image_size (the probes before session 11).
     gan, budget = quality.train_gan(model, train_ds, args.gan_minutes, lr=args.lr, probe=test_x[:1000],
-                                    perceptual_image_size=0)
+                                    perceptual_image_size=0, anneal=args.anneal)
+    if args.save_gan:
+        gan.save(args.save_gan)
     result["after"] = {"psnr": float(quality.evaluate_model(gan, test_ds, verbose=0)["psnr"]),
                        "fid": reconstruction_fid(gan, test_x, test_stats, extractor, args.samples),
                        "steps": budget.steps}

@@ -50,6 +50,8 @@ def main():
     parser.add_argument("--sampling", default='{"top_k": 32}', help="JSON object of prior.sample arguments")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="JSON results")
+    parser.add_argument("--save-priors", action="store_true",
+                        help="saves config i's prior as <save-dir>/probe_prior_<i>.keras")
     args = parser.parse_args()
     try:
         configs, sampling = json.loads(args.configs), json.loads(args.sampling)
@@ -77,13 +79,15 @@ def main():
     extractor = quality.EfficientNetLite0Features(image_size=128)
     test_stats = quality.statistics(test_x, extractor)
     rows = []
-    for config in configs:
+    for index, config in enumerate(configs):
         quality.keras.utils.set_random_seed(args.seed)
         name = config.get("tokenizer", "ours")
         tokenizer, (train_tokens, test_tokens) = tokenizers[name], tokens[name]
         prior, lr, batch_size = build_prior(config)
         info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
                                  anneal=quality.DEFAULT_ANNEAL)
+        if args.save_priors:
+            prior.save(os.path.join(args.save_dir, f"probe_prior_{index}.keras"))
         test_loss = float(prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])
         samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **sampling)
         fid = quality.fid_against(samples, extractor, test_stats)
