@@ -41,8 +41,8 @@ def main():
                         help="both phases: the learning rate falls linearly to 0 over this last fraction of the "
                              "budget (quality.py uses 0.2; 0: constant, as in the probes before session 13)")
     parser.add_argument("--save-gan", default=None,
-                        help="where to save the VQGAN (.keras); a file named "
-                             "vqkeras_k64_gan_generation.keras in a folder is what `prior_fid_probe.py --save-dir` reads")
+                        help="where to save the VQGAN (.keras); `prior_fid_probe.py --save-dir D` reads "
+                             "D/vqkeras_k64_gan_generation.keras")
     args = parser.parse_args()
     quality.check_data()
     quality.GAN_SETTINGS.update(json.loads(args.settings))
