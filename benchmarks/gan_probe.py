@@ -53,7 +53,7 @@ def main():
     quality.keras.utils.set_random_seed(0)
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size, seed=0,
                                         drop_remainder=True)
-    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    test_x = quality.fashion_images("test")
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     if args.load:
         model = quality.keras.saving.load_model(args.load, safe_mode=True)

@@ -68,10 +68,7 @@ def main():
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     quality.check_data()
-    vqkeras = quality.vqkeras
-    arrays = lambda split: vqkeras.utils.to_model_range(  # noqa: E731
-        vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
-    train_x, test_x = arrays("train"), arrays("test")
+    train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
     tokenizers, tokens = {}, {}
     for name, path in paths.items():
         tokenizers[name] = quality.load_saved(path)

@@ -34,7 +34,7 @@ def main():
     quality.keras.utils.set_random_seed(0)
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
                                         drop_remainder=True)
-    train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
+    train_x = quality.fashion_images("train")
     tokenizers = {"baseline": (quality.KerasIOVQVAE(num_embeddings=64), quality.BASELINE_LEARNING_RATE),
                   "ours": (quality.ours(64, quality.OURS_PRESETS["plain"]), quality.OURS_LEARNING_RATES["plain"])}
     tokens = {}

@@ -257,6 +257,11 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
     return {"steps": budget.steps, "loss": loss}
 
 
+def fashion_images(split):
+    """The Fashion-MNIST images of `split` (from the Debian package) in the model range [-1, 1]."""
+    return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
+
+
 def load_saved(path):
     """A model that `--save-dir` wrote, loaded with `safe_mode` (the baseline's class lives in benchmarks/)."""
     return keras.models.load_model(path, safe_mode=True, custom_objects={"KerasIOVQVAE": KerasIOVQVAE})
@@ -390,7 +395,7 @@ def main():
 
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size,
                                         seed=args.seed, drop_remainder=True)
-    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    test_x = fashion_images("test")
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     probe = test_x[:1000]
     results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": config,
@@ -429,8 +434,7 @@ def main():
     # ------------------------------------------------------------------ generation
     if "generation" in phases:
         print("== Generation", flush=True)
-        train_x = vqkeras.utils.to_model_range(
-            vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[0])
+        train_x = fashion_images(f"train[:{args.prior_images}]")
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
         test_stats = statistics(test_x, extractor)
         # Sampling settings are chosen against training images, never against the test set that reports the FID.

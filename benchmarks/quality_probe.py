@@ -49,7 +49,7 @@ def main():
     quality.keras.utils.set_random_seed(0)
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size, seed=0,
                                         drop_remainder=True)
-    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
+    test_x = quality.fashion_images("test")
     if args.baseline:
         model = quality.KerasIOVQVAE(num_embeddings=64, name="keras_io_k64")
     else:

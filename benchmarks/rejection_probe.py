@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-import quality  # noqa: E402  (sibling script module)
+import quality  # noqa: E402  (sibling script modules)
+from prior_fid_probe import TOKENIZER_FILES  # noqa: E402
 
 
 def discriminator_scores(gan, images, chunk=500):
@@ -29,9 +30,8 @@ def discriminator_scores(gan, images, chunk=500):
     return quality.in_chunks(lambda x: np.mean(gan.discriminator(x, training=False), axis=(1, 2, 3)), images, chunk)
 
 
-def keep_most_real(gan, candidates, n):
-    """The `n` of `candidates` with the highest discriminator scores, in their original order."""
-    scores = discriminator_scores(gan, candidates)
+def keep_most_real(candidates, scores, n):
+    """The `n` of `candidates` with the highest `scores`, in their original order."""
     return candidates[np.sort(np.argsort(-scores, kind="stable")[:n])]
 
 
@@ -48,24 +48,23 @@ def main():
     factors = [float(f) for f in args.oversample.split(",")]
     if any(f < 1 for f in factors):
         parser.error(f"--oversample factors must be >= 1. Received: {args.oversample}")
-    paths = [os.path.join(args.save_dir, name) for name in ("vqkeras_k64_gan_generation.keras", args.prior)]
+    paths = [os.path.join(args.save_dir, name) for name in (TOKENIZER_FILES["ours"], args.prior)]
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)}")
     quality.check_data()
-    vqkeras = quality.vqkeras
     gan, prior = (quality.load_saved(path) for path in paths)
-    arrays = lambda split: vqkeras.utils.to_model_range(  # noqa: E731
-        vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
-    train_x, test_x = arrays("train"), arrays("test")
+    train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
     extractor = quality.EfficientNetLite0Features(image_size=128)
     test_stats = quality.statistics(test_x, extractor)
     selection_stats = quality.statistics(train_x[-quality.SELECTION_IMAGES:], extractor)
     sampling = json.loads(args.sampling)
     pool = quality.sample_images(gan, prior, int(np.ceil(max(factors) * args.samples)), seed=args.seed, **sampling)
+    scores = discriminator_scores(gan, pool)  # once: each factor's candidates are a prefix of the pool
     rows = []
     for factor in factors:
-        kept = keep_most_real(gan, pool[:int(np.ceil(factor * args.samples))], args.samples)
+        size = int(np.ceil(factor * args.samples))
+        kept = keep_most_real(pool[:size], scores[:size], args.samples)
         stats = quality.statistics(kept, extractor)
         rows.append(dict(oversample=factor, selection_fid=quality.frechet_distance(*stats, *selection_stats),
                          fid=quality.frechet_distance(*stats, *test_stats)))

@@ -71,8 +71,8 @@ def main():
     vqkeras, np = quality.vqkeras, quality.np
     load = lambda name: quality.load_saved(os.path.join(args.save_dir, name))  # noqa: E731
     extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
-    test_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="test")[0])
-    train_x = vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split="train")[0])
+    test_x = quality.fashion_images("test")
+    train_x = quality.fashion_images("train")
     test_stats = quality.statistics(test_x, extractor)
     selection_stats = quality.statistics(train_x[-quality.SELECTION_IMAGES:], extractor)
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
