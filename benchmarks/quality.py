@@ -246,15 +246,36 @@ def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal
     return gan, budget
 
 
-def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_BATCH_SIZE, seed=0, anneal=0.0):
+class TimedSnapshots(keras.callbacks.Callback):
+    """`prior.snapshot()` at each fraction of `budget`'s wall-clock time (the guides of guided sampling);
+    `guides[f]` is the copy taken at fraction `f`, `steps[f]` the steps done then."""
+
+    def __init__(self, budget, fractions):
+        super().__init__()
+        self.budget, self.pending = budget, sorted(fractions)
+        self.guides, self.steps = {}, {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        while self.pending and self.budget.trained_seconds() >= self.pending[0] * self.budget.budget:
+            fraction = self.pending.pop(0)
+            self.guides[fraction] = self.model.snapshot(name=f"{self.model.name}_at_{fraction:g}".replace(".", "p"))
+            self.steps[fraction] = self.budget.steps
+
+
+def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_BATCH_SIZE, seed=0, anneal=0.0,
+              snapshots=()):
+    """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
+    the copies taken then as `"guides"` (see `TimedSnapshots`)."""
     prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=False)
     budget = WallClockBudget(minutes, anneal=anneal)
+    # The budget callback runs first, so a snapshot sees the step count it has just updated.
+    timed = TimedSnapshots(budget, snapshots)
     stream = tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
     history = prior.fit(stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), epochs=10_000,
-                        steps_per_epoch=200, callbacks=[budget], verbose=0)
+                        steps_per_epoch=200, callbacks=[budget, timed], verbose=0)
     loss = float(history.history["loss"][-1])
     print(f"  {prior.name}: {budget.steps} steps, last-epoch loss {loss:.3f}", flush=True)
-    return {"steps": budget.steps, "loss": loss}
+    return {"steps": budget.steps, "loss": loss, "guides": timed.guides, "guide_steps": timed.steps}
 
 
 def fashion_images(split):

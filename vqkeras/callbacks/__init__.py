@@ -1,3 +1,4 @@
 """Keras callbacks."""
 
+from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.image_logger import ImageLogger

@@ -167,6 +167,28 @@ class BasePrior(KerasFileSaving, keras.Model):
         tokens, logits, next_token_loss, _ = self._step(data, training=False)
         return self._report(tokens, logits, next_token_loss)
 
+    # ------------------------------------------------------------------ guidance
+    def snapshot(self, name=None):
+        """A frozen copy of this prior as it is now: same config, a copy of the weights, not compiled.
+
+        Taken early in training, it is the weaker model that `sample(guide=...)` extrapolates away from
+        (`vqkeras.callbacks.GuideSnapshot` takes it at a chosen step).
+
+        Args:
+            name: Optional name of the copy. Defaults to `"<name>_snapshot"`.
+
+        Returns:
+            A new prior of the same class.
+        """
+        config = {**self.get_config(), "name": name or f"{self.name}_snapshot"}
+        copy = type(self).from_config(config)
+        if not copy.built:
+            copy.logits(tf.zeros([1, *self.grid_shape], tf.int32),
+                        None if self.num_classes is None else tf.zeros([1], tf.int32))
+        copy.set_weights(self.get_weights())
+        copy.trainable = False
+        return copy
+
     # ------------------------------------------------------------------ sampling
     def _prepare_sampling(self, num_samples, temperature, top_k, top_p, seed, labels, prefix):
         if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
@@ -222,29 +244,51 @@ class BasePrior(KerasFileSaving, keras.Model):
         padded[:, :n] = prefix
         return tf.constant(padded), tf.constant(n, tf.int32)
 
-    def _graph_sampler(self, mode, return_logits=False):
-        key = (mode, bool(return_logits))
+    def _graph_sampler(self, mode, return_logits=False, guide=None):
+        key = (mode, bool(return_logits), None if guide is None else id(guide))
         if key not in self._sample_functions:
 
             def fn(num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, known_mask,
-                   logit_bias):
+                   logit_bias, guidance_scale):
                 return self._sample_loop(
                     num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode, return_logits,
-                    known_mask, logit_bias,
+                    known_mask, logit_bias, guide, guidance_scale,
                 )
 
             self._sample_functions[key] = tf.function(fn, reduce_retracing=True)
         return self._sample_functions[key]
 
+    def _check_guide(self, guide, guidance_scale):
+        """Validates the guide prior and returns the guidance scale as a float32 tensor (1 when only `guide` is set)."""
+        if guide is None:
+            if guidance_scale is not None:
+                raise ValueError(f"guidance_scale needs a guide prior. Received: guidance_scale={guidance_scale}, "
+                                 "guide=None")
+            return tf.constant(0.0, tf.float32)
+        if not isinstance(guide, BasePrior) or type(guide)._sample_loop is not BasePrior._sample_loop:
+            raise ValueError(f"guide must be an autoregressive vqkeras prior. Received: guide={guide!r}")
+        if (guide.num_embeddings, guide.grid_shape, guide.num_classes) != (
+            self.num_embeddings, self.grid_shape, self.num_classes
+        ):
+            raise ValueError(
+                "guide must have the prior's num_embeddings, grid_shape and num_classes "
+                f"({self.num_embeddings}, {self.grid_shape}, {self.num_classes}). Received: guide with "
+                f"({guide.num_embeddings}, {guide.grid_shape}, {guide.num_classes})"
+            )
+        guidance_scale = 1.0 if guidance_scale is None else guidance_scale
+        sampling.validate_guidance_scale(guidance_scale)
+        return tf.constant(guidance_scale, tf.float32)
+
     def _run_sampler(self, mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
-                     known_tokens=None, known_mask=None, logit_bias=None):
+                     known_tokens=None, known_mask=None, logit_bias=None, guide=None, guidance_scale=None):
         if prefix is not None and known_tokens is not None:
             raise ValueError("Give either prefix or known_tokens/known_mask, not both. Received: both")
+        scale = self._check_guide(guide, guidance_scale)
         args = self._prepare_sampling(num_samples, temperature, top_k, top_p, seed, labels, prefix)
         known = self._prepare_known(int(num_samples), known_tokens, known_mask, logit_bias)
         if known_tokens is not None:
             args = args[:6] + (known[0], args[7])
-        tokens, logits = self._graph_sampler(mode, return_logits)(*args, known[1], known[2])
+        tokens, logits = self._graph_sampler(mode, return_logits, guide)(*args, known[1], known[2], scale)
         tokens = tf.reshape(tokens, [-1, *self.grid_shape])
         if return_logits:
             return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
@@ -276,7 +320,8 @@ class BasePrior(KerasFileSaving, keras.Model):
         )
 
     def sample(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, prefix=None,
-               return_logits=False, known_tokens=None, known_mask=None, logit_bias=None):
+               return_logits=False, known_tokens=None, known_mask=None, logit_bias=None, guide=None,
+               guidance_scale=None):
         """Samples token grids in raster order, `x_t ~ p(x_t | x_<t, c)` after temperature / top-k / top-p.
 
         Runs as one `tf.function` with a `tf.while_loop` over positions. The same `seed` gives the same tokens.
@@ -296,13 +341,19 @@ class BasePrior(KerasFileSaving, keras.Model):
                 earlier token, kept or sampled (later kept tokens are not seen by an autoregressive prior).
             known_mask: Boolean array shaped like `known_tokens`.
             logit_bias: Optional float array `(num_samples, K)` or `(K,)` added to the logits before filtering.
+            guide: Optional weaker autoregressive prior with the same `K`, grid and classes, e.g. an early snapshot
+                of this one (`vqkeras.callbacks.GuideSnapshot`). At each position the logits become
+                `(1 + w) log p − w log q` (`p` this prior, `q` the guide; `sampling.guided_logits`) before
+                `logit_bias` and the filters. The guide keeps its own KV cache; sampling costs both models' steps.
+            guidance_scale: Float `w ≥ 0`, only with `guide`. Defaults to `1.0` when `guide` is set.
 
         Returns:
-            Int32 tensor `(num_samples, h, w)`; with `return_logits`, a tuple `(tokens, logits (num_samples, h, w, K))`.
+            Int32 tensor `(num_samples, h, w)`; with `return_logits`, a tuple `(tokens, logits (num_samples, h, w, K))`
+            (the guided logits when `guide` is set).
         """
         return self._run_sampler(
             self._default_sample_mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
-            known_tokens, known_mask, logit_bias,
+            known_tokens, known_mask, logit_bias, guide, guidance_scale,
         )
 
     _default_sample_mode = "default"
@@ -348,6 +399,7 @@ class BasePrior(KerasFileSaving, keras.Model):
             tf.cast(prefix_length, tf.int32),
             tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.bool),
             tf.zeros(tf.stack([num_samples, self.num_embeddings]), tf.float32),
+            tf.constant(0.0, tf.float32),
         )
         return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
 
@@ -360,17 +412,27 @@ class BasePrior(KerasFileSaving, keras.Model):
         raise NotImplementedError
 
     def _sample_loop(self, num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode,
-                     return_logits, known_mask, logit_bias):
-        """`tf.while_loop` over raster positions; one `_step_logits` call and one categorical draw per position."""
+                     return_logits, known_mask, logit_bias, guide=None, guidance_scale=None):
+        """`tf.while_loop` over raster positions; one `_step_logits` call (two with a `guide`) and one categorical
+        draw per position."""
         length = self.sequence_length
         batch_range = tf.range(num_samples)
         tokens = tf.zeros(tf.stack([num_samples, length]), tf.int32)
         state = self._initial_sample_state(num_samples, mode)
+        if guide is not None:
+            guide_mode = guide._default_sample_mode
+            state = (state, guide._initial_sample_state(num_samples, guide_mode))
         logits_array = tf.TensorArray(tf.float32, size=length if return_logits else 1)
 
         def body(t, tokens, state, logits_array):
-            step_logits, state = self._step_logits(tokens, t, labels, state, mode)
-            step_logits = tf.cast(step_logits, tf.float32)
+            if guide is None:
+                step_logits, state = self._step_logits(tokens, t, labels, state, mode)
+                step_logits = tf.cast(step_logits, tf.float32)
+            else:
+                step_logits, own_state = self._step_logits(tokens, t, labels, state[0], mode)
+                weak_logits, guide_state = guide._step_logits(tokens, t, labels, state[1], guide_mode)
+                step_logits = sampling.guided_logits(step_logits, weak_logits, guidance_scale)
+                state = (own_state, guide_state)
             token = self._choose_token(
                 step_logits + logit_bias, t, seed, temperature, top_k, top_p, prefix, prefix_length, known_mask
             )

@@ -144,6 +144,36 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
     return logits
 
 
+def validate_guidance_scale(guidance_scale):
+    """Raises `ValueError` unless `guidance_scale` is a float `≥ 0` (Python numbers only; tensors pass through)."""
+    if guidance_scale is None or (_is_python_number(guidance_scale) and not guidance_scale >= 0):
+        raise ValueError(f"guidance_scale must be a float ≥ 0. Received: guidance_scale={guidance_scale}")
+
+
+def guided_logits(logits, guide_logits, guidance_scale):
+    """Guidance by a weaker model (autoguidance, Karras et al. 2024; contrastive decoding, Li et al. 2023).
+
+    With `log p` the model's and `log q` the guide's log-probabilities over the `K` codes,
+
+    `l = log p + w · (log p − log q) = (1 + w) log p − w log q`,
+
+    so `softmax(l) ∝ p · (p / q)^w`: codes the model prefers more strongly than its weaker guide gain mass. `w = 0`
+    gives back `log p` (the model alone); a guide equal to the model leaves `p` unchanged for every `w`.
+
+    Args:
+        logits: Float tensor `(..., K)`, the model's logits.
+        guide_logits: Float tensor `(..., K)`, the guide's logits at the same positions.
+        guidance_scale: Float `w ≥ 0` (Python number or scalar tensor).
+
+    Returns:
+        Float32 guided logits, same shape.
+    """
+    validate_guidance_scale(guidance_scale)
+    log_p = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    log_q = tf.nn.log_softmax(tf.cast(guide_logits, tf.float32), axis=-1)
+    return log_p + tf.cast(guidance_scale, tf.float32) * (log_p - log_q)
+
+
 def make_seed(seed):
     """Turns `None`, an integer or a shape-`[2]` tensor into a shape-`[2]` int64 seed tensor for stateless ops.
 
