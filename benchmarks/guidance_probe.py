@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,37 +59,24 @@ def main():
                              snapshots=args.snapshots)
     guides = info.pop("guides")
     result = {"args": vars(args), "prior": {**info, "test_loss": float(
-        prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])}, "rows": []}
+        prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])}}
     for fraction, guide in guides.items():
         guide.compile()
         loss = guide.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"]
         result["prior"][f"guide_{fraction:g}_test_loss"] = float(loss)
     print(json.dumps(result["prior"], default=float), flush=True)
 
-    top_ks = [int(k) for k in args.top_k.split(",")]
-    settings = [dict(top_k=k or None) for k in top_ks]
-    settings += [dict(top_k=k or None, guide=f, guidance_scale=w) for f in guides for w in args.scales if w > 0
-                 for k in top_ks]
-    for setting in settings:
-        kwargs = dict(setting)
-        if "guide" in kwargs:
-            kwargs["guide"] = guides[kwargs["guide"]]
-        t0 = time.perf_counter()
-        samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **kwargs)
-        seconds = time.perf_counter() - t0
-        stats = quality.statistics(samples, extractor)
-        row = dict(settings=setting, sample_seconds=seconds,
-                   selection_fid=quality.frechet_distance(*stats, *selection_stats),
-                   fid=quality.frechet_distance(*stats, *test_stats))
-        result["rows"].append(row)
-        print(json.dumps(row), flush=True)
+    top_ks = [int(k) or None for k in args.top_k.split(",")]
+    grid = [dict(top_k=k) for k in top_ks] + quality.guided_grid(guides, [w for w in args.scales if w > 0], top_ks)
+    result["rows"] = quality.sampling_sweep(tokenizer, prior, args.samples, args.seed, grid, extractor, test_stats,
+                                            selection_stats, guides=guides)
     best = min(result["rows"], key=lambda row: row["selection_fid"])
     result["best"] = best
     print(f"\nchosen on training images: {best['settings']}, test FID {best['fid']:.1f}")
     print("\n| Guide (fraction of budget) | w | top-k | Selection FID | Test FID |\n|---|---:|---:|---:|---:|")
     for row in result["rows"]:
         s = row["settings"]
-        print(f"| {s.get('guide', '—')} | {s.get('guidance_scale', 0):g} | {s['top_k'] or '—'} | "
+        print(f"| {s.get('guide', '—')} | {s.get('guidance_scale', 0):g} | {s.get('top_k') or '—'} | "
               f"{row['selection_fid']:.1f} | {row['fid']:.1f} |")
     if args.out:
         with open(args.out, "w") as f:

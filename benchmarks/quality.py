@@ -321,15 +321,28 @@ SAMPLING_GRIDS = {
               dict(temperature=0.9, top_k=32), dict(temperature=0.8)],
 }
 SELECTION_IMAGES = 10000
+# Guided sampling (from run P on): each prior's copy of itself at this fraction of its budget guides it,
+# `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, with and without top-k 32.
+GUIDE_SNAPSHOT = 0.25
+GUIDANCE_SCALES = "0.5,1,2"
 
 
-def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection_stats):
+def guided_grid(fractions, scales, top_ks=(None, 32)):
+    """Guided sampling settings: each snapshot fraction × guidance scale × top-k (see `sampling_sweep`)."""
+    return [dict(top_k=k, guide=f, guidance_scale=w) for f in fractions for w in scales for k in top_ks]
+
+
+def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection_stats, guides=None):
     """For each settings dict of `grid`: `n` samples, their FID against the selection (training-image) statistics and
-    against the test statistics, and the sampling time."""
+    against the test statistics, and the sampling time. A setting's `"guide"` is a key of `guides` (the snapshot
+    fraction of `fit_prior`), replaced by that snapshot for `prior.sample(guide=...)`."""
     rows = []
     for settings in grid:
+        kwargs = {k: v for k, v in settings.items() if v is not None}
+        if "guide" in kwargs:
+            kwargs["guide"] = guides[kwargs["guide"]]
         t0 = time.perf_counter()
-        samples = sample_images(model, prior, n, seed=seed, **settings)
+        samples = sample_images(model, prior, n, seed=seed, **kwargs)
         seconds = time.perf_counter() - t0
         sample_stats = statistics(samples, extractor)  # one feature pass, two distances
         rows.append(dict(settings=settings, sample_seconds=seconds,
@@ -365,6 +378,12 @@ def main():
     parser.add_argument("--sampling", default="sweep", choices=sorted(SAMPLING_GRIDS),
                         help="'sweep': each prior samples with every setting of SAMPLING_GRIDS['sweep'] and reports "
                              "the one with the lowest FID against 10,000 training images; 'plain': temperature 1")
+    parser.add_argument("--guide-snapshot", type=float, default=GUIDE_SNAPSHOT,
+                        help="each prior keeps a copy of itself at this fraction of its budget as the guide of "
+                             "guided sampling, whose settings (--guidance-scales × top-k 32 or none) join the sweep; "
+                             f"0: no guidance (runs A-O). Default: {GUIDE_SNAPSHOT:g}")
+    parser.add_argument("--guidance-scales", default=GUIDANCE_SCALES,
+                        help=f"guidance scales w of the sweep, comma-separated (default: {GUIDANCE_SCALES})")
     parser.add_argument("--save-dir", default=None, help="saves the generation tokenizers and priors here (.keras)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"batch size of every autoencoder (default: {DEFAULT_BATCH_SIZE})")
@@ -396,6 +415,10 @@ def main():
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "generation" in phases and "reconstruction" not in phases:
         parser.error("--phases: generation needs the reconstruction phase")
+    if not 0 <= args.guide_snapshot < 1:
+        parser.error(f"--guide-snapshot must be in [0, 1). Received: {args.guide_snapshot}")
+    if args.guide_snapshot and args.sampling != "sweep":
+        parser.error("--guide-snapshot needs --sampling sweep (or --guide-snapshot 0)")
     if set(args.scale_variants.split(",")) - set(SCALE_VARIANTS):
         parser.error(f"--scale-variants must be a subset of {sorted(SCALE_VARIANTS)}. Received: {args.scale_variants}")
     chosen = args.models.split(",")
@@ -481,18 +504,27 @@ def main():
             "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior()),
             "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior()),
         }
+        snapshots = [args.guide_snapshot] if args.guide_snapshot else []
+        grid = SAMPLING_GRIDS[args.sampling] + guided_grid(snapshots, [float(w) for w in
+                                                                       args.guidance_scales.split(",")])
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
-            prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal)
+            prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal, snapshots=snapshots)
+            guides = prior_info.pop("guides")
             if args.save_dir:
                 prior.save(os.path.join(args.save_dir, f"{prior.name}.keras"))
-            sweep = sampling_sweep(model, prior, args.samples, args.seed, SAMPLING_GRIDS[args.sampling], extractor,
-                                   test_stats, selection_stats)
+                for guide in guides.values():
+                    guide.save(os.path.join(args.save_dir, f"{guide.name}.keras"))
+            sweep = sampling_sweep(model, prior, args.samples, args.seed, grid, extractor, test_stats, selection_stats,
+                                   guides=guides)
             best = min(sweep, key=lambda row: row["selection_fid"])
+            unguided = min((row for row in sweep if "guide" not in row["settings"]), key=lambda r: r["selection_fid"])
             generation[key] = {
                 "fid": best["fid"], "sampling": best["settings"], "sweep": sweep,
+                "unguided_fid": unguided["fid"], "unguided_sampling": unguided["settings"],
                 "reconstruction_fid": fid_against(reconstruct(model, test_x[:args.samples]), extractor, test_stats),
                 "prior_steps": prior_info["steps"], "prior_loss": prior_info["loss"],
+                "guide_steps": prior_info["guide_steps"],
                 "prior_params": int(prior.count_params()), "sample_seconds": best["sample_seconds"],
             }
             print(f"  {key}: {generation[key]}", flush=True)
@@ -553,6 +585,8 @@ def markdown(r):
            if "generation" in r and perceptual_size != PERCEPTUAL_IMAGE_SIZE else "")
         + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
         + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
+        + (f" --guide-snapshot {a['guide_snapshot']:g} --guidance-scales {a['guidance_scales']}"
+           if a.get("guide_snapshot") is not None else "")
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",

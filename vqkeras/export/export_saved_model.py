@@ -123,41 +123,45 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
 
 
 def _add_generate_endpoint(archive, generator):
-    prior = generator.prior
+    prior, guide = generator.prior, getattr(generator, "guide", None)
 
-    def run(num_images, seed, temperature, top_k, labels=None):
+    def run(num_images, seed, temperature, top_k, labels=None, guidance_scale=None):
         checks = [
             tf.debugging.assert_positive(num_images, message="num_images must be >= 1"),
             tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
             tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 disables top-k)"),
         ]
+        if guidance_scale is not None:
+            checks.append(tf.debugging.assert_non_negative(guidance_scale,
+                                                           message="guidance_scale must be >= 0 (0: unguided)"))
         with tf.control_dependencies(checks):
             # The stateless seed of `sampling.make_seed(seed)` for an integer seed: [0, seed].
             seed_pair = tf.stack([tf.constant(0, tf.int64), tf.cast(seed, tf.int64)])
             tokens = prior.sample_graph(
-                num_images, seed_pair, temperature, top_k, tf.constant(1.0, tf.float32), labels=labels
+                num_images, seed_pair, temperature, top_k, tf.constant(1.0, tf.float32), labels=labels,
+                guide=guide, guidance_scale=guidance_scale,
             )
         return {"images": generator.decode(tokens), "tokens": tokens}
 
-    scalars = [
+    # Inputs in this order: the four scalars, then `labels` (class-conditioned prior), then `guidance_scale`
+    # (a generator with a guide).
+    specs = [
         tf.TensorSpec((), tf.int32, name="num_images"),
         tf.TensorSpec((), tf.int64, name="seed"),
         tf.TensorSpec((), tf.float32, name="temperature"),
         tf.TensorSpec((), tf.int32, name="top_k"),
     ]
-    if prior.num_classes is None:
+    conditioned, guided = prior.num_classes is not None, guide is not None
+    if conditioned:
+        specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
+    if guided:
+        specs.append(tf.TensorSpec((), tf.float32, name="guidance_scale"))
 
-        def generate(num_images, seed, temperature, top_k):
-            return run(num_images, seed, temperature, top_k)
+    def generate(*inputs):
+        labels = inputs[4] if conditioned else None
+        return run(*inputs[:4], labels=labels, guidance_scale=inputs[-1] if guided else None)
 
-        archive.add_endpoint(GENERATE_SIGNATURE, generate, input_signature=scalars)
-    else:
-
-        def generate(num_images, seed, temperature, top_k, labels):
-            return run(num_images, seed, temperature, top_k, labels)
-
-        labels_spec = tf.TensorSpec((None,), tf.int32, name="labels")
-        archive.add_endpoint(GENERATE_SIGNATURE, generate, input_signature=[*scalars, labels_spec])
+    archive.add_endpoint(GENERATE_SIGNATURE, generate, input_signature=specs)
 
 
 def export_saved_model(model, path, version=1, input_shape=None, overwrite=False):
@@ -171,7 +175,8 @@ def export_saved_model(model, path, version=1, input_shape=None, overwrite=False
       for an `ImageGenerator`, like `ImageGenerator.decode`);
     - `generate` (an `ImageGenerator` only): `num_images` int32 scalar, `seed` int64 scalar, `temperature` float32
       scalar `> 0`, `top_k` int32 scalar (`0` = no top-k), plus `labels` int32 `(num_images,)` for a
-      class-conditioned prior → `images` float32 `(num_images, H, W, C)` and `tokens` int32 `(num_images, h, w)`.
+      class-conditioned prior, plus `guidance_scale` float32 scalar `≥ 0` for a generator with a `guide` (`0` =
+      unguided) → `images` float32 `(num_images, H, W, C)` and `tokens` int32 `(num_images, h, w)`.
       The sampling loop runs in the graph; the seed `s` is the stateless seed `[0, s]`, as in
       `ImageGenerator.generate_tokens(num_images, seed=s)`, so both give the same tokens.
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.images import to_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
@@ -30,6 +31,8 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         dataset_name: Optional string naming the training data (e.g. `"orl_faces"`); `generate_face` needs a face
             dataset.
         prior_trained: Boolean. Whether the prior has been trained (set by `fit_prior`; kept in the config).
+        guide: Optional weaker autoregressive prior for guided sampling (`generate(..., guidance_scale=w)`), usually
+            an early copy of `prior` taken by `fit_prior(guide_at_step=...)`; saved with the generator.
         **kwargs: Base model arguments.
 
     Call arguments:
@@ -40,15 +43,19 @@ class ImageGenerator(KerasFileSaving, keras.Model):
     >>> generator = vqkeras.models.ImageGenerator(vqvae, vqkeras.priors.TransformerPrior(512, (8, 8)))
     >>> generator.fit_prior(images, epochs=20)
     >>> samples = generator.generate(16, temperature=0.9, top_k=100, seed=0)   # (16, 64, 64, C) in [-1, 1]
+    >>> generator.fit_prior(images, epochs=20, guide_at_step=500)               # keeps the prior of step 500
+    >>> sharper = generator.generate(16, guidance_scale=1.0, seed=0)            # guided by that early prior
     >>> looks = generator.generate_image(style_image, strength=0.5, num_images=4, seed=0)
     """
 
-    def __init__(self, tokenizer, prior, dataset_name=None, prior_trained=False, **kwargs):
+    def __init__(self, tokenizer, prior, dataset_name=None, prior_trained=False, guide=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(tokenizer, dict):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         if isinstance(prior, dict):
             prior = keras.saving.deserialize_keras_object(prior)
+        if isinstance(guide, dict):
+            guide = keras.saving.deserialize_keras_object(guide)
         for name, obj, needed in (("tokenizer", tokenizer, "encode"), ("prior", prior, "sample")):
             if not hasattr(obj, needed):
                 raise ValueError(f"{name} must be a vqkeras {name} model. Received: {name}={obj!r}")
@@ -58,6 +65,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         self.prior = prior
         self.dataset_name = dataset_name
         self.prior_trained = bool(prior_trained)
+        self.set_guide(guide)
         f = tokenizer.downsample_factor
         self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] * f, tokenizer.image_channels)
         self.build()
@@ -119,7 +127,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)
 
-    def fit_prior(self, images, epochs=10, batch_size=32, optimizer=None, **fit_kwargs):
+    def fit_prior(self, images, epochs=10, batch_size=32, optimizer=None, guide_at_step=None, **fit_kwargs):
         """Encodes `images` with the (frozen) tokenizer and trains the prior on the token grids with `fit`.
 
         Args:
@@ -127,17 +135,41 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             epochs: Integer.
             batch_size: Integer, batch size of the prior.
             optimizer: Optional optimizer; defaults to AdamW(3e-4) if the prior is not compiled.
+            guide_at_step: Optional integer ≥ 1. Keep a copy of the prior after this many training steps as the
+                generator's `guide` (`vqkeras.callbacks.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
+                About a quarter of the run's steps worked on Fashion-MNIST (docs/benchmarks.md).
             **fit_kwargs: Passed to the prior's `fit` (`callbacks`, `verbose`, ...).
 
         Returns:
             The prior's `History`.
         """
+        snapshot = None if guide_at_step is None else GuideSnapshot(guide_at_step)  # validates before any work
         tokens = self.encode_dataset(images)
+        if snapshot is not None:
+            steps = epochs * -(-len(tokens) // batch_size)
+            if snapshot.at_step > steps:
+                raise ValueError(f"guide_at_step must be ≤ the run's {steps} training steps ({epochs} epochs of "
+                                 f"{len(tokens)} grids at batch {batch_size}). Received: guide_at_step={guide_at_step}")
+            fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), snapshot]
         if optimizer is not None or not self.prior.compiled:
             self.prior.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01))
         history = self.prior.fit(tokens, epochs=epochs, batch_size=batch_size, **fit_kwargs)
         self.prior_trained = True
+        if snapshot is not None:
+            self.set_guide(snapshot.guide)
         return history
+
+    def set_guide(self, guide):
+        """Sets (or, with `None`, removes) the weaker prior that `generate(..., guidance_scale=w)` is guided by.
+
+        Raises `ValueError` unless `guide` is an autoregressive prior with the prior's `K`, grid and classes.
+        """
+        if guide is not None:
+            self.prior._check_guide(guide, None)
+            guide.trainable = False
+        # Not tracked as a sub-layer (Keras locks a built model's layer list, and the guide may be set or replaced
+        # after building); `.keras` saving still finds it by attribute name and saves and restores its weights.
+        object.__setattr__(self, "guide", guide)
 
     # --------------------------------------------------------------- sampling
     def _check_prior_trained(self):
@@ -147,19 +179,30 @@ class ImageGenerator(KerasFileSaving, keras.Model):
                 "prior_trained=True for a prior trained elsewhere). Received: prior_trained=False"
             )
 
-    def generate_tokens(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, **kwargs):
-        """Samples `(num_images, h, w)` token grids from the prior (see `BasePrior.sample`)."""
+    def generate_tokens(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
+                        guidance_scale=None, **kwargs):
+        """Samples `(num_images, h, w)` token grids from the prior (see `BasePrior.sample`); with `guidance_scale`,
+        guided by the generator's `guide`."""
         self._check_prior_trained()
+        if guidance_scale is not None:
+            if self.guide is None:
+                raise ValueError(
+                    "guidance_scale needs a guide: train with fit_prior(..., guide_at_step=n) or call "
+                    f"set_guide(prior). Received: guidance_scale={guidance_scale}, guide=None"
+                )
+            kwargs.update(guide=self.guide, guidance_scale=guidance_scale)
         return self.prior.sample(
             num_images, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, labels=labels, **kwargs
         )
 
-    def generate(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None):
+    def generate(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
+                 guidance_scale=None):
         """New images `(num_images, H, W, C)` in [-1, 1]: prior samples decoded by the tokenizer.
 
-        The same `seed` gives the same images.
+        The same `seed` gives the same images. `guidance_scale=w` samples from `∝ p · (p / q)^w`, with `p` the prior
+        and `q` the generator's `guide` (see `BasePrior.sample`); it needs a guide.
         """
-        tokens = self.generate_tokens(num_images, temperature, top_k, top_p, seed, labels)
+        tokens = self.generate_tokens(num_images, temperature, top_k, top_p, seed, labels, guidance_scale)
         return self.decode(tokens)
 
     def generate_face(self, num_images=1, seed=None, **kwargs):
@@ -433,10 +476,11 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         clean_tokenizer.build((None, *self.image_shape))
         for name in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(clean_tokenizer, name).set_weights(getattr(tokenizer, name).get_weights())
-        clean_prior = type(self.prior).from_config(self.prior.get_config())
-        clean_prior.set_weights(self.prior.get_weights())
+        clean_prior = self.prior.snapshot(name=self.prior.name)
+        clean_prior.trainable = True
+        guide = None if self.guide is None else self.guide.snapshot(name=self.guide.name)
         return type(self)(clean_tokenizer, clean_prior, dataset_name=self.dataset_name,
-                          prior_trained=self.prior_trained, name=self.name)
+                          prior_trained=self.prior_trained, guide=guide, name=self.name)
 
     def get_config(self):
         config = {
@@ -444,5 +488,6 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             "prior": keras.saving.serialize_keras_object(self.prior),
             "dataset_name": self.dataset_name,
             "prior_trained": self.prior_trained,
+            "guide": None if self.guide is None else keras.saving.serialize_keras_object(self.guide),
         }
         return {**super().get_config(), **config}

@@ -265,7 +265,13 @@ class BasePrior(KerasFileSaving, keras.Model):
                 raise ValueError(f"guidance_scale needs a guide prior. Received: guidance_scale={guidance_scale}, "
                                  "guide=None")
             return tf.constant(0.0, tf.float32)
-        if not isinstance(guide, BasePrior) or type(guide)._sample_loop is not BasePrior._sample_loop:
+        def autoregressive(prior):
+            return isinstance(prior, BasePrior) and not getattr(prior, "bidirectional", False)
+
+        if not autoregressive(self):
+            raise ValueError(f"Guided sampling needs an autoregressive prior. Received: prior={self.name!r} "
+                             f"({type(self).__name__})")
+        if not autoregressive(guide):
             raise ValueError(f"guide must be an autoregressive vqkeras prior. Received: guide={guide!r}")
         if (guide.num_embeddings, guide.grid_shape, guide.num_classes) != (
             self.num_embeddings, self.grid_shape, self.num_classes
@@ -359,7 +365,7 @@ class BasePrior(KerasFileSaving, keras.Model):
     _default_sample_mode = "default"
 
     def sample_graph(self, num_samples, seed, temperature, top_k, top_p, labels=None, prefix=None,
-                     prefix_length=None):
+                     prefix_length=None, guide=None, guidance_scale=None):
         """Graph-only sampling core: every argument is a tensor, nothing is validated on the Python side.
 
         Traceable inside an outer `tf.function` (e.g. a SavedModel signature); uses the same loop as `sample`.
@@ -373,6 +379,8 @@ class BasePrior(KerasFileSaving, keras.Model):
             labels: Int32 tensor `(num_samples,)`, required iff the prior is class-conditioned.
             prefix: Optional int32 tensor `(num_samples, h·w)`; its first `prefix_length` tokens are kept.
             prefix_length: Optional scalar int32 tensor; defaults to 0.
+            guide: Optional weaker autoregressive prior (see `sample`); checked like there.
+            guidance_scale: Optional scalar float32 tensor `w ≥ 0` (with `guide`); defaults to 0 (unguided).
 
         Returns:
             Int32 tensor `(num_samples, h, w)`.
@@ -388,7 +396,9 @@ class BasePrior(KerasFileSaving, keras.Model):
             prefix = tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.int32)
         if prefix_length is None:
             prefix_length = tf.constant(0, tf.int32)
-        tokens, _ = self._graph_sampler(self._default_sample_mode)(
+        if guide is not None:
+            self._check_guide(guide, 0.0)
+        tokens, _ = self._graph_sampler(self._default_sample_mode, False, guide)(
             num_samples,
             tf.cast(seed, tf.int64),
             tf.cast(temperature, tf.float32),
@@ -399,7 +409,7 @@ class BasePrior(KerasFileSaving, keras.Model):
             tf.cast(prefix_length, tf.int32),
             tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.bool),
             tf.zeros(tf.stack([num_samples, self.num_embeddings]), tf.float32),
-            tf.constant(0.0, tf.float32),
+            tf.constant(0.0, tf.float32) if guidance_scale is None else tf.cast(guidance_scale, tf.float32),
         )
         return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
 

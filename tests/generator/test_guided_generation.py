@@ -1,0 +1,76 @@
+"""`ImageGenerator` with a guide: `fit_prior(guide_at_step=...)`, `generate(guidance_scale=...)`, saving, serving."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tiny_models import images
+from tests.tiny_models import tiny_generator
+from tests.tiny_models import tiny_prior
+from tests.tiny_models import tiny_transformer_prior
+from vqkeras.export import export_saved_model
+from vqkeras.priors import MaskGITPrior
+from vqkeras.priors import PixelCNNPrior
+
+
+@pytest.fixture(scope="module")
+def guided():
+    keras.utils.set_random_seed(0)
+    generator = tiny_generator(prior_trained=False)
+    generator.fit_prior(images(16), epochs=2, batch_size=4, guide_at_step=3, verbose=0)  # 8 steps
+    return generator
+
+
+def test_fit_prior_keeps_the_prior_of_the_chosen_step_as_guide(guided):
+    tokens = np.random.default_rng(0).integers(0, 16, size=(4, 4, 4))
+    guide, prior = guided.guide, guided.prior
+    assert guide is not None and not guide.trainable_weights
+    assert not np.allclose(guide.logits(tokens).numpy(), prior.logits(tokens).numpy())  # 5 more steps moved the prior
+    expected = prior.sample(3, seed=2, guide=guide, guidance_scale=1.5).numpy()
+    np.testing.assert_array_equal(guided.generate_tokens(3, seed=2, guidance_scale=1.5).numpy(), expected)
+    assert not np.array_equal(guided.generate_tokens(3, seed=2).numpy(), expected)
+    np.testing.assert_array_equal(guided.generate_tokens(3, seed=2, guidance_scale=0.0).numpy(),
+                                  guided.generate_tokens(3, seed=2).numpy())
+
+
+def test_keras_round_trip_and_to_inference_keep_the_guide(guided, tmp_path):
+    expected = guided.generate(2, seed=4, guidance_scale=2.0).numpy()
+    for model in (guided, guided.to_inference()):
+        path = tmp_path / f"{id(model)}.keras"
+        model.save(path)
+        loaded = keras.models.load_model(path)  # safe_mode on
+        assert loaded.guide is not None
+        np.testing.assert_allclose(loaded.generate(2, seed=4, guidance_scale=2.0).numpy(), expected, atol=1e-5)
+
+
+def test_guidance_errors_come_before_any_work():
+    generator = tiny_generator()
+    with pytest.raises(ValueError, match=r"guidance_scale needs a guide.*Received: guidance_scale=1.0, guide=None"):
+        generator.generate(1, guidance_scale=1.0)
+    with pytest.raises(ValueError, match="guide_at_step must be ≤ the run's 4 training steps.*guide_at_step=5"):
+        generator.fit_prior(images(8), epochs=1, batch_size=2, guide_at_step=5, verbose=0)
+    with pytest.raises(ValueError, match="at_step must be an integer ≥ 1. Received: at_step=0"):
+        generator.fit_prior(images(8), epochs=1, guide_at_step=0, verbose=0)
+    with pytest.raises(ValueError, match="num_embeddings, grid_shape and num_classes"):
+        generator.set_guide(tiny_transformer_prior(num_embeddings=8))
+    with pytest.raises(ValueError, match="guide must be an autoregressive vqkeras prior"):
+        generator.set_guide(tiny_prior(MaskGITPrior))
+    with pytest.raises(ValueError, match="Guided sampling needs an autoregressive prior.*MaskGITPrior"):
+        tiny_generator(MaskGITPrior).set_guide(tiny_transformer_prior())
+    generator.set_guide(tiny_prior(PixelCNNPrior))  # any autoregressive prior of the same grid can guide
+    assert generator.generate(1, seed=0, guidance_scale=1.0).shape == (1, 8, 8, 1)
+
+
+def test_exported_generate_takes_a_guidance_scale(guided, tmp_path):
+    generate = tf.saved_model.load(export_saved_model(guided, tmp_path)).signatures["generate"]
+    names = sorted(generate.structured_input_signature[1])
+    assert names == ["guidance_scale", "num_images", "seed", "temperature", "top_k"], names
+    for scale in (0.0, 1.5):
+        out = generate(num_images=tf.constant(3), seed=tf.constant(7, tf.int64), temperature=tf.constant(1.0),
+                       top_k=tf.constant(0), guidance_scale=tf.constant(scale))
+        expected = guided.generate_tokens(3, seed=7, guidance_scale=scale).numpy()
+        np.testing.assert_array_equal(out["tokens"].numpy(), expected)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="guidance_scale must be >= 0"):
+        generate(num_images=tf.constant(1), seed=tf.constant(0, tf.int64), temperature=tf.constant(1.0),
+                 top_k=tf.constant(0), guidance_scale=tf.constant(-1.0))
