@@ -321,13 +321,15 @@ SAMPLING_GRIDS = {
               dict(temperature=0.9, top_k=32), dict(temperature=0.8)],
 }
 SELECTION_IMAGES = 10000
-# Guided sampling (from run P on): each prior's copy of itself at this fraction of its budget guides it,
-# `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, with and without top-k 32.
-GUIDE_SNAPSHOT = 0.25
-GUIDANCE_SCALES = "0.5,1,2"
+# Guided sampling (from run P on): each prior's copies of itself at these fractions of its budget guide it,
+# `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Chosen by the session-15
+# probe (`guidance_probe.py`, 5-minute prior): the copy at 0.1 with w = 0.5 took the test FID from 102.2 to 85.2;
+# the copy at 0.3 did less (89.8 at best), and w = 1 and 2 did worse than w = 0.5 with either copy.
+GUIDE_SNAPSHOTS = "0.05,0.1"
+GUIDANCE_SCALES = "0.25,0.5,0.75"
 
 
-def guided_grid(fractions, scales, top_ks=(None, 32)):
+def guided_grid(fractions, scales, top_ks=(None,)):
     """Guided sampling settings: each snapshot fraction × guidance scale × top-k (see `sampling_sweep`)."""
     return [dict(top_k=k, guide=f, guidance_scale=w) for f in fractions for w in scales for k in top_ks]
 
@@ -378,10 +380,10 @@ def main():
     parser.add_argument("--sampling", default="sweep", choices=sorted(SAMPLING_GRIDS),
                         help="'sweep': each prior samples with every setting of SAMPLING_GRIDS['sweep'] and reports "
                              "the one with the lowest FID against 10,000 training images; 'plain': temperature 1")
-    parser.add_argument("--guide-snapshot", type=float, default=GUIDE_SNAPSHOT,
-                        help="each prior keeps a copy of itself at this fraction of its budget as the guide of "
-                             "guided sampling, whose settings (--guidance-scales × top-k 32 or none) join the sweep; "
-                             f"0: no guidance (runs A-O). Default: {GUIDE_SNAPSHOT:g}")
+    parser.add_argument("--guide-snapshots", default=GUIDE_SNAPSHOTS,
+                        help="each prior keeps copies of itself at these fractions of its budget (comma-separated) "
+                             "as guides of guided sampling, whose settings (each copy × --guidance-scales) join the "
+                             f"sweep; '' or 0: no guidance (runs A-O). Default: {GUIDE_SNAPSHOTS}")
     parser.add_argument("--guidance-scales", default=GUIDANCE_SCALES,
                         help=f"guidance scales w of the sweep, comma-separated (default: {GUIDANCE_SCALES})")
     parser.add_argument("--save-dir", default=None, help="saves the generation tokenizers and priors here (.keras)")
@@ -415,10 +417,17 @@ def main():
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "generation" in phases and "reconstruction" not in phases:
         parser.error("--phases: generation needs the reconstruction phase")
-    if not 0 <= args.guide_snapshot < 1:
-        parser.error(f"--guide-snapshot must be in [0, 1). Received: {args.guide_snapshot}")
-    if args.guide_snapshot and args.sampling != "sweep":
-        parser.error("--guide-snapshot needs --sampling sweep (or --guide-snapshot 0)")
+    try:
+        snapshots = [f for f in (float(v) for v in args.guide_snapshots.split(",") if v) if f]
+        scales = [float(w) for w in args.guidance_scales.split(",") if w]
+    except ValueError:
+        parser.error(f"--guide-snapshots and --guidance-scales must be comma-separated numbers. Received: "
+                     f"{args.guide_snapshots!r}, {args.guidance_scales!r}")
+    if any(not 0 < f < 1 for f in snapshots) or any(w < 0 for w in scales):
+        parser.error(f"--guide-snapshots must be in (0, 1) and --guidance-scales ≥ 0. Received: "
+                     f"{args.guide_snapshots!r}, {args.guidance_scales!r}")
+    if snapshots and args.sampling != "sweep":
+        parser.error("--guide-snapshots needs --sampling sweep (or --guide-snapshots 0)")
     if set(args.scale_variants.split(",")) - set(SCALE_VARIANTS):
         parser.error(f"--scale-variants must be a subset of {sorted(SCALE_VARIANTS)}. Received: {args.scale_variants}")
     chosen = args.models.split(",")
@@ -504,9 +513,7 @@ def main():
             "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior()),
             "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior()),
         }
-        snapshots = [args.guide_snapshot] if args.guide_snapshot else []
-        grid = SAMPLING_GRIDS[args.sampling] + guided_grid(snapshots, [float(w) for w in
-                                                                       args.guidance_scales.split(",")])
+        grid = SAMPLING_GRIDS[args.sampling] + guided_grid(snapshots, scales)
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
             prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal, snapshots=snapshots)
@@ -585,8 +592,8 @@ def markdown(r):
            if "generation" in r and perceptual_size != PERCEPTUAL_IMAGE_SIZE else "")
         + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
         + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
-        + (f" --guide-snapshot {a['guide_snapshot']:g} --guidance-scales {a['guidance_scales']}"
-           if a.get("guide_snapshot") is not None else "")
+        + (f" --guide-snapshots {a['guide_snapshots']} --guidance-scales {a['guidance_scales']}"
+           if a.get("guide_snapshots") is not None else "")
         + f"` — {r['date']} — {r['machine']}.",
         "",
         "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
