@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.tiny_models import tiny_generator
 from tests.tiny_models import tiny_vqvae
 from vqkeras.cli import main
 
@@ -63,6 +64,14 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and "could not load" in err and "Traceback" not in err
 
 
+def test_guidance_without_a_guide_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "g.keras"
+    tiny_generator().save(path)
+    code, _, err = run(capsys, "generate", "--model", path, "--guidance-scale", "1", "--out", tmp_path / "s.png")
+    assert code == 2 and "guidance_scale needs a guide" in err and "Traceback" not in err
+    assert not (tmp_path / "s.png").exists()
+
+
 def test_every_subcommand_documents_its_flags(capsys):
     for command in ("train", "train-prior", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
         with pytest.raises(SystemExit) as info:
@@ -85,10 +94,11 @@ def test_train_reconstruct_prior_generate_style_end_to_end(tmp_path, capsys):
     assert Image.open(tmp_path / "rec.png").size == (4 * 16, 2 * 16)
     generator = tmp_path / "gen.keras"
     code, out, err = run(capsys, "train-prior", "--tokenizer", tokenizer, "--data", "mnist5k", "--split", "train[:64]",
-                         "--image-size", "16", "--batch-size", "16", "--epochs", "1", "--out", generator)
+                         "--image-size", "16", "--batch-size", "16", "--epochs", "1", "--guide-at-step", "2",
+                         "--out", generator)
     assert code == 0, err
     code, out, err = run(capsys, "generate", "--model", generator, "--num-images", "10", "--seed", "3",
-                         "--out", tmp_path / "s.png")
+                         "--guidance-scale", "0.5", "--out", tmp_path / "s.png")
     assert code == 0, err
     assert Image.open(tmp_path / "s.png").size == (8 * 16, 2 * 16)
     style = tmp_path / "style.png"

@@ -199,7 +199,7 @@ def cmd_train_prior(args):
     f = tokenizer.downsample_factor
     prior = priors[args.prior](tokenizer.num_embeddings, (height // f, width // f))
     generator = ImageGenerator(tokenizer, prior, dataset_name=args.data if isinstance(args.data, str) else None)
-    generator.fit_prior(data, epochs=args.epochs, batch_size=args.batch_size)
+    generator.fit_prior(data, epochs=args.epochs, batch_size=args.batch_size, guide_at_step=args.guide_at_step)
     generator.save(args.out)
     print(f"saved {args.out}")
 
@@ -220,7 +220,8 @@ def cmd_reconstruct(args):
 def cmd_generate(args):
     generator = _require(_load(args.model), "generate", "an ImageGenerator", args.model)
     images = _generate_with_progress(
-        generator, args.num_images, seed=args.seed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p
+        generator, args.num_images, seed=args.seed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        guidance_scale=args.guidance_scale,
     )
     print(f"wrote {_save_grid(args.out, _rows(images))}")
 
@@ -359,6 +360,9 @@ def build_parser():
     _add_data_flags(p)
     p.add_argument("--prior", default="transformer", help="transformer, pixelcnn or maskgit")
     p.add_argument("--epochs", type=int, default=10, help="prior epochs")
+    p.add_argument("--guide-at-step", type=int, default=None,
+                   help="keep the prior of this training step as the guide of `generate --guidance-scale` "
+                        "(about a tenth of the run's steps)")
     p.add_argument("--out", default="generator.keras", help="ImageGenerator .keras file")
     p.set_defaults(func=cmd_train_prior)
 
@@ -378,6 +382,8 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=None, help="keep the k most likely codes")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1]")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="guided sampling by the generator's guide (from `train-prior --guide-at-step`), w >= 0")
     p.add_argument("--out", default="samples.png", help="output PNG grid")
     p.set_defaults(func=cmd_generate)
 
