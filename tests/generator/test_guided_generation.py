@@ -34,6 +34,22 @@ def test_fit_prior_keeps_the_prior_of_the_chosen_step_as_guide(guided):
                                   guided.generate_tokens(3, seed=2).numpy())
 
 
+def test_guide_fraction_takes_the_copy_at_that_share_of_the_steps():
+    keras.utils.set_random_seed(0)
+    by_fraction, by_step = tiny_generator(prior_trained=False), tiny_generator(prior_trained=False)
+    by_step.prior.set_weights(by_fraction.prior.get_weights())
+    for generator, kwargs in ((by_fraction, dict(guide_fraction=0.3)), (by_step, dict(guide_at_step=2))):
+        keras.utils.set_random_seed(1)  # the same data order for both
+        generator.fit_prior(images(16), epochs=2, batch_size=4, verbose=0, **kwargs)  # 8 steps: 0.3 → step 2
+    tokens = np.random.default_rng(0).integers(0, 16, size=(4, 4, 4))
+    np.testing.assert_allclose(by_fraction.guide.logits(tokens).numpy(), by_step.guide.logits(tokens).numpy(),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="not both. Received: guide_at_step=2, guide_fraction=0.3"):
+        by_step.fit_prior(images(4), guide_at_step=2, guide_fraction=0.3)
+    with pytest.raises(ValueError, match=r"guide_fraction must be in \(0, 1\). Received: guide_fraction=0"):
+        by_step.fit_prior(images(4), guide_fraction=0)
+
+
 def test_keras_round_trip_and_to_inference_keep_the_guide(guided, tmp_path):
     expected = guided.generate(2, seed=4, guidance_scale=2.0).numpy()
     for model in (guided, guided.to_inference()):

@@ -91,10 +91,14 @@ def test_train_vqvae_returns_a_working_generator():
         channel_multipliers=(1, 2),
         num_res_blocks=1,
         prior_kwargs=dict(embed_dim=16, num_layers=1, num_heads=2),
+        guide_fraction=0.5,
     )
     assert isinstance(generator, ImageGenerator) and generator.prior_trained
     assert generator.grid_shape == (4, 4)
     assert generator.generate(2, seed=0).shape == (2, 8, 8, 1)
+    assert generator.guide is not None and generator.generate(2, seed=0, guidance_scale=0.5).shape == (2, 8, 8, 1)
+    with pytest.raises(ValueError, match="guide_fraction must be in \\(0, 1\\). Received: guide_fraction=1"):
+        vqkeras.train_vqvae(images(4), image_size=8, guide_fraction=1)
 
 
 def test_to_inference_keeps_sampling_and_drops_training_state(tmp_path):

@@ -127,7 +127,8 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)
 
-    def fit_prior(self, images, epochs=10, batch_size=32, optimizer=None, guide_at_step=None, **fit_kwargs):
+    def fit_prior(self, images, epochs=10, batch_size=32, optimizer=None, guide_at_step=None, guide_fraction=None,
+                  **fit_kwargs):
         """Encodes `images` with the (frozen) tokenizer and trains the prior on the token grids with `fit`.
 
         Args:
@@ -137,16 +138,24 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             optimizer: Optional optimizer; defaults to AdamW(3e-4) if the prior is not compiled.
             guide_at_step: Optional integer ≥ 1. Keep a copy of the prior after this many training steps as the
                 generator's `guide` (`vqkeras.callbacks.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
-                About a quarter of the run's steps worked on Fashion-MNIST (docs/benchmarks.md).
+            guide_fraction: Optional float in `(0, 1)`: the same, at this fraction of the run's steps (rounded, at
+                least step 1). A tenth or less worked best on Fashion-MNIST (docs/benchmarks.md).
             **fit_kwargs: Passed to the prior's `fit` (`callbacks`, `verbose`, ...).
 
         Returns:
             The prior's `History`.
         """
+        if guide_at_step is not None and guide_fraction is not None:
+            raise ValueError(f"Give guide_at_step or guide_fraction, not both. Received: guide_at_step={guide_at_step}"
+                             f", guide_fraction={guide_fraction}")
+        if guide_fraction is not None and not 0 < guide_fraction < 1:
+            raise ValueError(f"guide_fraction must be in (0, 1). Received: guide_fraction={guide_fraction}")
         snapshot = None if guide_at_step is None else GuideSnapshot(guide_at_step)  # validates before any work
         tokens = self.encode_dataset(images)
+        steps = epochs * -(-len(tokens) // batch_size)
+        if guide_fraction is not None:
+            snapshot = GuideSnapshot(max(1, round(guide_fraction * steps)))
         if snapshot is not None:
-            steps = epochs * -(-len(tokens) // batch_size)
             if snapshot.at_step > steps:
                 raise ValueError(f"guide_at_step must be ≤ the run's {steps} training steps ({epochs} epochs of "
                                  f"{len(tokens)} grids at batch {batch_size}). Received: guide_at_step={guide_at_step}")

@@ -27,10 +27,12 @@ def _as_dataset(dataset, image_size, channels, batch_size, seed):
 
 
 def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
-           batch_size, learning_rate, dataset_name, seed, callbacks, verbose, tokenizer_kwargs):
+           batch_size, learning_rate, dataset_name, seed, callbacks, verbose, guide_fraction, tokenizer_kwargs):
     """Trains `tokenizer_cls(**tokenizer_kwargs)` with `fit`, then a prior on its tokens; returns the generator."""
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
+    if guide_fraction is not None and not 0 < guide_fraction < 1:  # before the tokenizer's training, not after
+        raise ValueError(f"guide_fraction must be in (0, 1). Received: guide_fraction={guide_fraction}")
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
     sample_shape = tokenizer_cls.unpack_images(next(iter(images))).shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
@@ -42,7 +44,8 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f),
                                  **(prior_kwargs or {}))
     generator = ImageGenerator(tokenizer, prior_model, dataset_name=dataset_name or source_name)
-    generator.fit_prior(images, epochs=prior_epochs, batch_size=batch_size, verbose=verbose)
+    generator.fit_prior(images, epochs=prior_epochs, batch_size=batch_size, guide_fraction=guide_fraction,
+                        verbose=verbose)
     return generator
 
 
@@ -60,6 +63,7 @@ def train_vqvae(
     seed=None,
     callbacks=None,
     verbose="auto",
+    guide_fraction=None,
     **vqvae_kwargs,
 ):
     """Trains a `VQVAE`, then a prior on its tokens; returns the `ImageGenerator` (Keras progress bars throughout).
@@ -79,6 +83,8 @@ def train_vqvae(
         seed: Optional integer for the data order.
         callbacks: Keras callbacks for the tokenizer's `fit`.
         verbose: Keras verbosity.
+        guide_fraction: Optional float in `(0, 1)`: keep the prior at this fraction of its steps as the generator's
+            guide, for `generate(..., guidance_scale=w)` (see `ImageGenerator.fit_prior`).
         **vqvae_kwargs: `VQVAE` arguments (`num_embeddings`, `channel_multipliers`, ...).
 
     Returns:
@@ -87,7 +93,7 @@ def train_vqvae(
     return _train(
         VQVAE, lambda lr: {"optimizer": keras.optimizers.Adam(lr)},
         dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
-        dataset_name, seed, callbacks, verbose, vqvae_kwargs,
+        dataset_name, seed, callbacks, verbose, guide_fraction, vqvae_kwargs,
     )
 
 
@@ -105,6 +111,7 @@ def train_vqgan(
     seed=None,
     callbacks=None,
     verbose="auto",
+    guide_fraction=None,
     **vqgan_kwargs,
 ):
     """Trains a `VQGAN` (Adam(β₁=0.5) for both players), then a prior on its tokens; returns the `ImageGenerator`.
@@ -118,5 +125,5 @@ def train_vqgan(
             "discriminator_optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
         },
         dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
-        dataset_name, seed, callbacks, verbose, vqgan_kwargs,
+        dataset_name, seed, callbacks, verbose, guide_fraction, vqgan_kwargs,
     )
