@@ -10,6 +10,7 @@ from tests.tiny_models import tiny_generator
 from tests.tiny_models import tiny_prior
 from tests.tiny_models import tiny_transformer_prior
 from vqkeras.export import export_saved_model
+from vqkeras.models import ImageGenerator
 from vqkeras.priors import MaskGITPrior
 from vqkeras.priors import PixelCNNPrior
 
@@ -36,8 +37,10 @@ def test_fit_prior_keeps_the_prior_of_the_chosen_step_as_guide(guided):
 
 def test_guide_fraction_takes_the_copy_at_that_share_of_the_steps():
     keras.utils.set_random_seed(0)
-    by_fraction, by_step = tiny_generator(prior_trained=False), tiny_generator(prior_trained=False)
-    by_step.prior.set_weights(by_fraction.prior.get_weights())
+    by_fraction = tiny_generator(tiny_transformer_prior(dropout=0.0), prior_trained=False)  # no random masks
+    prior = tiny_transformer_prior(dropout=0.0)
+    prior.set_weights(by_fraction.prior.get_weights())
+    by_step = ImageGenerator(by_fraction.tokenizer, prior)  # the same (frozen) tokenizer, the same start
     for generator, kwargs in ((by_fraction, dict(guide_fraction=0.3)), (by_step, dict(guide_at_step=2))):
         keras.utils.set_random_seed(1)  # the same data order for both
         generator.fit_prior(images(16), epochs=2, batch_size=4, verbose=0, **kwargs)  # 8 steps: 0.3 → step 2

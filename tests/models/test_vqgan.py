@@ -118,6 +118,7 @@ def test_bad_arguments():
         tiny_vqgan(disc_loss="wasserstein")
 
 
+@pytest.mark.slow  # about 100 s on 2 cores; the demo test samples the VQ-GAN trained on the same faces
 def test_short_fit_on_real_faces_separates_the_discriminator():
     """VQ-GAN on ORL faces at 32×32 with the perceptual loss and disc_start inside the run."""
     from vqkeras.data import load_images
