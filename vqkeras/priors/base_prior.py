@@ -265,6 +265,7 @@ class BasePrior(KerasFileSaving, keras.Model):
                 raise ValueError(f"guidance_scale needs a guide prior. Received: guidance_scale={guidance_scale}, "
                                  "guide=None")
             return tf.constant(0.0, tf.float32)
+
         def autoregressive(prior):
             return isinstance(prior, BasePrior) and not getattr(prior, "bidirectional", False)
 
