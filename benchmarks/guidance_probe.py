@@ -24,17 +24,13 @@ import quality  # noqa: E402  (sibling script module)
 from prior_fid_probe import TOKENIZER_FILES  # noqa: E402
 
 
-def floats(text):
-    return [float(v) for v in text.split(",") if v]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save-dir", required=True, help="holds vqkeras_k64_gan_generation.keras")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of the prior")
-    parser.add_argument("--snapshots", type=floats, default=[0.1, 0.25, 0.5],
+    parser.add_argument("--snapshots", type=quality.floats, default=[0.1, 0.25, 0.5],
                         help="fractions of the budget at which guides are copied, comma-separated")
-    parser.add_argument("--scales", type=floats, default=[0.0, 0.5, 1.0, 2.0], help="guidance scales w")
+    parser.add_argument("--scales", type=quality.floats, default=[0.0, 0.5, 1.0, 2.0], help="guidance scales w")
     parser.add_argument("--top-k", default="0,32", help="top-k settings, comma-separated (0: off)")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)

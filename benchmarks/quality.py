@@ -329,6 +329,11 @@ GUIDE_SNAPSHOTS = "0.05,0.1"
 GUIDANCE_SCALES = "0.25,0.5,0.75"
 
 
+def floats(text):
+    """The numbers of a comma-separated list (empty items skipped)."""
+    return [float(v) for v in text.split(",") if v]
+
+
 def guided_grid(fractions, scales, top_ks=(None,)):
     """Guided sampling settings: each snapshot fraction × guidance scale × top-k (see `sampling_sweep`)."""
     return [dict(top_k=k, guide=f, guidance_scale=w) for f in fractions for w in scales for k in top_ks]
@@ -418,8 +423,8 @@ def main():
     if "generation" in phases and "reconstruction" not in phases:
         parser.error("--phases: generation needs the reconstruction phase")
     try:
-        snapshots = [f for f in (float(v) for v in args.guide_snapshots.split(",") if v) if f]
-        scales = [float(w) for w in args.guidance_scales.split(",") if w]
+        snapshots = [f for f in floats(args.guide_snapshots) if f]
+        scales = floats(args.guidance_scales)
     except ValueError:
         parser.error(f"--guide-snapshots and --guidance-scales must be comma-separated numbers. Received: "
                      f"{args.guide_snapshots!r}, {args.guidance_scales!r}")

@@ -3,6 +3,12 @@
 import keras
 
 
+def check_guide_fraction(guide_fraction):
+    """Raises `ValueError` unless `guide_fraction` is `None` or in `(0, 1)`."""
+    if guide_fraction is not None and not 0 < guide_fraction < 1:
+        raise ValueError(f"guide_fraction must be in (0, 1). Received: guide_fraction={guide_fraction}")
+
+
 class GuideSnapshot(keras.callbacks.Callback):
     """Takes `model.snapshot()` of a training prior once `at_step` training steps are done.
 

@@ -123,7 +123,7 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
 
 
 def _add_generate_endpoint(archive, generator):
-    prior, guide = generator.prior, getattr(generator, "guide", None)
+    prior, guide = generator.prior, getattr(generator, "guide", None)  # duck-typed generators may have none
 
     def run(num_images, seed, temperature, top_k, labels=None, guidance_scale=None):
         checks = [

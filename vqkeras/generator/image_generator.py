@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from vqkeras.callbacks.guide_snapshot import GuideSnapshot
+from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.images import to_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
@@ -148,8 +149,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         if guide_at_step is not None and guide_fraction is not None:
             raise ValueError(f"Give guide_at_step or guide_fraction, not both. Received: guide_at_step={guide_at_step}"
                              f", guide_fraction={guide_fraction}")
-        if guide_fraction is not None and not 0 < guide_fraction < 1:
-            raise ValueError(f"guide_fraction must be in (0, 1). Received: guide_fraction={guide_fraction}")
+        check_guide_fraction(guide_fraction)
         snapshot = None if guide_at_step is None else GuideSnapshot(guide_at_step)  # validates before any work
         tokens = self.encode_dataset(images)
         steps = epochs * -(-len(tokens) // batch_size)

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
 from vqkeras.models.vqgan import VQGAN
@@ -31,8 +32,7 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     """Trains `tokenizer_cls(**tokenizer_kwargs)` with `fit`, then a prior on its tokens; returns the generator."""
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
-    if guide_fraction is not None and not 0 < guide_fraction < 1:  # before the tokenizer's training, not after
-        raise ValueError(f"guide_fraction must be in (0, 1). Received: guide_fraction={guide_fraction}")
+    check_guide_fraction(guide_fraction)  # before the tokenizer's training, not after it
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
     sample_shape = tokenizer_cls.unpack_images(next(iter(images))).shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
