@@ -12,6 +12,10 @@ the grid samples `--samples` images with each prior. As in `quality.py`, a setti
 
 The FID of `--samples` test reconstructions is reported for each tokenizer.
 
+A setting may name a guide, `{"guide": 0.05, "guidance_scale": 0.25}`: the prior's copy that `quality.py` saved at
+that fraction of its budget (`transformer_at_0p05.keras`, `pixelcnn_at_0p05.keras`). `--setups ours` (or `baseline`)
+sweeps one side only.
+
 With `--more-gan-minutes G`, each tokenizer first trains `G` more minutes as `quality.py`'s VQGAN phase trains it
 (ours as a VQGAN, the baseline with its own loss; new optimizers, annealed); the priors are not retrained for its
 new codes unless `--more-prior-minutes` is given too. With `--more-prior-minutes M`, each prior first trains `M`
@@ -45,6 +49,12 @@ def continue_tokenizer(key, tokenizer, train_ds, minutes):
     return quality.train(tokenizer, train_ds, minutes, lr, anneal=quality.DEFAULT_ANNEAL, **optimizers).steps
 
 
+def guide_file(prior_file, fraction):
+    """The file name `quality.py --save-dir` gives a prior's copy at `fraction` of its budget."""
+    stem = prior_file[: -len(".keras")]
+    return f"{stem}_at_{fraction:g}".replace(".", "p") + ".keras"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save-dir", required=True, help="the --save-dir of a quality.py run")
@@ -56,15 +66,24 @@ def main():
                         help="train each tokenizer this many more minutes before sampling")
     parser.add_argument("--more-prior-minutes", type=float, default=0.0,
                         help="train each prior this many more minutes before sampling")
+    parser.add_argument("--setups", default="baseline,ours", help="which sides to sweep: baseline, ours or both")
     parser.add_argument("--out", default=None, help="JSON results")
     args = parser.parse_args()
+    sides = {"baseline": "baseline_k64 + PixelCNNPrior", "ours": "vqkeras_k64 + TransformerPrior"}
+    unknown = set(args.setups.split(",")) - set(sides)
+    if unknown:
+        parser.error(f"--setups takes baseline and/or ours. Received: {args.setups!r}")
+    setups = {sides[s]: SETUPS[sides[s]] for s in sides if s in args.setups.split(",")}
     try:
         grid = json.loads(args.grid)
     except json.JSONDecodeError as error:
         parser.error(f"--grid must be a JSON list of objects. Received: {args.grid!r} ({error})")
     if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
         parser.error(f"--grid must be a JSON list of objects. Received: {args.grid!r}")
-    missing = [f for pair in SETUPS.values() for f in pair if not os.path.isfile(os.path.join(args.save_dir, f))]
+    fractions = sorted({g["guide"] for g in grid if "guide" in g})
+    guide_files = {key: {f: guide_file(prior_file, f) for f in fractions} for key, (_, prior_file) in setups.items()}
+    needed = [f for pair in setups.values() for f in pair] + [f for d in guide_files.values() for f in d.values()]
+    missing = [f for f in needed if not os.path.isfile(os.path.join(args.save_dir, f))]
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     quality.check_data()
@@ -78,8 +97,9 @@ def main():
     train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
                                         drop_remainder=True)
     results, more, reconstruction_fids = {}, {}, {}
-    for key, (tokenizer_file, prior_file) in SETUPS.items():
+    for key, (tokenizer_file, prior_file) in setups.items():
         tokenizer, prior = load(tokenizer_file), load(prior_file)
+        guides = {f: load(name) for f, name in guide_files[key].items()}
         if args.more_gan_minutes > 0:
             more[f"{key}: tokenizer steps"] = continue_tokenizer(key, tokenizer, train_ds, args.more_gan_minutes)
         reconstruction_fids[key] = quality.fid_against(quality.reconstruct(tokenizer, test_x[:args.samples]),
@@ -89,15 +109,17 @@ def main():
             more[f"{key}: prior"] = quality.fit_prior(prior, quality.encode_all(tokenizer, train_x),
                                                       args.more_prior_minutes, anneal=quality.DEFAULT_ANNEAL)
         results[key] = quality.sampling_sweep(tokenizer, prior, args.samples, args.seed, grid, extractor, test_stats,
-                                              selection_stats)
+                                              selection_stats, guides=guides)
     print("| Setup | Settings | Selection FID | Test FID |\n|---|---|---:|---:|")
     for key, rows in results.items():
         for row in rows:
             print(f"| {key} | {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |")
     best = {key: min(rows, key=lambda row: row["selection_fid"]) for key, rows in results.items()}
-    ratio = best["vqkeras_k64 + TransformerPrior"]["fid"] / best["baseline_k64 + PixelCNNPrior"]["fid"]
     print(f"\nChosen by selection FID: " + "; ".join(f"{k}: {v['settings']} → test FID {v['fid']:.2f}"
-                                                   for k, v in best.items()) + f"; ratio {ratio:.2f}")
+                                                   for k, v in best.items()))
+    if len(best) == 2:
+        ratio = best["vqkeras_k64 + TransformerPrior"]["fid"] / best["baseline_k64 + PixelCNNPrior"]["fid"]
+        print(f"ratio {ratio:.2f}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "results": results, "more_training": more,
