@@ -324,9 +324,10 @@ SELECTION_IMAGES = 10000
 # Guided sampling (from run P on): each prior's copies of itself at these fractions of its budget guide it,
 # `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Chosen by the session-15
 # probe (`guidance_probe.py`, 5-minute prior): the copy at 0.1 with w = 0.5 took the test FID from 102.2 to 85.2;
-# the copy at 0.3 did less (89.8 at best), and w = 1 and 2 did worse than w = 0.5 with either copy.
+# the copy at 0.3 did less (89.8 at best), and w = 1 and 2 did worse than w = 0.5 with either copy. w = 0.35 from run
+# R on: on run P's saved models it gave 76.7 against 77.6 at 0.25 (`sampling_sweep.py`, session 16).
 GUIDE_SNAPSHOTS = "0.05,0.1"
-GUIDANCE_SCALES = "0.25,0.5,0.75"
+GUIDANCE_SCALES = "0.25,0.35,0.5,0.75"
 
 
 def floats(text):
