@@ -72,8 +72,25 @@ def test_guidance_without_a_guide_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "s.png").exists()
 
 
+def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys):
+    path, guided = tmp_path / "g.keras", tmp_path / "guided.keras"
+    tiny_generator().save(path)  # 8×8 images, prior marked as trained
+    code, out, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", "--split", "train[:32]",
+                         "--batch-size", "8", "--steps", "2", "--out", guided)
+    assert code == 0, err
+    generator = keras.models.load_model(guided)
+    assert generator.guide is not None and generator.guide.name.endswith("_guide")
+    code, out, err = run(capsys, "generate", "--model", guided, "--num-images", "2", "--guidance-scale", "0.5",
+                         "--out", tmp_path / "s.png")
+    assert code == 0, err
+    for flags, message in ((["--steps", "0"], "--steps must be ≥ 1. Received: --steps 0"),
+                           (["--steps", "1", "--image-size", "16"], "generator's 8×8 images. Received: --image-size 16")):
+        code, _, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", *flags, "--out", tmp_path / "x")
+        assert code == 2 and message in err and "Traceback" not in err
+
+
 def test_every_subcommand_documents_its_flags(capsys):
-    for command in ("train", "train-prior", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
+    for command in ("train", "train-prior", "train-guide", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0

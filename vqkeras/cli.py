@@ -204,6 +204,22 @@ def cmd_train_prior(args):
     print(f"saved {args.out}")
 
 
+def cmd_train_guide(args):
+    generator = _require(_load(args.model), "fit_guide", "an ImageGenerator", args.model)
+    if args.steps < 1:
+        raise CommandError(f"--steps must be ≥ 1. Received: --steps {args.steps}")
+    height, width, channels = generator.image_shape
+    args.image_size = args.image_size or height
+    data = _dataset(args, channels=channels)
+    got = tuple(next(iter(data)).shape[1:3])
+    if got != (height, width):
+        raise CommandError(f"--image-size must give the generator's {height}×{width} images. Received: "
+                           f"--image-size {args.image_size} ({got[0]}×{got[1]})")
+    generator.fit_guide(data, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    generator.save(args.out)
+    print(f"saved {args.out} (guide: {args.steps} steps; sample with `vqkeras generate --guidance-scale`)")
+
+
 def cmd_reconstruct(args):
     import numpy as np
 
@@ -365,6 +381,14 @@ def build_parser():
                         "(about a tenth of the run's steps)")
     p.add_argument("--out", default="generator.keras", help="ImageGenerator .keras file")
     p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("train-guide", help="train a guide for a trained generator's prior (generate --guidance-scale)")
+    p.add_argument("--model", required=True, help="ImageGenerator .keras file (its prior already trained)")
+    _add_data_flags(p)
+    p.add_argument("--steps", type=int, required=True,
+                   help="the guide's training steps: about a twentieth to a tenth of the prior's own")
+    p.add_argument("--out", default="guided_generator.keras", help="the generator with its guide (.keras)")
+    p.set_defaults(func=cmd_train_guide, image_size=None)
 
     p = sub.add_parser("reconstruct", help="encode and decode images; PNG grid of inputs and reconstructions")
     p.add_argument("--model", required=True, help="tokenizer or generator .keras file")

@@ -93,3 +93,42 @@ def test_exported_generate_takes_a_guidance_scale(guided, tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="guidance_scale must be >= 0"):
         generate(num_images=tf.constant(1), seed=tf.constant(0, tf.int64), temperature=tf.constant(1.0),
                  top_k=tf.constant(0), guidance_scale=tf.constant(-1.0))
+
+
+def mean_nll(prior, tokens):
+    """Mean negative log-likelihood (nats/token) of `tokens` under `prior`, in NumPy from its logits."""
+    logits = prior.logits(tokens).numpy().reshape(-1, prior.num_embeddings).astype(np.float64)
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+    return float(-log_p[np.arange(len(log_p)), tokens.reshape(-1)].mean())
+
+
+def test_fit_guide_gives_a_trained_generator_a_fresh_weaker_guide():
+    keras.utils.set_random_seed(0)
+    generator = tiny_generator(tiny_transformer_prior(dropout=0.0), prior_trained=False)
+    x = images(16)
+    generator.fit_prior(x, epochs=10, batch_size=4, optimizer=keras.optimizers.Adam(1e-2), verbose=0)  # 40 steps
+    assert generator.guide is None
+    history = generator.fit_guide(x, steps=3, batch_size=4, optimizer=keras.optimizers.Adam(1e-2), verbose=0)
+    guide, prior = generator.guide, generator.prior
+    assert type(guide) is type(prior) and guide.name == f"{prior.name}_guide"
+    assert {k: v for k, v in guide.get_config().items() if k != "name"} == {
+        k: v for k, v in prior.get_config().items() if k != "name"}
+    assert not guide.trainable_weights and int(guide.optimizer.iterations.numpy()) == 3
+    assert len(history.history["loss"]) == 1
+    tokens = generator.encode_dataset(x)
+    uniform = np.log(prior.num_embeddings)
+    assert mean_nll(prior, tokens) < mean_nll(guide, tokens) < uniform  # trained less, but trained
+    np.testing.assert_array_equal(generator.generate_tokens(3, seed=1, guidance_scale=0.5).numpy(),
+                                  prior.sample(3, seed=1, guide=guide, guidance_scale=0.5).numpy())
+
+
+def test_fit_guide_errors_come_before_any_work():
+    generator = tiny_generator()
+    for steps in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"steps must be an integer ≥ 1. Received: steps={steps!r}"):
+            generator.fit_guide(images(4), steps=steps)
+    with pytest.raises(ValueError, match="The prior has not been trained"):
+        tiny_generator(prior_trained=False).fit_guide(images(4), steps=1)
+    with pytest.raises(ValueError, match="Guided sampling needs an autoregressive prior.*MaskGITPrior"):
+        tiny_generator(MaskGITPrior).fit_guide(images(4), steps=1)

@@ -180,6 +180,38 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         # after building); `.keras` saving still finds it by attribute name and saves and restores its weights.
         object.__setattr__(self, "guide", guide)
 
+    def fit_guide(self, images, steps, batch_size=32, optimizer=None, seed=0, **fit_kwargs):
+        """Trains a guide for a generator whose prior finished training without one, and sets it as `guide`.
+
+        Guidance wants the same model trained less (autoguidance). `fit_prior(guide_fraction=f)` keeps such a copy
+        during the prior's own run; after the run, this trains one: a fresh prior of the prior's class and config
+        (new weights), for `steps` steps on the token grids of `images`. About a twentieth to a tenth of the prior's
+        own steps matches the copies that guided best in `docs/benchmarks.md`.
+
+        Args:
+            images: `tf.data.Dataset` or array of float images in [-1, 1] (the prior's training images).
+            steps: Integer ≥ 1, the guide's training steps.
+            batch_size: Integer, batch size of the guide.
+            optimizer: Optional optimizer; defaults to AdamW(3e-4), `fit_prior`'s default.
+            seed: Integer, seed of the shuffle.
+            **fit_kwargs: Passed to the guide's `fit` (`callbacks`, `verbose`, ...).
+
+        Returns:
+            The guide's `History`.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be an integer ≥ 1. Received: steps={steps!r}")
+        self._check_prior_trained()
+        guide = type(self.prior).from_config({**self.prior.get_config(), "name": f"{self.prior.name}_guide"})
+        self.prior._check_guide(guide, None)  # refuses bidirectional priors before any work
+        tokens = self.encode_dataset(images)
+        data = (tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
+                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+        guide.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01))
+        history = guide.fit(data, epochs=1, steps_per_epoch=int(steps), **fit_kwargs)
+        self.set_guide(guide)
+        return history
+
     # --------------------------------------------------------------- sampling
     def _check_prior_trained(self):
         if not self.prior_trained:
