@@ -209,7 +209,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
                 .batch(batch_size).prefetch(tf.data.AUTOTUNE))
         guide.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01))
         history = guide.fit(data, epochs=1, steps_per_epoch=int(steps), **fit_kwargs)
-        self.set_guide(guide)
+        self.set_guide(guide.snapshot(name=guide.name))  # frozen and uncompiled, like `fit_prior`'s copies
         return history
 
     # --------------------------------------------------------------- sampling
