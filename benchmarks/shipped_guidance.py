@@ -12,6 +12,9 @@ training images (the split and preprocessing of `DATA[--data]`, as the shipped m
 models never trained on: a selection set, which chooses the setting, and a test set, which reports it:
 - `fashion_mnist`: FID (EfficientNet-Lite0) against training images 50,000–59,999 (selection; the shipped model
   saw the first 12,000) and the 10,000 test images;
+- `fashion_mnist_28`: the same at 28×28 with all 60,000 training images, for `quality.py --save-dir` models
+  (`--model <dir>/vqkeras_k64_gan_generation.keras --prior <dir>/transformer.keras --lr 2e-3`): the selection set
+  is then inside the prior's training set, as in `quality.py`;
 - `orl_faces`: KID (EfficientNet-Lite0) against the 40 held-out photos, which both select and report (the faces
   set has nothing else unseen; read its figures as a check that guidance does no harm, not as a measurement).
 
@@ -41,6 +44,9 @@ from vqkeras.metrics import kernel_inception_distance  # noqa: E402
 DATA = {
     "fashion_mnist": dict(size=32, batch_size=64, train="train[:12000]", augment=False, selection="train[50000:]",
                           test="test", metric="fid"),
+    # quality.py's Fashion-MNIST at 28×28 (all 60,000 training images), for its saved models (`--prior`).
+    "fashion_mnist_28": dict(source="fashion_mnist", size=28, batch_size=64, train="train", augment=False, selection="train[50000:]",
+                             test="test", metric="fid"),
     "orl_faces": dict(size=64, batch_size=16, train="train[:90%]", augment=True, selection="train[90%:]",
                       test="train[90%:]", metric="kid"),
 }
@@ -59,8 +65,11 @@ def distance(metric, features, reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="an ImageGenerator .keras file whose prior is trained")
+    parser.add_argument("--model", required=True, help="an ImageGenerator .keras file whose prior is trained (or, "
+                                                        "with --prior, a tokenizer)")
+    parser.add_argument("--prior", default=None, help="a trained prior .keras file for the --model tokenizer")
     parser.add_argument("--data", required=True, choices=sorted(DATA))
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate of the guide")
     parser.add_argument("--steps", default="110,220", help="guide training steps to try, comma-separated")
     parser.add_argument("--scales", default="0.25,0.5,1", help="guidance scales w, comma-separated")
     parser.add_argument("--samples", type=int, default=2000)
@@ -73,18 +82,22 @@ def main():
     if not steps or min(steps) < 1 or not scales or min(scales) <= 0:
         parser.error(f"--steps must be integers ≥ 1 and --scales > 0. Received: {args.steps!r}, {args.scales!r}")
     spec = DATA[args.data]
+    source = spec.get("source", args.data)
     generator = keras.models.load_model(args.model, safe_mode=True)
+    if args.prior:
+        generator = vqkeras.models.ImageGenerator(generator, keras.models.load_model(args.prior, safe_mode=True),
+                                                  prior_trained=True)
     extractor = EfficientNetLite0Features(image_size=128)
 
     def features(x):
         return compute_features(x, extractor, verbose=0)
 
     def reference(split):
-        f = features(images(args.data, split, spec["size"]))
+        f = features(images(source, split, spec["size"]))
         return feature_statistics(f) if spec["metric"] == "fid" else f
 
     selection, test = reference(spec["selection"]), reference(spec["test"])
-    train = vqkeras.data.load_images(args.data, spec["size"], channels=1, batch_size=spec["batch_size"],
+    train = vqkeras.data.load_images(source, spec["size"], channels=1, batch_size=spec["batch_size"],
                                      split=spec["train"], augment=spec["augment"], seed=args.seed)
 
     def score(guide_steps=None, w=None):
@@ -104,7 +117,9 @@ def main():
     for n in steps:
         keras.utils.set_random_seed(args.seed)
         t0 = time.perf_counter()
-        generator.fit_guide(train, steps=n, batch_size=spec["batch_size"], seed=args.seed, verbose=0)
+        optimizer = keras.optimizers.AdamW(args.lr, weight_decay=0.01)
+        generator.fit_guide(train, steps=n, batch_size=spec["batch_size"], optimizer=optimizer, seed=args.seed,
+                            verbose=0)
         guides[n] = generator.guide
         print(f"guide: {n} steps in {time.perf_counter() - t0:.0f} s", flush=True)
         rows += [score(n, w) for w in scales]
