@@ -202,7 +202,8 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer ≥ 1. Received: steps={steps!r}")
         self._check_prior_trained()
-        guide = type(self.prior).from_config({**self.prior.get_config(), "name": f"{self.prior.name}_guide"})
+        config = {**self.prior.get_config(), "name": f"{self.prior.name}_guide", "trainable": True}  # even if frozen
+        guide = type(self.prior).from_config(config)
         self.prior._check_guide(guide, None)  # refuses bidirectional priors before any work
         tokens = self.encode_dataset(images)
         data = (tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
