@@ -117,7 +117,8 @@ def test_ema_state_survives_round_trip(tmp_path):
 
 @pytest.mark.parametrize("option, value, bad", [
     ("normalization", "none", "layer"),
-    ("upsample", "pixel_shuffle", "bilinear"),
+    # pixel_shuffle also trains, saves and reloads through `vqkeras train` in tests/test_cli.py.
+    pytest.param("upsample", "pixel_shuffle", "bilinear", marks=pytest.mark.slow),
     ("patch_size", 2, "2x"),
 ])
 def test_architecture_option_round_trips_through_a_keras_file(tmp_path, option, value, bad):
