@@ -70,10 +70,10 @@ def main():
     parser.add_argument("--out", default=None, help="JSON results")
     args = parser.parse_args()
     sides = {"baseline": "baseline_k64 + PixelCNNPrior", "ours": "vqkeras_k64 + TransformerPrior"}
-    unknown = set(args.setups.split(",")) - set(sides)
-    if unknown:
+    chosen = set(args.setups.split(","))
+    if chosen - set(sides):
         parser.error(f"--setups takes baseline and/or ours. Received: {args.setups!r}")
-    setups = {sides[s]: SETUPS[sides[s]] for s in sides if s in args.setups.split(",")}
+    setups = {sides[s]: SETUPS[sides[s]] for s in sides if s in chosen}
     try:
         grid = json.loads(args.grid)
     except json.JSONDecodeError as error:

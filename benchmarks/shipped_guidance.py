@@ -4,7 +4,7 @@ Usage (from the repository root):
 
     python benchmarks/shipped_guidance.py --model saved_models/fashion_vqvae.keras --data fashion_mnist \
         --steps 110,220 --scales 0.25,0.5,1 --out benchmarks/shipped_guidance_fashion.json \
-        --save saved_models/fashion_vqvae.keras
+        --save /tmp/fashion_guided.keras
 
 For each `--steps` value, trains a fresh guide (the prior's class and config, new weights) on the generator's own
 training images (the split and preprocessing of `DATA[--data]`, as the shipped model was trained), then samples
@@ -30,10 +30,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import quality  # noqa: E402  (sibling script module)
 import vqkeras  # noqa: E402
 from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
 from vqkeras.metrics import compute_features  # noqa: E402
@@ -45,8 +47,8 @@ DATA = {
     "fashion_mnist": dict(size=32, batch_size=64, train="train[:12000]", augment=False, selection="train[50000:]",
                           test="test", metric="fid"),
     # quality.py's Fashion-MNIST at 28×28 (all 60,000 training images), for its saved models (`--prior`).
-    "fashion_mnist_28": dict(source="fashion_mnist", size=28, batch_size=64, train="train", augment=False, selection="train[50000:]",
-                             test="test", metric="fid"),
+    "fashion_mnist_28": dict(source="fashion_mnist", size=28, batch_size=64, train="train", augment=False,
+                             selection="train[50000:]", test="test", metric="fid"),
     "orl_faces": dict(size=64, batch_size=16, train="train[:90%]", augment=True, selection="train[90%:]",
                       test="train[90%:]", metric="kid"),
 }
@@ -78,7 +80,7 @@ def main():
     parser.add_argument("--save", default=None, help="write the generator with the chosen guide here (.keras)")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s]
-    scales = [float(w) for w in args.scales.split(",") if w]
+    scales = quality.floats(args.scales)
     if not steps or min(steps) < 1 or not scales or min(scales) <= 0:
         parser.error(f"--steps must be integers ≥ 1 and --scales > 0. Received: {args.steps!r}, {args.scales!r}")
     spec = DATA[args.data]

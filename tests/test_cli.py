@@ -83,9 +83,11 @@ def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys):
     code, out, err = run(capsys, "generate", "--model", guided, "--num-images", "2", "--guidance-scale", "0.5",
                          "--out", tmp_path / "s.png")
     assert code == 0, err
-    for flags, message in ((["--steps", "0"], "--steps must be ≥ 1. Received: --steps 0"),
-                           (["--steps", "1", "--image-size", "16"], "generator's 8×8 images. Received: --image-size 16")):
-        code, _, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", *flags, "--out", tmp_path / "x")
+    bad = [(["--steps", "0"], "--steps must be ≥ 1. Received: --steps 0"),
+           (["--steps", "1", "--image-size", "16"], "generator's 8×8 images. Received: --image-size 16")]
+    for flags, message in bad:
+        code, _, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", *flags,
+                           "--out", tmp_path / "x")
         assert code == 2 and message in err and "Traceback" not in err
 
 
