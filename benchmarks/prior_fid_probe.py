@@ -8,12 +8,13 @@ Usage (from the repository root), after `python benchmarks/quality.py ... --save
 Loads the generation tokenizers that `quality.py --save-dir` wrote (`TOKENIZER_FILES`, with `safe_mode`) and encodes
 the 60,000 training and 10,000 test images with each. Each config is a JSON object of `quality.transformer_prior`
 overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"` and `"tokenizer"` ("ours", the
-default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` trains `quality.pixelcnn_prior()`
-with its overrides instead. Unset settings are `quality.py`'s current ones (the session-9 JSON results ran against
-the earlier defaults: a 128-wide transformer, AdamW 1e-3 at batch 128). Each trains a fresh prior for `--minutes` on
-the training grids (`quality.fit_prior`, annealed as in `quality.py`), one after the other,
-then reports its loss on the test grids (nats/token) and the FID (EfficientNet-Lite0) of `--samples` samples
-(`--sampling` settings) against the 10,000 test images.
+default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` (or `"maskgit"`) trains
+`quality.pixelcnn_prior()` (`quality.maskgit_prior()`, bidirectional) with its overrides instead. Unset settings are
+`quality.py`'s current ones (the session-9 JSON results ran against the earlier defaults: a 128-wide transformer,
+AdamW 1e-3 at batch 128). Each trains a fresh prior for `--minutes` on the training grids (`quality.fit_prior`,
+annealed as in `quality.py`), one after the other, then reports its loss on the test grids (nats/token; a MaskGIT
+prior's is its masked-token loss) and the FID (EfficientNet-Lite0) of `--samples` samples (each of the `--sampling`
+settings) against the 10,000 test images.
 """
 
 import argparse
@@ -35,9 +36,11 @@ def build_prior(config):
     batch_size = config.pop("batch_size", quality.PRIOR_BATCH_SIZE)
     config.pop("tokenizer", None)
     kind = config.pop("prior", "transformer")
-    if kind not in ("transformer", "pixelcnn"):
-        raise ValueError(f"prior must be 'transformer' or 'pixelcnn'. Received: prior={kind!r}")
-    prior = quality.pixelcnn_prior(**config) if kind == "pixelcnn" else quality.transformer_prior(**config)
+    builders = {"transformer": quality.transformer_prior, "pixelcnn": quality.pixelcnn_prior,
+                "maskgit": quality.maskgit_prior}
+    if kind not in builders:
+        raise ValueError(f"prior must be one of {sorted(builders)}. Received: prior={kind!r}")
+    prior = builders[kind](**config)
     return prior, lr, batch_size
 
 
@@ -47,18 +50,24 @@ def main():
     parser.add_argument("--configs", required=True, help="JSON list of prior configs (see above)")
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget per prior")
     parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--sampling", default='{"top_k": 32}', help="JSON object of prior.sample arguments")
+    parser.add_argument("--sampling", default='{"top_k": 32}',
+                        help="JSON object of prior.sample arguments, or a list of them (each prior samples with each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="JSON results")
     parser.add_argument("--save-priors", action="store_true",
                         help="saves config i's prior as <save-dir>/probe_prior_<i>.keras")
+    parser.add_argument("--load-priors", action="store_true",
+                        help="loads config i's prior from <save-dir>/probe_prior_<i>.keras (an earlier --save-priors) "
+                             "instead of training it: more sampling settings for the same priors")
     args = parser.parse_args()
     try:
         configs, sampling = json.loads(args.configs), json.loads(args.sampling)
     except json.JSONDecodeError as error:
         parser.error(f"--configs and --sampling must be JSON. Received: {args.configs!r}, {args.sampling!r} ({error})")
-    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
-        parser.error(f"--configs must be a JSON list of objects. Received: {args.configs!r}")
+    settings = sampling if isinstance(sampling, list) else [sampling]
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs + settings):
+        parser.error(f"--configs must be a JSON list of objects and --sampling an object or a list of them. "
+                     f"Received: {args.configs!r}, {args.sampling!r}")
     wanted = sorted({c.get("tokenizer", "ours") for c in configs})
     unknown = [name for name in wanted if name not in TOKENIZER_FILES]
     if unknown:
@@ -67,6 +76,12 @@ def main():
     missing = [path for path in paths.values() if not os.path.isfile(path)]
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
+    if args.load_priors:
+        missing = [f"probe_prior_{i}.keras" for i in range(len(configs))
+                   if not os.path.isfile(os.path.join(args.save_dir, f"probe_prior_{i}.keras"))]
+        if missing:
+            parser.error(f"--load-priors: --save-dir {args.save_dir!r} lacks {', '.join(missing)} "
+                         "(written by an earlier run with --save-priors)")
     quality.check_data()
     train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
     tokenizers, tokens = {}, {}
@@ -80,23 +95,29 @@ def main():
         quality.keras.utils.set_random_seed(args.seed)
         name = config.get("tokenizer", "ours")
         tokenizer, (train_tokens, test_tokens) = tokenizers[name], tokens[name]
-        prior, lr, batch_size = build_prior(config)
-        info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
-                                 anneal=quality.DEFAULT_ANNEAL)
+        prior_path = os.path.join(args.save_dir, f"probe_prior_{index}.keras")
+        if args.load_priors:
+            prior, info = quality.load_saved(prior_path), {"steps": None, "loss": None}
+        else:
+            prior, lr, batch_size = build_prior(config)
+            info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
+                                     anneal=quality.DEFAULT_ANNEAL)
         if args.save_priors:
-            prior.save(os.path.join(args.save_dir, f"probe_prior_{index}.keras"))
+            prior.save(prior_path)
         test_loss = float(prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])
-        samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **sampling)
-        fid = quality.fid_against(samples, extractor, test_stats)
-        rows.append(dict(config=config, params=int(prior.count_params()), steps=info["steps"],
-                         train_loss=info["loss"], test_loss=test_loss, fid=fid))
-        print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{args.minutes:g} minutes per prior, sampling {sampling}:\n")
-    print("| Config | Parameters | Steps | Test loss (nats/token) | FID (EfficientNet-Lite0) |\n"
-          "|---|---:|---:|---:|---:|")
+        for setting in settings:
+            samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **setting)
+            fid = quality.fid_against(samples, extractor, test_stats)
+            rows.append(dict(config=config, sampling=setting, params=int(prior.count_params()), steps=info["steps"],
+                             train_loss=info["loss"], test_loss=test_loss, fid=fid))
+            print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{args.minutes:g} minutes per prior:\n")
+    print("| Config | Sampling | Parameters | Steps | Test loss (nats/token) | FID (EfficientNet-Lite0) |\n"
+          "|---|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| `{json.dumps(row['config'])}` | {row['params']:,} | {row['steps']:,} | {row['test_loss']:.3f} | "
-              f"{row['fid']:.1f} |")
+        steps = "loaded" if row["steps"] is None else f"{row['steps']:,}"
+        print(f"| `{json.dumps(row['config'])}` | `{json.dumps(row['sampling'])}` | {row['params']:,} | "
+              f"{steps} | {row['test_loss']:.3f} | {row['fid']:.1f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)

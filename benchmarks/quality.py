@@ -209,6 +209,13 @@ def transformer_prior(dropout=0.0, **overrides):
     return vqkeras.priors.TransformerPrior(64, (7, 7), dropout=dropout, **{**options, **overrides})
 
 
+def maskgit_prior(dropout=0.0, **overrides):
+    """A bidirectional (MaskGIT) prior over the 7×7 grid of K = 64 codes, the transformer's width and depth
+    (`overrides`: other `MaskGITPrior` arguments)."""
+    options = dict(embed_dim=96, num_layers=4, num_heads=4, name="maskgit")
+    return vqkeras.priors.MaskGITPrior(64, (7, 7), dropout=dropout, **{**options, **overrides})
+
+
 def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, anneal=0.0, jit_compile=False,
           beta_2=0.999, **compile_kwargs):
     compile_kwargs.setdefault("optimizer", keras.optimizers.Adam(lr, beta_2=beta_2))

@@ -91,6 +91,28 @@ def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys):
         assert code == 2 and message in err and "Traceback" not in err
 
 
+def test_train_prior_takes_the_prior_options_and_a_generator_file(tmp_path, capsys):
+    path, out_path = tmp_path / "g.keras", tmp_path / "new.keras"
+    tiny_generator().save(path)  # its tokenizer gets a new prior
+    code, out, err = run(capsys, "train-prior", "--tokenizer", path, "--data", "mnist5k", "--split", "train[:32]",
+                         "--image-size", "8", "--batch-size", "8", "--epochs", "1", "--learning-rate", "1e-3",
+                         "--embed-dim", "24", "--num-layers", "1", "--num-heads", "2", "--dropout", "0",
+                         "--out", out_path)
+    assert code == 0, err
+    prior = keras.models.load_model(out_path).prior
+    assert (prior.embed_dim, prior.num_layers, prior.num_heads, prior.dropout) == (24, 1, 2, 0.0)
+    assert prior.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
+    bad = [(["--prior", "pixelcnn", "--num-heads", "2"], "--prior pixelcnn takes no --num-heads. Received: "
+                                                           "--num-heads 2"),
+           (["--learning-rate", "0"], "--learning-rate must be > 0. Received: --learning-rate 0.0"),
+           (["--embed-dim", "30", "--num-heads", "4"], "embed_dim=30, num_heads=4")]
+    for flags, message in bad:
+        code, _, err = run(capsys, "train-prior", "--tokenizer", path, "--data", "mnist5k", "--split", "train[:32]",
+                           "--image-size", "8", *flags, "--out", tmp_path / "x.keras")
+        assert code == 2 and message in err and "Traceback" not in err
+        assert not (tmp_path / "x.keras").exists()
+
+
 def test_every_subcommand_documents_its_flags(capsys):
     for command in ("train", "train-prior", "train-guide", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
         with pytest.raises(SystemExit) as info:

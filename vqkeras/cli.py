@@ -179,7 +179,14 @@ def cmd_train(args):
     print(f"saved {args.out}")
 
 
+# Architecture flags of `train-prior` (unset: the prior class's defaults), and which prior takes which.
+PRIOR_OPTIONS = ("embed_dim", "num_layers", "num_heads", "dropout")
+PRIOR_OPTIONS_OF = {"pixelcnn": ("embed_dim", "num_layers")}
+
+
 def cmd_train_prior(args):
+    import keras
+
     from vqkeras.models import ImageGenerator
     from vqkeras.priors import PixelCNNPrior
     from vqkeras.priors import TransformerPrior
@@ -193,13 +200,29 @@ def cmd_train_prior(args):
         pass
     if args.prior not in priors:
         raise CommandError(f"--prior must be one of {sorted(priors)}. Received: {args.prior}")
-    tokenizer = _require(_load(args.tokenizer), "encode", "a tokenizer (VQVAE / VQGAN)", args.tokenizer)
+    options = {name: getattr(args, name) for name in PRIOR_OPTIONS if getattr(args, name) is not None}
+    unsupported = sorted(set(options) - set(PRIOR_OPTIONS_OF.get(args.prior, PRIOR_OPTIONS)))
+    if unsupported:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unsupported)
+        raise CommandError(f"--prior {args.prior} takes no {flags}. Received: "
+                           + ", ".join(f"--{n.replace('_', '-')} {options[n]}" for n in unsupported))
+    if not args.learning_rate > 0:
+        raise CommandError(f"--learning-rate must be > 0. Received: --learning-rate {args.learning_rate}")
+    tokenizer = _load(args.tokenizer)
+    if isinstance(tokenizer, ImageGenerator):  # a trained generator: a new prior over its tokenizer's codes
+        tokenizer = tokenizer.tokenizer
+    tokenizer = _require(tokenizer, "encode", "a tokenizer (VQVAE / VQGAN) or an ImageGenerator", args.tokenizer)
     data = _dataset(args, channels=tokenizer.image_channels)
     height, width = next(iter(data)).shape[1:3]
     f = tokenizer.downsample_factor
-    prior = priors[args.prior](tokenizer.num_embeddings, (height // f, width // f))
+    try:
+        prior = priors[args.prior](tokenizer.num_embeddings, (height // f, width // f), **options)
+    except ValueError as error:  # e.g. --num-heads that does not divide --embed-dim
+        raise CommandError(str(error))
     generator = ImageGenerator(tokenizer, prior, dataset_name=args.data if isinstance(args.data, str) else None)
-    generator.fit_prior(data, epochs=args.epochs, batch_size=args.batch_size, guide_at_step=args.guide_at_step)
+    optimizer = keras.optimizers.AdamW(args.learning_rate, weight_decay=0.01)
+    generator.fit_prior(data, epochs=args.epochs, batch_size=args.batch_size, guide_at_step=args.guide_at_step,
+                        optimizer=optimizer)
     generator.save(args.out)
     print(f"saved {args.out}")
 
@@ -372,10 +395,16 @@ def build_parser():
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("train-prior", help="train a token prior on a tokenizer's codes -> an ImageGenerator")
-    p.add_argument("--tokenizer", required=True, help="tokenizer .keras file (from `vqkeras train`)")
+    p.add_argument("--tokenizer", required=True,
+                   help="tokenizer .keras file (from `vqkeras train`), or an ImageGenerator's (its tokenizer)")
     _add_data_flags(p)
     p.add_argument("--prior", default="transformer", help="transformer, pixelcnn or maskgit")
     p.add_argument("--epochs", type=int, default=10, help="prior epochs")
+    p.add_argument("--learning-rate", type=float, default=3e-4, help="AdamW learning rate (weight decay 0.01)")
+    p.add_argument("--embed-dim", type=int, default=None, help="prior width (default: the prior's own)")
+    p.add_argument("--num-layers", type=int, default=None, help="prior depth (default: the prior's own)")
+    p.add_argument("--num-heads", type=int, default=None, help="transformer/maskgit: attention heads")
+    p.add_argument("--dropout", type=float, default=None, help="transformer/maskgit: dropout rate")
     p.add_argument("--guide-at-step", type=int, default=None,
                    help="keep the prior of this training step as the guide of `generate --guidance-scale` "
                         "(about a tenth of the run's steps)")
