@@ -12,11 +12,15 @@ training images (the split and preprocessing of `DATA[--data]`, as the shipped m
 models never trained on: a selection set, which chooses the setting, and a test set, which reports it:
 - `fashion_mnist`: FID (EfficientNet-Lite0) against training images 50,000–59,999 (selection; the shipped model
   saw the first 12,000) and the 10,000 test images;
+- `fashion_mnist_50k`: the same for a generator whose prior trained on the first 50,000 training images;
 - `fashion_mnist_28`: the same at 28×28 with all 60,000 training images, for `quality.py --save-dir` models
   (`--model <dir>/vqkeras_k64_gan_generation.keras --prior <dir>/transformer.keras --lr 2e-3`): the selection set
   is then inside the prior's training set, as in `quality.py`;
 - `orl_faces`: KID (EfficientNet-Lite0) against the 40 held-out photos, which both select and report (the faces
   set has nothing else unseen; read its figures as a check that guidance does no harm, not as a measurement).
+
+With `--own-guide`, the generator's own guide (from `train-prior --guide-at-step` or `guide_fraction`) is scored
+at each scale too, before any guide trained here (`--steps ""` trains none).
 
 With `--save`, writes the generator with the chosen guide (if a guided setting was chosen) as `.keras`
 (`to_inference()`), and prints the chosen `w` for `vqkeras generate --guidance-scale`.
@@ -46,6 +50,10 @@ from vqkeras.metrics import kernel_inception_distance  # noqa: E402
 DATA = {
     "fashion_mnist": dict(size=32, batch_size=64, train="train[:12000]", augment=False, selection="train[50000:]",
                           test="test", metric="fid"),
+    # The same for a generator whose prior trained on the first 50,000 training images (`vqkeras train-prior
+    # --split "train[:50000]"`): the selection set stays unseen.
+    "fashion_mnist_50k": dict(source="fashion_mnist", size=32, batch_size=64, train="train[:50000]", augment=False,
+                              selection="train[50000:]", test="test", metric="fid"),
     # quality.py's Fashion-MNIST at 28×28 (all 60,000 training images), for its saved models (`--prior`).
     "fashion_mnist_28": dict(source="fashion_mnist", size=28, batch_size=64, train="train", augment=False,
                              selection="train[50000:]", test="test", metric="fid"),
@@ -73,6 +81,8 @@ def main():
     parser.add_argument("--data", required=True, choices=sorted(DATA))
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate of the guide")
     parser.add_argument("--steps", default="110,220", help="guide training steps to try, comma-separated")
+    parser.add_argument("--own-guide", action="store_true",
+                        help="also score the generator's own guide at each scale (settings guide_steps: 'own')")
     parser.add_argument("--scales", default="0.25,0.5,1", help="guidance scales w, comma-separated")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -81,14 +91,20 @@ def main():
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s]
     scales = quality.floats(args.scales)
-    if not steps or min(steps) < 1 or not scales or min(scales) <= 0:
-        parser.error(f"--steps must be integers ≥ 1 and --scales > 0. Received: {args.steps!r}, {args.scales!r}")
+    if (not steps and not args.own_guide) or min(steps, default=1) < 1 or not scales or min(scales) <= 0:
+        parser.error(f"--steps must be integers ≥ 1 (or '' with --own-guide) and --scales > 0. Received: "
+                     f"{args.steps!r}, {args.scales!r}")
     spec = DATA[args.data]
     source = spec.get("source", args.data)
     generator = keras.models.load_model(args.model, safe_mode=True)
     if args.prior:
         generator = vqkeras.models.ImageGenerator(generator, keras.models.load_model(args.prior, safe_mode=True),
                                                   prior_trained=True)
+    guides = {}  # guide steps (or "own") -> guide
+    if args.own_guide:
+        if generator.guide is None:
+            parser.error(f"--own-guide: {args.model} has no guide (train-prior --guide-at-step adds one)")
+        guides["own"] = generator.guide
     extractor = EfficientNetLite0Features(image_size=128)
 
     def features(x):
@@ -99,6 +115,11 @@ def main():
         return feature_statistics(f) if spec["metric"] == "fid" else f
 
     selection, test = reference(spec["selection"]), reference(spec["test"])
+    # The tokenizer's floor: its reconstructions of `--samples` test images, against the test set.
+    originals = images(source, spec["test"], spec["size"])[: args.samples]
+    reconstructions = quality.in_chunks(lambda x: np.clip(generator.tokenizer(x), -1, 1), originals, 250)
+    floor = distance(spec["metric"], features(reconstructions), test)
+    print(f"  reconstructions of {len(originals)} test images: test {spec['metric']} {floor:.4g}", flush=True)
     train = vqkeras.data.load_images(source, spec["size"], channels=1, batch_size=spec["batch_size"],
                                      split=spec["train"], augment=spec["augment"], seed=args.seed)
 
@@ -114,8 +135,7 @@ def main():
         print(f"  {settings}: selection {spec['metric']} {row['selection']:.4g}, test {row['test']:.4g}", flush=True)
         return row
 
-    guides = {}
-    rows = [score()]
+    rows = [score()] + [score("own", w) for w in scales if args.own_guide]
     for n in steps:
         keras.utils.set_random_seed(args.seed)
         t0 = time.perf_counter()
@@ -130,7 +150,8 @@ def main():
           f"(unguided {rows[0]['test']:.4g})")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(dict(args=vars(args), metric=spec["metric"], rows=rows, best=best), f, indent=1, default=float)
+            json.dump(dict(args=vars(args), metric=spec["metric"], reconstruction=floor, rows=rows, best=best), f,
+                      indent=1, default=float)
     if args.save:
         generator.set_guide(guides.get(best["settings"].get("guide_steps")))
         generator.to_inference().save(args.save)
