@@ -29,6 +29,11 @@ import quality  # noqa: E402  (sibling script module)
 TOKENIZER_FILES = {"ours": "vqkeras_k64_gan_generation.keras", "baseline": "keras_io_k64_generation.keras"}
 
 
+def probe_prior_path(save_dir, index):
+    """Where `--save-priors` writes (and `--load-priors` reads) config `index`'s prior."""
+    return os.path.join(save_dir, f"probe_prior_{index}.keras")
+
+
 def build_prior(config):
     """A fresh prior and its training settings from a probe config (see the module docstring)."""
     config = dict(config)
@@ -77,10 +82,10 @@ def main():
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     if args.load_priors:
-        missing = [f"probe_prior_{i}.keras" for i in range(len(configs))
-                   if not os.path.isfile(os.path.join(args.save_dir, f"probe_prior_{i}.keras"))]
+        missing = [probe_prior_path(args.save_dir, i) for i in range(len(configs))
+                   if not os.path.isfile(probe_prior_path(args.save_dir, i))]
         if missing:
-            parser.error(f"--load-priors: --save-dir {args.save_dir!r} lacks {', '.join(missing)} "
+            parser.error(f"--load-priors: {', '.join(missing)} not found "
                          "(written by an earlier run with --save-priors)")
     quality.check_data()
     train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
@@ -95,7 +100,7 @@ def main():
         quality.keras.utils.set_random_seed(args.seed)
         name = config.get("tokenizer", "ours")
         tokenizer, (train_tokens, test_tokens) = tokenizers[name], tokens[name]
-        prior_path = os.path.join(args.save_dir, f"probe_prior_{index}.keras")
+        prior_path = probe_prior_path(args.save_dir, index)
         if args.load_priors:
             prior, info = quality.load_saved(prior_path), {"steps": None, "loss": None}
         else:

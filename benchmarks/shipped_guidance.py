@@ -110,15 +110,15 @@ def main():
     def features(x):
         return compute_features(x, extractor, verbose=0)
 
-    def reference(split):
-        f = features(images(source, split, spec["size"]))
+    def reference(x):
+        f = features(x)
         return feature_statistics(f) if spec["metric"] == "fid" else f
 
-    selection, test = reference(spec["selection"]), reference(spec["test"])
+    test_images = images(source, spec["test"], spec["size"])
+    selection, test = reference(images(source, spec["selection"], spec["size"])), reference(test_images)
     # The tokenizer's floor: its reconstructions of `--samples` test images, against the test set.
-    originals = images(source, spec["test"], spec["size"])[: args.samples]
-    reconstructions = quality.in_chunks(lambda x: np.clip(generator.tokenizer(x), -1, 1), originals, 250)
-    floor = distance(spec["metric"], features(reconstructions), test)
+    originals = test_images[: args.samples]
+    floor = distance(spec["metric"], features(quality.reconstruct(generator.tokenizer, originals)), test)
     print(f"  reconstructions of {len(originals)} test images: test {spec['metric']} {floor:.4g}", flush=True)
     train = vqkeras.data.load_images(source, spec["size"], channels=1, batch_size=spec["batch_size"],
                                      split=spec["train"], augment=spec["augment"], seed=args.seed)
