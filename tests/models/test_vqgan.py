@@ -56,6 +56,41 @@ def test_adaptive_weight_matches_two_separate_tapes():
     np.testing.assert_allclose(logs["adaptive_weight"], expected, rtol=1e-5)
 
 
+def test_generator_update_is_the_gradient_of_the_whole_loss():
+    """The step backpropagates each loss to the reconstructions once; its update must still be `−lr·∇L_G` of
+    `L_G = L_rec + w_p·L_perc + λ·L_adv + w_vq·L_vq`, taken here with one plain tape (SGD, lr 1)."""
+    model = tiny_vqgan(quantizer="gradient", disc_weight=0.7, disc_norm="none", perceptual_weight=0.5,
+                       codebook_weight=2.0)
+    model.compile(optimizer=keras.optimizers.SGD(1.0), discriminator_optimizer=keras.optimizers.SGD(0.0))
+    x = images(4)
+    model.build(x.shape)
+    variables = model.generator_variables
+    kernel = model.decoder.conv_out.kernel
+
+    def losses():
+        out = model.forward(x, training=True)
+        fake = out["reconstructions"]
+        nll = tf.reduce_mean(tf.abs(x - fake)) + 0.5 * tf.reduce_mean(model.perceptual(x, fake))
+        return nll, hinge_g_loss(model.discriminator(fake, training=False)), out["vq_loss"]
+
+    with tf.GradientTape(persistent=True) as tape:
+        nll, adv, _ = losses()
+    g_nll = np.linalg.norm(tape.gradient(nll, kernel).numpy())
+    g_adv = np.linalg.norm(tape.gradient(adv, kernel).numpy())
+    weight = 0.7 * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)
+    with tf.GradientTape() as tape:
+        nll, adv, vq_loss = losses()
+        total = nll + weight * adv + 2.0 * vq_loss
+    grads = tape.gradient(total, variables)
+    expected = [np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy() for v, g in zip(variables, grads)]
+    before = [v.numpy().copy() for v in variables]
+    logs = model.train_on_batch(x, return_dict=True)
+    np.testing.assert_allclose(logs["adaptive_weight"], weight, rtol=1e-5)
+    assert max(np.abs(g).max() for g in expected) > 1e-3
+    for b, v, g in zip(before, variables, expected):
+        np.testing.assert_allclose(b - v.numpy(), g, rtol=1e-3, atol=1e-5, err_msg=v.path)
+
+
 def test_discriminator_frozen_before_disc_start_and_trained_after():
     model = compiled(tiny_vqgan(disc_start=3))
     x = images(8)
