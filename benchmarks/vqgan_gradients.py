@@ -61,8 +61,9 @@ def build(cls, batch):
     settings = {**quality.GAN_SETTINGS, "perceptual_image_size": quality.PERCEPTUAL_IMAGE_SIZE}
     model = cls(image_channels=1, num_embeddings=64, name=cls.__name__, **quality.OURS_PRESETS["shuffle"],
                 **settings)
-    model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-                  discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5),
+                  discriminator_optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5),
+                  jit_compile=False)
     model.build(batch.shape)
     return model
 

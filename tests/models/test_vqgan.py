@@ -37,49 +37,48 @@ def test_compile_needs_a_discriminator_optimizer():
         tiny_vqgan().compile(optimizer="adam")
 
 
+def manual_generator_losses(model, x, perceptual_weight):
+    """`L_nll` (L1 + perceptual), `L_adv` (hinge) and `L_vq` of one forward pass, written out."""
+    out = model.forward(x, training=True)
+    fake = out["reconstructions"]
+    nll = tf.reduce_mean(tf.abs(x - fake)) + perceptual_weight * tf.reduce_mean(model.perceptual(x, fake))
+    return nll, hinge_g_loss(model.discriminator(fake, training=False)), out["vq_loss"]
+
+
+def manual_adaptive_weight(model, x, disc_weight, perceptual_weight):
+    """`disc_weight·‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4)`, w the decoder's last kernel, in NumPy from two tapes."""
+    kernel = model.decoder.conv_out.kernel
+    with tf.GradientTape() as nll_tape:
+        nll, _, _ = manual_generator_losses(model, x, perceptual_weight)
+    with tf.GradientTape() as adv_tape:
+        _, adv, _ = manual_generator_losses(model, x, perceptual_weight)
+    g_nll = np.linalg.norm(nll_tape.gradient(nll, kernel).numpy())
+    g_adv = np.linalg.norm(adv_tape.gradient(adv, kernel).numpy())
+    return disc_weight * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)
+
+
 def test_adaptive_weight_matches_two_separate_tapes():
     """λ = disc_weight·‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4), w the decoder's last kernel, against a manual computation."""
     model = compiled(tiny_vqgan(quantizer="gradient", disc_weight=0.7, disc_norm="none", perceptual_weight=0.5))
     x = images(4)
     model.build(x.shape)
-    kernel = model.decoder.conv_out.kernel
-    with tf.GradientTape() as nll_tape:
-        fake = model.forward(x, training=True)["reconstructions"]
-        nll = tf.reduce_mean(tf.abs(x - fake)) + 0.5 * tf.reduce_mean(model.perceptual(x, fake))
-    with tf.GradientTape() as adv_tape:
-        fake = model.forward(x, training=True)["reconstructions"]
-        adv = hinge_g_loss(model.discriminator(fake, training=False))
-    g_nll = np.linalg.norm(nll_tape.gradient(nll, kernel).numpy())
-    g_adv = np.linalg.norm(adv_tape.gradient(adv, kernel).numpy())
-    expected = 0.7 * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)
+    expected = manual_adaptive_weight(model, x, 0.7, 0.5)
     logs = model.train_on_batch(x, return_dict=True)
     np.testing.assert_allclose(logs["adaptive_weight"], expected, rtol=1e-5)
 
 
 def test_generator_update_is_the_gradient_of_the_whole_loss():
-    """The step backpropagates each loss to the reconstructions once; its update must still be `−lr·∇L_G` of
-    `L_G = L_rec + w_p·L_perc + λ·L_adv + w_vq·L_vq`, taken here with one plain tape (SGD, lr 1)."""
+    """One step's update must be `−lr·∇L_G` of `L_G = L_rec + w_p·L_perc + λ·L_adv + w_vq·L_vq`, taken here with one
+    plain tape of the whole loss (SGD, lr 1)."""
     model = tiny_vqgan(quantizer="gradient", disc_weight=0.7, disc_norm="none", perceptual_weight=0.5,
                        codebook_weight=2.0)
     model.compile(optimizer=keras.optimizers.SGD(1.0), discriminator_optimizer=keras.optimizers.SGD(0.0))
     x = images(4)
     model.build(x.shape)
     variables = model.generator_variables
-    kernel = model.decoder.conv_out.kernel
-
-    def losses():
-        out = model.forward(x, training=True)
-        fake = out["reconstructions"]
-        nll = tf.reduce_mean(tf.abs(x - fake)) + 0.5 * tf.reduce_mean(model.perceptual(x, fake))
-        return nll, hinge_g_loss(model.discriminator(fake, training=False)), out["vq_loss"]
-
-    with tf.GradientTape(persistent=True) as tape:
-        nll, adv, _ = losses()
-    g_nll = np.linalg.norm(tape.gradient(nll, kernel).numpy())
-    g_adv = np.linalg.norm(tape.gradient(adv, kernel).numpy())
-    weight = 0.7 * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)
+    weight = manual_adaptive_weight(model, x, 0.7, 0.5)
     with tf.GradientTape() as tape:
-        nll, adv, vq_loss = losses()
+        nll, adv, vq_loss = manual_generator_losses(model, x, 0.5)
         total = nll + weight * adv + 2.0 * vq_loss
     grads = tape.gradient(total, variables)
     expected = [np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy() for v, g in zip(variables, grads)]
