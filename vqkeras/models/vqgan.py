@@ -81,6 +81,10 @@ class VQGAN(VQVAE):
             `"mobilenet_v2"` to keep the loss off the FID network) or `"vgg16"`.
         perceptual_image_size: Integer or None. Side the images are resized to before the perceptual backbone
             (`PerceptualLoss(image_size=...)`); None (default) keeps the training size.
+        perceptual_layers: List of backbone layer names or None. The layers the perceptual loss compares
+            (`PerceptualLoss(layer_names=...)`, e.g. `vqkeras.backbones.mobilenet_v2.block_output_name(i)`); None
+            (default) takes the backbone's default layers, the last of each resolution. Fewer, earlier layers
+            make the step cheaper: the backbone runs only up to the deepest one.
         disc_weight: Float. Scale of the adaptive weight. Defaults to `0.8`.
         disc_start: Integer. Generator steps before the discriminator trains. Defaults to `10000`.
         disc_warmup: Integer. Further steps before `L_adv` enters the generator. Defaults to `0`.
@@ -107,6 +111,7 @@ class VQGAN(VQVAE):
         perceptual_weight=1.0,
         perceptual_backbone="efficientnet_lite0",
         perceptual_image_size=None,
+        perceptual_layers=None,
         disc_weight=0.8,
         disc_start=10000,
         disc_warmup=0,
@@ -136,6 +141,15 @@ class VQGAN(VQVAE):
         self.perceptual_weight = float(perceptual_weight)
         self.perceptual_backbone = perceptual_backbone
         self.perceptual_image_size = check_image_size(perceptual_image_size, "perceptual_image_size")
+        if perceptual_layers is not None and (
+            isinstance(perceptual_layers, str) or not perceptual_layers
+            or not all(isinstance(name, str) for name in perceptual_layers)
+        ):
+            raise ValueError(
+                "perceptual_layers must be None or a non-empty list of backbone layer names. "
+                f"Received: perceptual_layers={perceptual_layers!r}"
+            )
+        self.perceptual_layers = None if perceptual_layers is None else list(perceptual_layers)
         self.disc_weight = float(disc_weight)
         self.disc_start = int(disc_start)
         self.disc_warmup = int(disc_warmup)
@@ -223,7 +237,8 @@ class VQGAN(VQVAE):
             discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
         self.discriminator_optimizer = discriminator_optimizer
         if self.perceptual is None and self.perceptual_weight > 0:
-            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone, image_size=self.perceptual_image_size)
+            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone, image_size=self.perceptual_image_size,
+                                             layer_names=self.perceptual_layers)
         if self.built:
             self._build_discriminator_optimizer()
 
@@ -352,6 +367,7 @@ class VQGAN(VQVAE):
             "perceptual_weight": self.perceptual_weight,
             "perceptual_backbone": self.perceptual_backbone,
             "perceptual_image_size": self.perceptual_image_size,
+            "perceptual_layers": self.perceptual_layers,
             "disc_weight": self.disc_weight,
             "disc_start": self.disc_start,
             "disc_warmup": self.disc_warmup,
