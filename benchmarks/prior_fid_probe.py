@@ -7,7 +7,9 @@ Usage (from the repository root), after `python benchmarks/quality.py ... --save
 
 Loads the generation tokenizers that `quality.py --save-dir` wrote (`TOKENIZER_FILES`, with `safe_mode`) and encodes
 the 60,000 training and 10,000 test images with each. Each config is a JSON object of `quality.transformer_prior`
-overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"` and `"tokenizer"` ("ours", the
+overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"`, `"ema_momentum"` (the prior ends
+with AdamW's moving average of its weights, `quality.fit_prior`), `"conditional": true` (the prior is
+conditioned on the 10 Fashion-MNIST classes and samples 200 images of each) and `"tokenizer"` ("ours", the
 default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` (or `"maskgit"`) trains
 `quality.pixelcnn_prior()` (`quality.maskgit_prior()`, bidirectional) with its overrides instead. Unset settings are
 `quality.py`'s current ones (the session-9 JSON results ran against the earlier defaults: a 128-wide transformer,
@@ -26,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import quality  # noqa: E402  (sibling script module)
 
+NUM_CLASSES = 10  # Fashion-MNIST's classes, for `"conditional": true`
 TOKENIZER_FILES = {"ours": "vqkeras_k64_gan_generation.keras", "baseline": "keras_io_k64_generation.keras"}
 
 
@@ -39,6 +42,9 @@ def build_prior(config):
     config = dict(config)
     lr = config.pop("lr", quality.PRIOR_LEARNING_RATE)
     batch_size = config.pop("batch_size", quality.PRIOR_BATCH_SIZE)
+    ema_momentum = config.pop("ema_momentum", None)
+    if config.pop("conditional", False):
+        config["num_classes"] = NUM_CLASSES
     config.pop("tokenizer", None)
     kind = config.pop("prior", "transformer")
     builders = {"transformer": quality.transformer_prior, "pixelcnn": quality.pixelcnn_prior,
@@ -46,7 +52,7 @@ def build_prior(config):
     if kind not in builders:
         raise ValueError(f"prior must be one of {sorted(builders)}. Received: prior={kind!r}")
     prior = builders[kind](**config)
-    return prior, lr, batch_size
+    return prior, lr, batch_size, ema_momentum
 
 
 def main():
@@ -89,6 +95,9 @@ def main():
                          "(written by an earlier run with --save-priors)")
     quality.check_data()
     train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
+    train_labels, test_labels = (quality.vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[1]
+                                 .astype("int32") for split in ("train", "test"))
+    balanced = quality.np.arange(args.samples, dtype="int32") % NUM_CLASSES  # sampling labels, class-balanced
     tokenizers, tokens = {}, {}
     for name, path in paths.items():
         tokenizers[name] = quality.load_saved(path)
@@ -100,18 +109,22 @@ def main():
         quality.keras.utils.set_random_seed(args.seed)
         name = config.get("tokenizer", "ours")
         tokenizer, (train_tokens, test_tokens) = tokenizers[name], tokens[name]
+        conditional = bool(config.get("conditional"))
         prior_path = probe_prior_path(args.save_dir, index)
         if args.load_priors:
             prior, info = quality.load_saved(prior_path), {"steps": None, "loss": None}
         else:
-            prior, lr, batch_size = build_prior(config)
+            prior, lr, batch_size, ema_momentum = build_prior(config)
             info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
+                                     ema_momentum=ema_momentum, labels=train_labels if conditional else None,
                                      anneal=quality.DEFAULT_ANNEAL)
         if args.save_priors:
             prior.save(prior_path)
-        test_loss = float(prior.evaluate(test_tokens, batch_size=500, verbose=0, return_dict=True)["loss"])
+        test_loss = float(prior.evaluate(test_tokens, test_labels if conditional else None, batch_size=500, verbose=0,
+                                         return_dict=True)["loss"])
         for setting in settings:
-            samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed, **setting)
+            samples = quality.sample_images(tokenizer, prior, args.samples, seed=args.seed,
+                                            labels=balanced if conditional else None, **setting)
             fid = quality.fid_against(samples, extractor, test_stats)
             rows.append(dict(config=config, sampling=setting, params=int(prior.count_params()), steps=info["steps"],
                              train_loss=info["loss"], test_loss=test_loss, fid=fid))

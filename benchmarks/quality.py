@@ -273,14 +273,18 @@ class TimedSnapshots(keras.callbacks.Callback):
 
 
 def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_BATCH_SIZE, seed=0, anneal=0.0,
-              snapshots=()):
+              snapshots=(), ema_momentum=None, labels=None):
     """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
-    the copies taken then as `"guides"` (see `TimedSnapshots`)."""
-    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=False)
+    the copies taken then as `"guides"` (see `TimedSnapshots`). With `ema_momentum`, the prior ends with the
+    optimizer's moving average of its weights (`use_ema`; the snapshots keep the raw weights). `labels`: the
+    tokens' class labels, for a class-conditioned prior."""
+    ema = {} if ema_momentum is None else dict(use_ema=True, ema_momentum=ema_momentum)
+    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01, **ema), jit_compile=False)
     budget = WallClockBudget(minutes, anneal=anneal)
     # The budget callback runs first, so a snapshot sees the step count it has just updated.
     timed = TimedSnapshots(budget, snapshots)
-    stream = tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
+    stream = tf.data.Dataset.from_tensor_slices(tokens if labels is None else (tokens, labels))
+    stream = stream.shuffle(len(tokens), seed=seed).repeat()
     history = prior.fit(stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), epochs=10_000,
                         steps_per_epoch=200, callbacks=[budget, timed], verbose=0)
     loss = float(history.history["loss"][-1])
@@ -371,9 +375,13 @@ def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection
     return rows
 
 
-def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
+def sample_images(model, prior, n, seed, chunk=250, labels=None, **sample_kwargs):
+    """`n` images decoded by `model` from `prior.sample` in chunks (`labels`: `n` class labels, for a
+    class-conditioned prior)."""
     out = []
     for i in range(0, n, chunk):
+        if labels is not None:
+            sample_kwargs["labels"] = labels[i:i + chunk]
         tokens = prior.sample(min(chunk, n - i), seed=seed + i, **sample_kwargs)
         out.append(np.clip(model.decode(tokens).numpy(), -1, 1))
     return np.concatenate(out)
