@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import quality  # noqa: E402  (sibling script module)
 
+NUM_CLASSES = 10  # Fashion-MNIST's, for `"conditional": true`
 TOKENIZER_FILES = {"ours": "vqkeras_k64_gan_generation.keras", "baseline": "keras_io_k64_generation.keras"}
 
 
@@ -43,7 +44,7 @@ def build_prior(config):
     batch_size = config.pop("batch_size", quality.PRIOR_BATCH_SIZE)
     ema_momentum = config.pop("ema_momentum", None)
     if config.pop("conditional", False):
-        config["num_classes"] = quality.NUM_CLASSES
+        config["num_classes"] = NUM_CLASSES
     config.pop("tokenizer", None)
     kind = config.pop("prior", "transformer")
     builders = {"transformer": quality.transformer_prior, "pixelcnn": quality.pixelcnn_prior,
@@ -96,7 +97,7 @@ def main():
     train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
     train_labels, test_labels = (quality.vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[1]
                                  .astype("int32") for split in ("train", "test"))
-    balanced = quality.np.arange(args.samples, dtype="int32") % quality.NUM_CLASSES  # sampling labels, class-balanced
+    balanced = quality.np.arange(args.samples, dtype="int32") % NUM_CLASSES  # sampling labels, class-balanced
     tokenizers, tokens = {}, {}
     for name, path in paths.items():
         tokenizers[name] = quality.load_saved(path)

@@ -335,7 +335,6 @@ SAMPLING_GRIDS = {
               dict(temperature=0.9, top_k=32), dict(temperature=0.8)],
 }
 SELECTION_IMAGES = 10000
-NUM_CLASSES = 10  # Fashion-MNIST's, for `--conditional`
 # Guided sampling (from run P on): each prior's copies of itself at these fractions of its budget guide it,
 # `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Chosen by the session-15
 # probe (`guidance_probe.py`, 5-minute prior): the copy at 0.1 with w = 0.5 took the test FID from 102.2 to 85.2;
@@ -355,18 +354,17 @@ def guided_grid(fractions, scales, top_ks=(None,)):
     return [dict(top_k=k, guide=f, guidance_scale=w) for f in fractions for w in scales for k in top_ks]
 
 
-def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection_stats, guides=None, labels=None):
+def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection_stats, guides=None):
     """For each settings dict of `grid`: `n` samples, their FID against the selection (training-image) statistics and
     against the test statistics, and the sampling time. A setting's `"guide"` is a key of `guides` (the snapshot
-    fraction of `fit_prior`), replaced by that snapshot for `prior.sample(guide=...)`. `labels`: the `n` samples'
-    class labels, for a class-conditioned prior."""
+    fraction of `fit_prior`), replaced by that snapshot for `prior.sample(guide=...)`."""
     rows = []
     for settings in grid:
         kwargs = {k: v for k, v in settings.items() if v is not None}
         if "guide" in kwargs:
             kwargs["guide"] = guides[kwargs["guide"]]
         t0 = time.perf_counter()
-        samples = sample_images(model, prior, n, seed=seed, labels=labels, **kwargs)
+        samples = sample_images(model, prior, n, seed=seed, **kwargs)
         seconds = time.perf_counter() - t0
         sample_stats = statistics(samples, extractor)  # one feature pass, two distances
         rows.append(dict(settings=settings, sample_seconds=seconds,
@@ -423,10 +421,6 @@ def main():
                         help="side the VQGAN phase's perceptual loss resizes images to (0: native 28; default: "
                              f"{PERCEPTUAL_IMAGE_SIZE})")
     parser.add_argument("--prior-images", type=int, default=60000, help="training images encoded for the priors")
-    parser.add_argument("--conditional", action="store_true",
-                        help="both priors (and their guides) are conditioned on the 10 Fashion-MNIST classes and "
-                             "sample the same number of images of each class (default: unconditional, as the keras.io "
-                             "example)")
     parser.add_argument("--fid-image-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/quality_results.json")
@@ -518,11 +512,6 @@ def main():
     if "generation" in phases:
         print("== Generation", flush=True)
         train_x = fashion_images(f"train[:{args.prior_images}]")
-        train_labels, sample_labels = None, None
-        if args.conditional:
-            train_labels = vqkeras.data.load_offline_arrays("fashion_mnist", split=f"train[:{args.prior_images}]")[1]
-            train_labels = train_labels.astype("int32")
-            sample_labels = np.arange(args.samples, dtype="int32") % NUM_CLASSES
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
         test_stats = statistics(test_x, extractor)
         # Sampling settings are chosen against training images, never against the test set that reports the FID.
@@ -544,23 +533,21 @@ def main():
         if args.save_dir:
             for model in (baseline, tokenizer):
                 model.save(os.path.join(args.save_dir, f"{model.name}_generation.keras"))
-        classes = dict(num_classes=NUM_CLASSES) if args.conditional else {}
         setups = {
-            "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior(**classes)),
-            "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior(**classes)),
+            "baseline_k64 + PixelCNNPrior": (baseline, pixelcnn_prior()),
+            "vqkeras_k64 + TransformerPrior": (tokenizer, transformer_prior()),
         }
         grid = SAMPLING_GRIDS[args.sampling] + guided_grid(snapshots, scales)
         for key, (model, prior) in setups.items():
             tokens = encode_all(model, train_x)
-            prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal, snapshots=snapshots,
-                                   labels=train_labels)
+            prior_info = fit_prior(prior, tokens, args.prior_minutes, anneal=args.anneal, snapshots=snapshots)
             guides = prior_info.pop("guides")
             if args.save_dir:
                 prior.save(os.path.join(args.save_dir, f"{prior.name}.keras"))
                 for guide in guides.values():
                     guide.save(os.path.join(args.save_dir, f"{guide.name}.keras"))
             sweep = sampling_sweep(model, prior, args.samples, args.seed, grid, extractor, test_stats, selection_stats,
-                                   guides=guides, labels=sample_labels)
+                                   guides=guides)
             best = min(sweep, key=lambda row: row["selection_fid"])
             unguided = min((row for row in sweep if "guide" not in row["settings"]), key=lambda r: r["selection_fid"])
             generation[key] = {
