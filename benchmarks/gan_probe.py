@@ -23,7 +23,8 @@ import quality  # noqa: E402  (sibling script module)
 def penalise_code_entropy(weight, temperature):
     """Adds `weight·H(p̄)` to every VQGAN's quantizer loss in this process: `p̄` is the batch mean of the soft
     assignments `softmax(−‖z − e_k‖² / temperature)` over the K codes, `H` its entropy (nats). Lowering it pulls the
-    encoder's outputs towards the codes the batch already uses; the EMA codebook itself gets no gradient."""
+    encoder's outputs towards the codes the batch already uses; the EMA codebook itself gets no gradient. The encoder
+    runs a second time for it (`generator_losses` keeps no `z`), which the probe's step count pays for."""
     import tensorflow as tf
     import vqkeras
 
@@ -34,8 +35,7 @@ def penalise_code_entropy(weight, temperature):
         z = self.pre_quant(self.encoder(images, training=True))
         z = tf.reshape(tf.cast(z, "float32"), (-1, z.shape[-1]))
         codes = tf.cast(self.quantizer.get_codebook_entries(tf.range(self.num_embeddings)), "float32")
-        distances = (tf.reduce_sum(z * z, -1, keepdims=True) - 2.0 * tf.matmul(z, codes, transpose_b=True)
-                     + tf.reduce_sum(codes * codes, -1)[None])
+        distances = self.quantizer.compute_distances(z, codes)
         mean = tf.reduce_mean(tf.nn.softmax(-distances / temperature, -1), 0)
         out["vq_loss"] = out["vq_loss"] + weight * -tf.reduce_sum(mean * tf.math.log(mean + 1e-10))
         return out

@@ -35,8 +35,7 @@ def perturbing_forward(model, rate, neighbors, prior=None, temperature=1.0):
 
     codebook = model.quantizer.get_codebook_entries(tf.range(model.num_embeddings))
     k = int(codebook.shape[0])
-    sq = tf.reduce_sum(tf.square(codebook), -1)
-    distances = sq[:, None] - 2.0 * tf.matmul(codebook, codebook, transpose_b=True) + sq[None, :]
+    distances = model.quantizer.compute_distances(codebook, codebook)
     nearest = tf.argsort(distances, axis=-1)[:, 1:neighbors + 1] if neighbors else None
 
     def forward(self, images, training=False):
