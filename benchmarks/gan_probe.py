@@ -20,29 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality  # noqa: E402  (sibling script module)
 
 
-def penalise_code_entropy(weight, temperature):
-    """Adds `weight·H(p̄)` to every VQGAN's quantizer loss in this process: `p̄` is the batch mean of the soft
-    assignments `softmax(−‖z − e_k‖² / temperature)` over the K codes, `H` its entropy (nats). Lowering it pulls the
-    encoder's outputs towards the codes the batch already uses; the EMA codebook itself gets no gradient. The encoder
-    runs a second time for it (`generator_losses` keeps no `z`), which the probe's step count pays for."""
-    import tensorflow as tf
-    import vqkeras
-
-    plain = vqkeras.models.VQGAN.generator_losses
-
-    def generator_losses(self, images):
-        out = plain(self, images)
-        z = self.pre_quant(self.encoder(images, training=True))
-        z = tf.reshape(tf.cast(z, "float32"), (-1, z.shape[-1]))
-        codes = tf.cast(self.quantizer.get_codebook_entries(tf.range(self.num_embeddings)), "float32")
-        distances = self.quantizer.compute_distances(z, codes)
-        mean = tf.reduce_mean(tf.nn.softmax(-distances / temperature, -1), 0)
-        out["vq_loss"] = out["vq_loss"] + weight * -tf.reduce_sum(mean * tf.math.log(mean + 1e-10))
-        return out
-
-    vqkeras.models.VQGAN.generator_losses = generator_losses
-
-
 def reconstruction_fid(model, test_x, test_stats, extractor, n):
     return quality.fid_against(quality.reconstruct(model, test_x[:n]), extractor, test_stats)
 
@@ -66,16 +43,16 @@ def main():
     parser.add_argument("--save-gan", default=None,
                         help="where to save the VQGAN (.keras); `prior_fid_probe.py --save-dir D` reads "
                              "D/vqkeras_k64_gan_generation.keras")
-    parser.add_argument("--entropy-weight", type=float, default=0.0,
-                        help="VQGAN phase: weight of the entropy of the batch's mean soft code assignment "
-                             "(`penalise_code_entropy`; 0: off)")
-    parser.add_argument("--entropy-temperature", type=float, default=20.0,
-                        help="temperature of those soft assignments (squared-distance units)")
+    parser.add_argument("--entropy-weight", type=float, default=None,
+                        help="VQGAN phase: `code_entropy_weight`, the weight of the entropy of the batch's mean soft "
+                             "code assignment (default: quality.GAN_SETTINGS')")
+    parser.add_argument("--entropy-temperature", type=float, default=None,
+                        help="its `code_entropy_temperature` (squared-distance units; default: quality.GAN_SETTINGS')")
     args = parser.parse_args()
     quality.check_data()
-    if args.entropy_weight:
-        penalise_code_entropy(args.entropy_weight, args.entropy_temperature)
     quality.GAN_SETTINGS.update(json.loads(args.settings))
+    flags = {"code_entropy_weight": args.entropy_weight, "code_entropy_temperature": args.entropy_temperature}
+    quality.GAN_SETTINGS.update({key: value for key, value in flags.items() if value is not None})
 
     import tensorflow as tf
     import vqkeras
@@ -95,8 +72,7 @@ def main():
             model.save(args.save)
     extractor = quality.EfficientNetLite0Features(image_size=128)
     test_stats = quality.feature_statistics(quality.compute_features(test_x, extractor, batch_size=250, verbose=0))
-    result = {"settings": quality.GAN_SETTINGS, "lr": args.lr, "batch_size": args.batch_size,
-              "entropy_weight": args.entropy_weight, "entropy_temperature": args.entropy_temperature}
+    result = {"settings": quality.GAN_SETTINGS, "lr": args.lr, "batch_size": args.batch_size}
     result["before"] = {"psnr": float(quality.evaluate_model(model, test_ds, verbose=0)["psnr"]),
                         "fid": reconstruction_fid(model, test_x, test_stats, extractor, args.samples)}
     print(result, flush=True)

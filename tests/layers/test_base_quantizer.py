@@ -180,3 +180,36 @@ def test_metrics_surface_in_fit_logs(cls):
     logs = model.fit(z, z, epochs=1, batch_size=4, verbose=0).history
     for name in ("perplexity", "codebook_usage", "codebook_alive"):
         assert name in logs and 0 < logs[name][0] <= (12 if name == "perplexity" else 1)
+
+
+def numpy_code_entropy(z, e, temperature=None):
+    d = numpy_distances(z, e)
+    if temperature is None:
+        two = np.sort(d, 1)[:, :2]
+        temperature = (two[:, 1] - two[:, 0]).mean()
+    soft = np.exp(-(d - d.min(1, keepdims=True)) / temperature)
+    mean = (soft / soft.sum(1, keepdims=True)).mean(0)
+    return -(mean * np.log(mean + 1e-10)).sum()
+
+
+@pytest.mark.parametrize("cls", QUANTIZERS)
+@pytest.mark.parametrize("temperature", [None, 0.5, 4.0])
+def test_code_entropy_matches_numpy_and_its_gradient_lowers_it(cls, temperature):
+    rng = np.random.default_rng(8)
+    vq = cls(num_embeddings=16, embedding_dim=4, seed=1)
+    z = rng.normal(size=(2, 6, 6, 4)).astype("float32")
+    vq.build(z.shape)
+    vq.embeddings.assign(rng.normal(size=(16, 4)))  # spread like the inputs (the initial codebook is tiny)
+    expected = numpy_code_entropy(z.reshape(-1, 4).astype("float64"), vq.embeddings.numpy().astype("float64"),
+                                  temperature)
+    assert 0 < expected < np.log(16)
+    np.testing.assert_allclose(vq.code_entropy(z, temperature).numpy(), expected, rtol=1e-4)
+    # A few gradient steps on the inputs alone concentrate them on fewer codes: lower entropy, lower perplexity.
+    variable = tf.Variable(z)
+    before = float(vq.quantize_with_stats(variable)["perplexity"])
+    for _ in range(30):
+        with tf.GradientTape() as tape:
+            entropy = vq.code_entropy(variable, temperature)
+        variable.assign_sub(10.0 * tape.gradient(entropy, variable))
+    assert float(vq.code_entropy(variable, temperature)) < expected - 0.04
+    assert float(vq.quantize_with_stats(variable)["perplexity"]) < before

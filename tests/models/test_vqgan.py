@@ -237,6 +237,11 @@ def test_from_vqvae_continues_the_trained_vqvae():
     vqvae.fit(x, epochs=2, batch_size=4, verbose=0)
     gan = VQGAN.from_vqvae(vqvae, disc_start=0, disc_num_layers=1, disc_filters=8, perceptual_weight=0.0, name="g")
     assert gan.name == "g" and gan.reconstruction_loss == "l2" and not gan.compiled
+    assert gan.code_entropy_weight == 0.0
+    # The code-entropy term can start with the adversarial phase (and is otherwise carried over).
+    entropic = VQGAN.from_vqvae(vqvae, code_entropy_weight=0.3, code_entropy_temperature=5.0, perceptual_weight=0.0)
+    assert (entropic.code_entropy_weight, entropic.code_entropy_temperature) == (0.3, 5.0)
+    assert VQGAN.from_vqvae(entropic, perceptual_weight=0.0).code_entropy_weight == 0.3
     for key in ("num_embeddings", "latent_dim", "channel_multipliers", "num_res_blocks", "quantizer"):
         assert gan.get_config()[key] == vqvae.get_config()[key], key
     for a, b in zip(all_weights(gan.quantizer), all_weights(vqvae.quantizer)):

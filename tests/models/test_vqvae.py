@@ -170,3 +170,29 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     assert logs["reconstruction_loss"] < 0.5 * first, (first, logs)
     assert logs["codebook_usage"] > 0.5, logs
 
+
+
+def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_arguments(tmp_path):
+    plain = tiny_vqvae()
+    penalised = tiny_vqvae(code_entropy_weight=0.7, code_entropy_temperature=2.0)
+    x = images(4)
+    plain.build(x.shape)
+    penalised.build(x.shape)
+    penalised.set_weights(plain.get_weights())
+    z = plain.pre_quant(plain.encoder(x))
+    entropy = float(plain.quantizer.code_entropy(z, 2.0))
+    assert entropy > 0
+    np.testing.assert_allclose(float(penalised.forward(x)["vq_loss"]),
+                               float(plain.forward(x)["vq_loss"]) + 0.7 * entropy, rtol=1e-5)
+    penalised.compile(optimizer="adam")
+    penalised.fit(images(8), epochs=1, batch_size=4, verbose=0)
+    penalised.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert (loaded.code_entropy_weight, loaded.code_entropy_temperature) == (0.7, 2.0)
+    np.testing.assert_allclose(float(loaded.forward(x)["vq_loss"]), float(penalised.forward(x)["vq_loss"]),
+                               rtol=1e-6)
+    for bad in ({"code_entropy_weight": float("nan")}, {"code_entropy_weight": "high"},
+                {"code_entropy_temperature": 0.0}, {"code_entropy_temperature": -1.0}):
+        (name, value), = bad.items()
+        with pytest.raises(ValueError, match=f"{name}={value!r}"):
+            tiny_vqvae(**bad)

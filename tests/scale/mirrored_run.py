@@ -4,7 +4,7 @@ Splits the CPU into 2 logical devices, trains the same models under `MirroredStr
 on one device (the whole global batch), from the same weights, and prints one JSON line of differences:
 
 - `layer`: a `VectorQuantizerEMA` stepped by hand, with dead-code restarts;
-- `vqvae`: `VQVAE.fit` with an EMA quantizer that restarts codes;
+- `vqvae`: `VQVAE.fit` with an EMA quantizer that restarts codes, and the code-entropy term;
 - `vqgan`: `VQGAN.fit` across `disc_start` (both optimizers, the adaptive weight).
 
 For every run, `max_diff` is the largest |mirrored − one device| over every replica's copy of every variable and
@@ -115,7 +115,8 @@ def fit_run(make, steps=4, batch_size=4):
 def vqvae_run():
     def make():
         quantizer = VectorQuantizerEMA(16, 4, decay=0.5, dead_code_threshold=0.3, seed=5, name="quantizer")
-        model = tiny_vqvae(**SMALL, quantizer=quantizer)
+        # The code-entropy term (adaptive temperature) is all-reduced: one value over the global batch.
+        model = tiny_vqvae(**SMALL, quantizer=quantizer, code_entropy_weight=0.5)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model
 

@@ -236,6 +236,34 @@ class BaseQuantizer(keras.layers.Layer):
         idx = self._nearest(self._to_lookup_space(inputs))
         return tf.reshape(idx, tf.shape(inputs)[:-1])
 
+    def code_entropy(self, inputs, temperature=None):
+        """Entropy (nats) of the batch's mean soft code assignment: the rate of a code model that ignores context.
+
+        `H(p̄) = −Σ_k p̄_k log p̄_k`, `p̄ = mean_n softmax(−d(z_n, e)/τ)`, with `d` the squared distances
+        (`compute_distances`). Differentiable in `inputs` (and in a gradient-trained codebook), unlike the hard
+        histogram behind `perplexity = exp H`. Under `tf.distribute` the mean runs over the global batch, so every
+        replica penalises the same entropy. It costs one `(N, K)` softmax, not chunked like the lookup.
+
+        Args:
+            inputs: Float tensor `(..., embedding_dim)`.
+            temperature: Float `τ > 0`, in units of squared distance; `None` uses the batch's mean gap between the
+                squared distances to the nearest and the second-nearest code (no gradient through it), so the
+                nearest code keeps about `e` times the weight of the next whatever the scale of the latents.
+
+        Returns:
+            Scalar float32 tensor in `[0, log K]`.
+        """
+        z = self._to_lookup_space(inputs)
+        distances = self.compute_distances(z)
+        if temperature is None:
+            two_nearest = -tf.math.top_k(-distances, k=2).values
+            gaps = tf.stop_gradient(two_nearest[:, 1] - two_nearest[:, 0])
+            rows = self._all_reduce_sum(tf.cast(tf.shape(gaps)[0], "float32"))
+            temperature = tf.maximum(self._all_reduce_sum(tf.reduce_sum(gaps)) / rows, 1e-12)
+        total = self._all_reduce_sum(tf.reduce_sum(tf.nn.softmax(-distances / temperature, axis=-1), axis=0))
+        mean = total / tf.maximum(tf.reduce_sum(total), 1e-12)
+        return -tf.reduce_sum(mean * tf.math.log(mean + 1e-10))
+
     def get_codebook_entries(self, indices):
         """Code vectors `(*indices.shape, embedding_dim)` for int indices (the inverse lookup)."""
         indices = tf.cast(indices, tf.int32)

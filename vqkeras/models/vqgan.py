@@ -16,7 +16,9 @@ from vqkeras.models.vqvae import replica_mean
 from vqkeras.models.vqvae import replica_scaled
 
 # `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture.
-_CONTINUABLE = ("name", "trainable", "dtype", "reconstruction_loss")
+_CONTINUABLE = (
+    "name", "trainable", "dtype", "reconstruction_loss", "code_entropy_weight", "code_entropy_temperature",
+)
 
 _GAN_METRICS = (
     "perceptual_loss",
@@ -175,12 +177,13 @@ class VQGAN(VQVAE):
 
         The new model has `vqvae`'s architecture and a copy of its weights (encoder, 1×1 convs, quantizer with its
         EMA state, decoder), so it reconstructs and tokenizes exactly as `vqvae` does until it trains. Its
-        discriminator is new. Its reconstruction loss is `vqvae`'s unless `kwargs` sets one.
+        discriminator is new. Its reconstruction loss and code-entropy term are `vqvae`'s unless `kwargs` sets them.
 
         Args:
             vqvae: A built `VQVAE` (or `VQGAN`).
             **kwargs: `VQGAN` arguments (`perceptual_weight`, `disc_weight`, `disc_start`, ...), plus
-                `reconstruction_loss`, `name` or `dtype`. Architecture arguments can't be changed.
+                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `name` or `dtype`.
+                Architecture arguments can't be changed.
 
         Returns:
             A built, uncompiled `VQGAN`.
@@ -210,7 +213,9 @@ class VQGAN(VQVAE):
                 f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in fixed)}"
             )
         gan = cls(**architecture,
-                  **{"dtype": vqvae.dtype_policy, "reconstruction_loss": vqvae.reconstruction_loss, **kwargs})
+                  **{"dtype": vqvae.dtype_policy, "reconstruction_loss": vqvae.reconstruction_loss,
+                     "code_entropy_weight": vqvae.code_entropy_weight,
+                     "code_entropy_temperature": vqvae.code_entropy_temperature, **kwargs})
         gan.build((None, None, None, vqvae.image_channels))
         for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
