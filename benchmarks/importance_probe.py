@@ -79,11 +79,6 @@ def gumbel_top(logits, n, seed):
     return np.sort(np.argsort(-(logits + gumbel), kind="stable")[:n])
 
 
-def sample_grids(prior, n, seed, chunk=500, **kwargs):
-    return np.concatenate([prior.sample(min(chunk, n - i), seed=seed + i, **kwargs).numpy()
-                           for i in range(0, n, chunk)])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save-dir", required=True)
@@ -108,8 +103,9 @@ def main():
     train_x, test_x = quality.fashion_images("train"), quality.fashion_images("test")
     real = quality.encode_all(tokenizer, train_x).astype("int32")
     t0 = time.perf_counter()
-    fake = sample_grids(prior, args.fake, seed=10_000_000 + args.seed, **sampling)
-    candidates = sample_grids(prior, int(np.ceil(args.oversample * args.samples)), seed=args.seed, **sampling)
+    fake = quality.sample_tokens(prior, args.fake, seed=10_000_000 + args.seed, chunk=500, **sampling)
+    candidates = quality.sample_tokens(prior, int(np.ceil(args.oversample * args.samples)), seed=args.seed, chunk=500,
+                                       **sampling)
     sample_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     classifier, loss, accuracy = fit_classifier(real, fake, prior.num_embeddings, args.steps, seed=args.seed)
@@ -123,7 +119,7 @@ def main():
     rows = []
     for alpha in quality.floats(args.alphas):
         kept = candidates[gumbel_top(alpha * logits, args.samples, seed=args.seed)]
-        images = quality.in_chunks(lambda g: np.clip(tokenizer.decode(g), -1, 1), kept)
+        images = quality.decode_all(tokenizer, kept, chunk=500)
         stats = quality.statistics(images, extractor)
         weights = np.exp(alpha * (logits - logits.max()))
         rows.append(dict(alpha=alpha, selection_fid=quality.frechet_distance(*stats, *selection_stats),

@@ -379,16 +379,25 @@ def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection
     return rows
 
 
-def sample_images(model, prior, n, seed, chunk=250, labels=None, **sample_kwargs):
-    """`n` images decoded by `model` from `prior.sample` in chunks (`labels`: `n` class labels, for a
-    class-conditioned prior)."""
+def sample_tokens(prior, n, seed, chunk=250, labels=None, **sample_kwargs):
+    """`n` token grids from `prior.sample` in chunks of `chunk`, chunk `i` seeded `seed + i` (`labels`: `n` class
+    labels, for a class-conditioned prior)."""
     out = []
     for i in range(0, n, chunk):
         if labels is not None:
             sample_kwargs["labels"] = labels[i:i + chunk]
-        tokens = prior.sample(min(chunk, n - i), seed=seed + i, **sample_kwargs)
-        out.append(np.clip(model.decode(tokens).numpy(), -1, 1))
+        out.append(prior.sample(min(chunk, n - i), seed=seed + i, **sample_kwargs).numpy())
     return np.concatenate(out)
+
+
+def decode_all(model, tokens, chunk=250):
+    """Images decoded by `model` from int token grids, clipped to [-1, 1]."""
+    return in_chunks(lambda t: np.clip(model.decode(t), -1, 1), tokens, chunk)
+
+
+def sample_images(model, prior, n, seed, chunk=250, labels=None, **sample_kwargs):
+    """`n` images decoded by `model` from `sample_tokens`."""
+    return decode_all(model, sample_tokens(prior, n, seed, chunk, labels, **sample_kwargs), chunk)
 
 
 def main():

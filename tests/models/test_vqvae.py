@@ -171,7 +171,6 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     assert logs["codebook_usage"] > 0.5, logs
 
 
-
 def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_arguments(tmp_path):
     plain = tiny_vqvae()
     penalised = tiny_vqvae(code_entropy_weight=0.7, code_entropy_temperature=2.0)

@@ -10,6 +10,11 @@ DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
 GRADIENT_ESTIMATORS = ("straight_through", "rotation")
 
 
+def entropy(probs):
+    """Entropy in nats, `−Σ p log p`, of a probability vector (`1e-10` keeps empty entries finite)."""
+    return -tf.reduce_sum(probs * tf.math.log(probs + 1e-10))
+
+
 def rotation_trick(z, e, epsilon=1e-12):
     """Rows `e` in the forward pass; gradients to `z` through a rotation (Fifty et al. 2024).
 
@@ -261,8 +266,7 @@ class BaseQuantizer(keras.layers.Layer):
             rows = self._all_reduce_sum(tf.cast(tf.shape(gaps)[0], "float32"))
             temperature = tf.maximum(self._all_reduce_sum(tf.reduce_sum(gaps)) / rows, 1e-12)
         total = self._all_reduce_sum(tf.reduce_sum(tf.nn.softmax(-distances / temperature, axis=-1), axis=0))
-        mean = total / tf.maximum(tf.reduce_sum(total), 1e-12)
-        return -tf.reduce_sum(mean * tf.math.log(mean + 1e-10))
+        return entropy(total / tf.maximum(tf.reduce_sum(total), 1e-12))
 
     def get_codebook_entries(self, indices):
         """Code vectors `(*indices.shape, embedding_dim)` for int indices (the inverse lookup)."""
@@ -305,7 +309,7 @@ class BaseQuantizer(keras.layers.Layer):
         if self.project_out is None:
             quantized = tf.cast(quantized, inputs.dtype)
         probs = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
-        perplexity = tf.exp(-tf.reduce_sum(probs * tf.math.log(probs + 1e-10)))
+        perplexity = tf.exp(entropy(probs))
         usage = tf.reduce_mean(tf.cast(counts > 0, "float32"))
         alive = tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32"))
         return {

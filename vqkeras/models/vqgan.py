@@ -15,10 +15,10 @@ from vqkeras.models.vqvae import VQVAE
 from vqkeras.models.vqvae import replica_mean
 from vqkeras.models.vqvae import replica_scaled
 
-# `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture.
-_CONTINUABLE = (
-    "name", "trainable", "dtype", "reconstruction_loss", "code_entropy_weight", "code_entropy_temperature",
-)
+# `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
+# defaults that its `kwargs` may change.
+_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature")
+_CONTINUABLE = ("name", "trainable", "dtype") + _CARRIED
 
 _GAN_METRICS = (
     "perceptual_loss",
@@ -205,7 +205,8 @@ class VQGAN(VQVAE):
                 "vqvae must be built (trained, or `build((None, H, W, C))` called) to copy its weights. "
                 f"Received: an unbuilt {type(vqvae).__name__} named {vqvae.name!r}"
             )
-        architecture = {k: v for k, v in VQVAE.get_config(vqvae).items() if k not in _CONTINUABLE}
+        config = VQVAE.get_config(vqvae)
+        architecture = {k: v for k, v in config.items() if k not in _CONTINUABLE}
         fixed = sorted(set(kwargs) & set(architecture))
         if fixed:
             raise ValueError(
@@ -213,9 +214,7 @@ class VQGAN(VQVAE):
                 f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in fixed)}"
             )
         gan = cls(**architecture,
-                  **{"dtype": vqvae.dtype_policy, "reconstruction_loss": vqvae.reconstruction_loss,
-                     "code_entropy_weight": vqvae.code_entropy_weight,
-                     "code_entropy_temperature": vqvae.code_entropy_temperature, **kwargs})
+                  **{"dtype": vqvae.dtype_policy, **{k: config[k] for k in _CARRIED}, **kwargs})
         gan.build((None, None, None, vqvae.image_channels))
         for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())

@@ -23,6 +23,11 @@ def nearest_valid_sizes(size, factor):
     return sorted({low, high})
 
 
+def _finite_number(value):
+    """Whether `value` is a finite Python int or float (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and bool(np.isfinite(value))
+
+
 def replica_scaled(loss):
     """Divides `loss` by the number of replicas in sync, so summed replica gradients give the global mean."""
     ctx = tf.distribute.get_replica_context()
@@ -166,13 +171,11 @@ class VQVAE(KerasFileSaving, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(code_entropy_weight, bool) or not isinstance(code_entropy_weight, (int, float)) \
-                or not np.isfinite(code_entropy_weight):
+        if not _finite_number(code_entropy_weight):
             raise ValueError(f"code_entropy_weight must be a finite number. Received: "
                              f"code_entropy_weight={code_entropy_weight!r}")
-        if code_entropy_temperature is not None and (
-                isinstance(code_entropy_temperature, bool) or not isinstance(code_entropy_temperature, (int, float))
-                or not code_entropy_temperature > 0 or not np.isfinite(code_entropy_temperature)):
+        if code_entropy_temperature is not None and not (
+                _finite_number(code_entropy_temperature) and code_entropy_temperature > 0):
             raise ValueError(f"code_entropy_temperature must be a number > 0 or None. Received: "
                              f"code_entropy_temperature={code_entropy_temperature!r}")
         if image_channels not in (1, 3):
