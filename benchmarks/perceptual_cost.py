@@ -3,11 +3,14 @@
 Usage (from the repository root):
 
     python benchmarks/perceptual_cost.py --load runs/P/l2.keras --blocks 0,2,5 --blocks 0,2
+    python benchmarks/perceptual_cost.py --xla
 
-Continues the saved K=64 tokenizer `--load` as `quality.train_gan` does (`quality.GAN_SETTINGS`, the perceptual loss
+Continues the saved K=64 tokenizer `--load` (default: a fresh one of the benchmark's preset; timing needs no trained
+weights) as `quality.train_gan` does (`quality.GAN_SETTINGS`, the perceptual loss
 on MobileNetV2 at `quality.PERCEPTUAL_IMAGE_SIZE`), once per variant: the default layers (blocks 0, 2, 5, 12, 16),
 each `--blocks` list (`VQGAN(perceptual_layers=...)`, MobileNetV2 block outputs), no perceptual loss, and the
-`VQVAE` step for reference. Every variant is built and warmed up first; then rounds of `--steps` `train_on_batch`
+`VQVAE` step for reference; with `--xla`, also the default VQGAN step and the `VQVAE` step compiled with XLA
+(`jit_compile=True`). Every variant is built and warmed up first; then rounds of `--steps` `train_on_batch`
 calls on one batch of 32 Fashion-MNIST images alternate between the variants, and each figure is the median round.
 """
 
@@ -24,7 +27,9 @@ import quality  # noqa: E402  (sibling script module)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--load", required=True, help="a saved K=64 VQVAE (.keras), e.g. runs/P/l2.keras")
+    parser.add_argument("--load", default=None, help="a saved K=64 VQVAE (.keras), e.g. runs/P/l2.keras (default: a "
+                        "fresh one of the benchmark's preset)")
+    parser.add_argument("--xla", action="store_true", help="also time the default step and the VQVAE's with XLA")
     parser.add_argument("--blocks", action="append", default=[],
                         help="comma-separated MobileNetV2 block indices (repeatable)")
     parser.add_argument("--steps", type=int, default=20)
@@ -46,15 +51,31 @@ def main():
         name = f"blocks {', '.join(map(str, indices))}"
         variants[name] = {**settings, "perceptual_layers": [block_output_name(i) for i in indices]}
     variants["no perceptual loss"] = {**settings, "perceptual_weight": 0.0}
-    models = {}
-    for name, options in variants.items():
-        gan = vqkeras.models.VQGAN.from_vqvae(quality.load_saved(args.load), **options)
-        gan.compile(optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5),
-                    discriminator_optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5))
-        models[name] = gan
-    vqvae = quality.load_saved(args.load)
-    vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
-    models["VQVAE (no GAN)"] = vqvae
+
+    def tokenizer():
+        if args.load is None:
+            model = quality.ours(64, quality.OURS_PRESETS[quality.DEFAULTS["ours"]])
+            model.build(x.shape)
+            return model
+        return quality.load_saved(args.load)
+
+    def gan(options, jit_compile=False):
+        model = vqkeras.models.VQGAN.from_vqvae(tokenizer(), **options)
+        model.compile(optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5),
+                      discriminator_optimizer=keras.optimizers.Adam(quality.GAN_LEARNING_RATE, beta_1=0.5),
+                      jit_compile=jit_compile)
+        return model
+
+    def vqvae(jit_compile=False):
+        model = tokenizer()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+        return model
+
+    models = {name: gan(options) for name, options in variants.items()}
+    models["VQVAE (no GAN)"] = vqvae()
+    if args.xla:
+        models["default layers, XLA"] = gan(settings, jit_compile=True)
+        models["VQVAE (no GAN), XLA"] = vqvae(jit_compile=True)
     for model in models.values():
         for _ in range(5):
             model.train_on_batch(x)

@@ -5,10 +5,14 @@ Usage (from the repository root), after `python benchmarks/quality.py ... --save
     python benchmarks/prior_fid_probe.py --save-dir runs/F --minutes 5 \
         --configs '[{}, {"mlp_activation": "relu"}, {"embed_dim": 96, "lr": 2e-3}]'
 
+Without a quality.py run, `--make-tokenizers 3` first trains the tokenizers it needs (3 minutes each, the
+reconstruction phase's settings, no VQGAN phase) into `--save-dir`.
+
 Loads the generation tokenizers that `quality.py --save-dir` wrote (`TOKENIZER_FILES`, with `safe_mode`) and encodes
 the 60,000 training and 10,000 test images with each. Each config is a JSON object of `quality.transformer_prior`
 overrides (`TransformerPrior` arguments) plus optional `"lr"` (AdamW), `"batch_size"`, `"ema_momentum"` (the prior ends
-with AdamW's moving average of its weights, `quality.fit_prior`), `"conditional": true` (the prior is
+with AdamW's moving average of its weights, `quality.fit_prior`), `"jit_compile"` (true or false: the training step
+with or without XLA; default `quality.PRIOR_JIT_COMPILE`), `"conditional": true` (the prior is
 conditioned on the 10 Fashion-MNIST classes and samples 200 images of each) and `"tokenizer"` ("ours", the
 default, or "baseline": the keras.io example architecture); `"prior": "pixelcnn"` (or `"maskgit"`) trains
 `quality.pixelcnn_prior()` (`quality.maskgit_prior()`, bidirectional) with its overrides instead. Unset settings are
@@ -38,11 +42,12 @@ def probe_prior_path(save_dir, index):
 
 
 def build_prior(config):
-    """A fresh prior and its training settings from a probe config (see the module docstring)."""
+    """A fresh prior and its `quality.fit_prior` keyword arguments from a probe config (see the module docstring)."""
     config = dict(config)
-    lr = config.pop("lr", quality.PRIOR_LEARNING_RATE)
-    batch_size = config.pop("batch_size", quality.PRIOR_BATCH_SIZE)
-    ema_momentum = config.pop("ema_momentum", None)
+    fit = dict(lr=config.pop("lr", quality.PRIOR_LEARNING_RATE),
+               batch_size=config.pop("batch_size", quality.PRIOR_BATCH_SIZE),
+               ema_momentum=config.pop("ema_momentum", None))
+    fit["jit_compile"] = bool(config.pop("jit_compile", quality.PRIOR_JIT_COMPILE))
     if config.pop("conditional", False):
         config["num_classes"] = NUM_CLASSES
     config.pop("tokenizer", None)
@@ -52,7 +57,25 @@ def build_prior(config):
     if kind not in builders:
         raise ValueError(f"prior must be one of {sorted(builders)}. Received: prior={kind!r}")
     prior = builders[kind](**config)
-    return prior, lr, batch_size, ema_momentum
+    return prior, fit
+
+
+def make_tokenizers(paths, minutes, seed):
+    """Trains each tokenizer of `paths` (`{"ours" | "baseline": .keras path}`) that is missing for `minutes`, with
+    `quality.py`'s reconstruction-phase settings, and saves it there."""
+    quality.check_data()
+    os.makedirs(os.path.dirname(os.path.abspath(next(iter(paths.values())))), exist_ok=True)
+    data = quality.vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=quality.DEFAULT_BATCH_SIZE,
+                                            seed=seed, drop_remainder=True)
+    preset = quality.DEFAULTS["ours"]
+    for name, path in paths.items():
+        if os.path.isfile(path):
+            continue
+        key = "vqkeras_k64" if name == "ours" else "baseline_k64"
+        lr = quality.OURS_LEARNING_RATES[preset] if name == "ours" else quality.BASELINE_LEARNING_RATE
+        model = quality.RECONSTRUCTION_MODELS[key](quality.OURS_PRESETS[preset])
+        quality.train(model, data, minutes, lr, anneal=quality.DEFAULT_ANNEAL, beta_2=quality.ADAM_BETA_2)
+        model.save(path)
 
 
 def main():
@@ -67,6 +90,9 @@ def main():
     parser.add_argument("--out", default=None, help="JSON results")
     parser.add_argument("--save-priors", action="store_true",
                         help="saves config i's prior as <save-dir>/probe_prior_<i>.keras")
+    parser.add_argument("--make-tokenizers", type=float, default=None, metavar="MINUTES",
+                        help="first trains the missing K=64 tokenizers into --save-dir, MINUTES each, as quality.py's "
+                             "reconstruction phase does (no VQGAN phase): priors side by side without a quality.py run")
     parser.add_argument("--load-priors", action="store_true",
                         help="loads config i's prior from <save-dir>/probe_prior_<i>.keras (an earlier --save-priors) "
                              "instead of training it: more sampling settings for the same priors")
@@ -84,6 +110,8 @@ def main():
     if unknown:
         parser.error(f"a config's tokenizer must be one of {sorted(TOKENIZER_FILES)}. Received: {unknown}")
     paths = {name: os.path.join(args.save_dir, TOKENIZER_FILES[name]) for name in wanted}
+    if args.make_tokenizers is not None:
+        make_tokenizers(paths, args.make_tokenizers, args.seed)
     missing = [path for path in paths.values() if not os.path.isfile(path)]
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
@@ -114,10 +142,9 @@ def main():
         if args.load_priors:
             prior, info = quality.load_saved(prior_path), {"steps": None, "loss": None}
         else:
-            prior, lr, batch_size, ema_momentum = build_prior(config)
-            info = quality.fit_prior(prior, train_tokens, args.minutes, lr=lr, batch_size=batch_size,
-                                     ema_momentum=ema_momentum, labels=train_labels if conditional else None,
-                                     anneal=quality.DEFAULT_ANNEAL)
+            prior, fit = build_prior(config)
+            info = quality.fit_prior(prior, train_tokens, args.minutes, labels=train_labels if conditional else None,
+                                     anneal=quality.DEFAULT_ANNEAL, **fit)
         if args.save_priors:
             prior.save(prior_path)
         test_loss = float(prior.evaluate(test_tokens, test_labels if conditional else None, batch_size=500, verbose=0,

@@ -8,7 +8,9 @@ Times `train_step` (in one `tf.function`, on one fixed batch, after 5 warm-up st
 "plain" vqkeras VQVAE of `benchmarks/quality.py` (64 random 28×28 images) and variants that remove one part each
 (the dead-code restarts, the EMA quantizer, the metric trackers); the "shuffle" preset (the decoder's
 `upsample="pixel_shuffle"`) and the "patch" preset (`patch_size=2`); the keras.io example architecture, for scale;
-and the two priors (128 random 7×7 grids of K = 64 codes), the transformer with each MLP activation. `--variants
+and the two priors (128 random 7×7 grids of K = 64 codes), the transformer with each MLP activation, and the
+"shuffle" preset, the keras.io architecture and both priors compiled with XLA (`jit_compile=True`, the step in one
+XLA cluster, as `fit` compiles it). `--variants
 plain,shuffle` times the variants whose names start with those prefixes. The "plain" model is timed first and last,
 to show the drift of the run.
 """
@@ -23,33 +25,34 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality  # noqa: E402  (sibling script module)
 
 
-def prepare(model):
+def prepare(model, jit_compile=False):
     """Compiles and builds `model` with the quality benchmark's optimizer and returns `(model, batch)`: 64 random
     28×28 images for an autoencoder, 128 random 7×7 grids of K = 64 codes for a prior."""
     tf, keras = quality.tf, quality.keras
     if isinstance(model, quality.vqkeras.priors.BasePrior):
         batch = tf.random.uniform((128, 7, 7), 0, 64, dtype=tf.int32, seed=0)
         model.compile(optimizer=keras.optimizers.AdamW(quality.PRIOR_LEARNING_RATE, weight_decay=0.01),
-                      jit_compile=False)
+                      jit_compile=jit_compile)
     else:
         batch = tf.random.uniform((64, 28, 28, 1), -1.0, 1.0, seed=0)
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=False)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=jit_compile)
         model.build((None, 28, 28, 1))
     model.optimizer.build(model.trainable_variables)
     return model, batch
 
 
-def warm_step(model, batch):
-    """`model.train_step` as one `tf.function`, traced and called 5 times on `batch`."""
-    step = quality.tf.function(model.train_step)
+def warm_step(model, batch, jit_compile=False):
+    """`model.train_step` as one `tf.function` (XLA-compiled with `jit_compile`), traced and called 5 times on
+    `batch`."""
+    step = quality.tf.function(model.train_step, jit_compile=jit_compile)
     for _ in range(5):
         step(batch)
     return step
 
 
-def ms_per_step(model, steps):
-    model, batch = prepare(model)
-    step = warm_step(model, batch)
+def ms_per_step(model, steps, jit_compile=False):
+    model, batch = prepare(model, jit_compile)
+    step = warm_step(model, batch, jit_compile)
     start = time.perf_counter()
     for _ in range(steps):
         step(batch)
@@ -83,13 +86,18 @@ def main():
         **{f"transformer prior, {activation} MLP": (lambda activation=activation: quality.transformer_prior(
             mlp_activation=activation)) for activation in ("gelu", "gelu_tanh", "silu", "relu")},
         "PixelCNN prior": quality.pixelcnn_prior,
+        "XLA shuffle": (lambda: quality.ours(64, quality.OURS_PRESETS["shuffle"]), True),
+        "XLA keras.io example architecture": (lambda: quality.KerasIOVQVAE(num_embeddings=64), True),
+        "transformer prior, XLA": (quality.transformer_prior, True),
+        "PixelCNN prior, XLA": (quality.pixelcnn_prior, True),
         "plain (again)": lambda: quality.ours(64, config),
     }
     wanted = None if args.variants is None else args.variants.split(",")
     for name, build in variants.items():
         if wanted is not None and not any(name.startswith(prefix) for prefix in wanted):
             continue
-        print(f"| {name} | {ms_per_step(build(), args.steps):.1f} |", flush=True)
+        build, jit_compile = build if isinstance(build, tuple) else (build, False)
+        print(f"| {name} | {ms_per_step(build(), args.steps, jit_compile):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from PIL import Image
 from tests.tiny_models import tiny_generator
 from tests.tiny_models import tiny_vqvae
 from vqkeras.cli import main
+from vqkeras.models import ImageGenerator
 
 TINY = [
     "--image-size", "16", "--channels", "1", "--batch-size", "16", "--num-embeddings", "16", "--latent-dim", "8",
@@ -72,14 +73,21 @@ def test_guidance_without_a_guide_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "s.png").exists()
 
 
-def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys):
+def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys, monkeypatch):
     path, guided = tmp_path / "g.keras", tmp_path / "guided.keras"
     tiny_generator().save(path)  # 8×8 images, prior marked as trained
+    fit_guide, compiled_with = ImageGenerator.fit_guide, []
+
+    def spy(self, *args, jit_compile="auto", **kwargs):
+        compiled_with.append(jit_compile)
+        return fit_guide(self, *args, jit_compile=jit_compile, **kwargs)
+
+    monkeypatch.setattr(ImageGenerator, "fit_guide", spy)
     code, out, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", "--split", "train[:32]",
-                         "--batch-size", "8", "--steps", "2", "--out", guided)
+                         "--batch-size", "8", "--steps", "2", "--xla", "--out", guided)
     assert code == 0, err
     generator = keras.models.load_model(guided)
-    assert generator.guide is not None and generator.guide.name.endswith("_guide")
+    assert generator.guide is not None and generator.guide.name.endswith("_guide") and compiled_with == [True]
     code, out, err = run(capsys, "generate", "--model", guided, "--num-images", "2", "--guidance-scale", "0.5",
                          "--out", tmp_path / "s.png")
     assert code == 0, err
@@ -96,11 +104,12 @@ def test_train_prior_takes_the_prior_options_and_a_generator_file(tmp_path, caps
     tiny_generator().save(path)  # its tokenizer gets a new prior
     code, out, err = run(capsys, "train-prior", "--tokenizer", path, "--data", "mnist5k", "--split", "train[:32]",
                          "--image-size", "8", "--batch-size", "8", "--epochs", "1", "--learning-rate", "1e-3",
-                         "--embed-dim", "24", "--num-layers", "1", "--num-heads", "2", "--dropout", "0",
+                         "--embed-dim", "24", "--num-layers", "1", "--num-heads", "2", "--dropout", "0", "--xla",
                          "--out", out_path)
     assert code == 0, err
     prior = keras.models.load_model(out_path).prior
     assert (prior.embed_dim, prior.num_layers, prior.num_heads, prior.dropout) == (24, 1, 2, 0.0)
+    assert prior.jit_compile is True
     assert prior.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
     bad = [(["--prior", "pixelcnn", "--num-heads", "2"], "--prior pixelcnn takes no --num-heads. Received: "
                                                            "--num-heads 2"),

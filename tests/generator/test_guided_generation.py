@@ -53,6 +53,24 @@ def test_guide_fraction_takes_the_copy_at_that_share_of_the_steps():
         by_step.fit_prior(images(4), guide_fraction=0)
 
 
+def test_fit_prior_with_xla_trains_the_same_prior_and_guide():
+    keras.utils.set_random_seed(0)
+    with_xla = tiny_generator(tiny_transformer_prior(dropout=0.0), prior_trained=False)
+    prior = tiny_transformer_prior(dropout=0.0)
+    prior.set_weights(with_xla.prior.get_weights())
+    without = ImageGenerator(with_xla.tokenizer, prior)
+    for generator, jit_compile in ((with_xla, True), (without, False)):
+        keras.utils.set_random_seed(1)  # the same data order for both
+        generator.fit_prior(images(16), epochs=2, batch_size=4, guide_at_step=2, jit_compile=jit_compile, verbose=0)
+        assert generator.prior.jit_compile is jit_compile
+    tokens = np.random.default_rng(0).integers(0, 16, size=(4, 4, 4))
+    for model in ("prior", "guide"):
+        np.testing.assert_allclose(getattr(with_xla, model).logits(tokens).numpy(),
+                                   getattr(without, model).logits(tokens).numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="jit_compile must be \"auto\", True or False. Received: jit_compile='yes'"):
+        without.fit_prior(images(4), jit_compile="yes")
+
+
 def test_keras_round_trip_and_to_inference_keep_the_guide(guided, tmp_path):
     expected = guided.generate(2, seed=4, guidance_scale=2.0).numpy()
     for model in (guided, guided.to_inference()):
