@@ -282,6 +282,20 @@ class TimedSnapshots(keras.callbacks.Callback):
             self.steps[fraction] = self.budget.steps
 
 
+def matmul_gflops(n=2048, repeats=5):
+    """The machine's dense float32 `tf.matmul` rate in GFLOP/s (`2·n³` FLOPs, median of `repeats`). The wall-clock
+    budgets' step counts follow it: run O's machine gave 232, session 21's 42."""
+    a, b = tf.random.normal((n, n), seed=0), tf.random.normal((n, n), seed=1)
+    product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    float(product(a, b))  # traces
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(product(a, b))
+        seconds.append(time.perf_counter() - start)
+    return 2 * n**3 / float(np.median(seconds)) / 1e9
+
+
 def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_BATCH_SIZE, seed=0, anneal=0.0,
               snapshots=(), ema_momentum=None, labels=None, jit_compile=PRIOR_JIT_COMPILE):
     """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
@@ -497,7 +511,8 @@ def main():
     results = {"args": vars(args), "date": started.isoformat(timespec="minutes"), "ours_config": config,
                "learning_rates": learning_rates,
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TF {tf.__version__}, "
-                          f"Keras {keras.__version__}"}
+                          f"Keras {keras.__version__}", "matmul_gflops": matmul_gflops()}
+    print(f"Machine: 2048×2048 float32 matmul at {results['matmul_gflops']:.1f} GFLOP/s", flush=True)
 
     # ------------------------------------------------------------------ reconstruction
     models, recon, curves = {key: RECONSTRUCTION_MODELS[key](config) for key in chosen}, {}, {}
