@@ -412,8 +412,10 @@ class VQVAE(KerasFileSaving, keras.Model):
                 )
                 break
             iterator = None
-        if self.jit_compile and self._distribute_strategy is None:
-            # XLA can't create variables inside the compiled step: build the model and optimizer(s) eagerly first.
+        if self._distribute_strategy is None:
+            # Build the model and optimizer(s) eagerly first (Keras defers it to the first traced step here): XLA can't
+            # create variables inside the compiled step, and a `tf.function` whose first trace creates variables
+            # traces the whole step a second time (the first `fit` step took 3× as long: docs/benchmarks.md).
             if data_batch is None and iterator is not None:
                 for _, _, batches in iterator:
                     data_batch = next(batches)

@@ -154,6 +154,15 @@ class BasePrior(KerasFileSaving, keras.Model):
         loss = self.loss_tracker.result()
         return {"loss": loss, "accuracy": self.accuracy_tracker.result(), "perplexity": tf.exp(loss)}
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None and self.optimizer is not None:
+            # Build the weights and the optimizer before the first traced step (Keras defers it to that step here): a
+            # `tf.function` whose first trace creates variables traces the step a second time (2× the first step).
+            self.build()
+            if not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             tokens, logits, next_token_loss, loss = self._step(data, training=True)
