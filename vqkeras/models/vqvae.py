@@ -415,7 +415,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         if self._distribute_strategy is None:
             # Build the model and optimizer(s) eagerly first (Keras defers it to the first traced step here): XLA can't
             # create variables inside the compiled step, and a `tf.function` whose first trace creates variables
-            # traces the whole step a second time (the first `fit` step took 3× as long: docs/benchmarks.md).
+            # traces the whole step a second time (the first `fit` took up to 3.4× as long: docs/benchmarks.md).
             if data_batch is None and iterator is not None:
                 for _, _, batches in iterator:
                     data_batch = next(batches)
