@@ -82,7 +82,8 @@ def main():
             for way in ("library", "keras"):
                 model, data = make()
                 times[(name, way)].append(first_fit_seconds(keras_deferred(model) if way == "keras" else model, data))
-    print("| Model | First fit, library build (s) | First fit, Keras' deferred build (s) | Ratio |\n|---|---:|---:|---:|")
+    print("| Model | First fit, library build (s) | First fit, Keras' deferred build (s) | Ratio |")
+    print("|---|---:|---:|---:|")
     for name in makers:
         library = statistics.median(times[(name, "library")])
         deferred = statistics.median(times[(name, "keras")])
