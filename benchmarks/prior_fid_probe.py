@@ -65,16 +65,15 @@ def make_tokenizers(paths, minutes, seed):
     `quality.py`'s reconstruction-phase settings, and saves it there."""
     quality.check_data()
     os.makedirs(os.path.dirname(os.path.abspath(next(iter(paths.values())))), exist_ok=True)
-    data = quality.vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=quality.DEFAULT_BATCH_SIZE,
-                                            seed=seed, drop_remainder=True)
+    data = quality.train_images(seed=seed)
     preset = quality.DEFAULTS["ours"]
     for name, path in paths.items():
         if os.path.isfile(path):
             continue
         key = "vqkeras_k64" if name == "ours" else "baseline_k64"
-        lr = quality.OURS_LEARNING_RATES[preset] if name == "ours" else quality.BASELINE_LEARNING_RATE
         model = quality.RECONSTRUCTION_MODELS[key](quality.OURS_PRESETS[preset])
-        quality.train(model, data, minutes, lr, anneal=quality.DEFAULT_ANNEAL, beta_2=quality.ADAM_BETA_2)
+        quality.train(model, data, minutes, quality.learning_rate(key, preset), anneal=quality.DEFAULT_ANNEAL,
+                      beta_2=quality.ADAM_BETA_2)
         model.save(path)
 
 

@@ -282,6 +282,17 @@ class TimedSnapshots(keras.callbacks.Callback):
             self.steps[fraction] = self.budget.steps
 
 
+def learning_rate(key, preset):
+    """The reconstruction phase's Adam rate of `RECONSTRUCTION_MODELS[key]` (our models at the `preset`'s rate)."""
+    return BASELINE_LEARNING_RATE if key.startswith("baseline") else OURS_LEARNING_RATES[preset]
+
+
+def train_images(batch_size=DEFAULT_BATCH_SIZE, seed=0):
+    """The 60,000 Fashion-MNIST training images as the autoencoders train on them: shuffled, batched, full batches."""
+    return vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=batch_size, seed=seed,
+                                    drop_remainder=True)
+
+
 def matmul_gflops(n=2048, repeats=5):
     """The machine's dense float32 `tf.matmul` rate in GFLOP/s (`2·n³` FLOPs, median of `repeats`). The wall-clock
     budgets' step counts follow it: run O's machine gave 232, session 21's 42."""
@@ -497,14 +508,12 @@ def main():
     if args.save_dir:
         os.makedirs(args.save_dir, exist_ok=True)
     config = OURS_PRESETS[args.ours]
-    learning_rates = {key: args.lr or (BASELINE_LEARNING_RATE if key.startswith("baseline") else
-                                       OURS_LEARNING_RATES[args.ours]) for key in RECONSTRUCTION_MODELS}
+    learning_rates = {key: args.lr or learning_rate(key, args.ours) for key in RECONSTRUCTION_MODELS}
     scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
     keras.utils.set_random_seed(args.seed)
     started = datetime.datetime.now()
 
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size,
-                                        seed=args.seed, drop_remainder=True)
+    train_ds = train_images(args.batch_size, args.seed)
     test_x = fashion_images("test")
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     probe = test_x[:1000]

@@ -31,6 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import quality  # noqa: E402  (sibling script module: the matmul rate)
 import vqkeras  # noqa: E402
 
 CONFIG = dict(image_channels=1, num_embeddings=64, latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2),
@@ -65,12 +66,7 @@ def main():
 
     # 1. Machine: dense float32 matmul.
     n = args.matmul_size
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    matmul(a, b)
-    matmul_seconds = median_seconds(matmul, 7, a, b)
-    matmul_flops = 2 * n**3 / matmul_seconds
+    matmul_flops = quality.matmul_gflops(n, repeats=7) * 1e9
 
     # 2. The training step, traced once with a fixed shape.
     keras.utils.set_random_seed(0)
@@ -91,8 +87,7 @@ def main():
     step_seconds = median_seconds(step, args.steps, images)
     forward_seconds = median_seconds(forward, args.steps, images)
     # Matmul again after the model, in case the machine's load changed during the run.
-    matmul_seconds_after = median_seconds(matmul, 7, a, b)
-    matmul_flops_after = 2 * n**3 / matmul_seconds_after
+    matmul_flops_after = quality.matmul_gflops(n, repeats=7) * 1e9
 
     achieved = step_flops / step_seconds
     peak = max(matmul_flops, matmul_flops_after)
