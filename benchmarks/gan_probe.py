@@ -55,11 +55,9 @@ def main():
     quality.GAN_SETTINGS.update({key: value for key, value in flags.items() if value is not None})
 
     import tensorflow as tf
-    import vqkeras
 
     quality.keras.utils.set_random_seed(0)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size, seed=0,
-                                        drop_remainder=True)
+    train_ds = quality.train_images(args.batch_size)
     test_x = quality.fashion_images("test")
     test_ds = tf.data.Dataset.from_tensor_slices(test_x).batch(500)
     if args.load:

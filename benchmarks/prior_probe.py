@@ -29,11 +29,8 @@ def main():
     args = parser.parse_args()
     quality.check_data()
 
-    import vqkeras
-
     quality.keras.utils.set_random_seed(0)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
-                                        drop_remainder=True)
+    train_ds = quality.train_images(64)
     train_x = quality.fashion_images("train")
     tokenizers = {"baseline": (quality.KerasIOVQVAE(num_embeddings=64), quality.BASELINE_LEARNING_RATE),
                   "ours": (quality.ours(64, quality.OURS_PRESETS["plain"]), quality.OURS_LEARNING_RATES["plain"])}

@@ -44,11 +44,9 @@ def main():
     quality.check_data()
 
     import tensorflow as tf
-    import vqkeras
 
     quality.keras.utils.set_random_seed(0)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=args.batch_size, seed=0,
-                                        drop_remainder=True)
+    train_ds = quality.train_images(args.batch_size)
     test_x = quality.fashion_images("test")
     if args.baseline:
         model = quality.KerasIOVQVAE(num_embeddings=64, name="keras_io_k64")

@@ -70,7 +70,6 @@ def main():
     args = parser.parse_args()
     quality.check_data()
     import tensorflow as tf
-    import vqkeras
 
     tokenizer_path = os.path.join(args.save_dir, "vqkeras_k64_gan_generation.keras")
     tokenizer = quality.load_saved(tokenizer_path)
@@ -96,8 +95,7 @@ def main():
 
     rows = [{"config": "saved", **measure(tokenizer)}]
     print(json.dumps(rows[-1]), flush=True)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=quality.DEFAULT_BATCH_SIZE,
-                                        seed=0, drop_remainder=True)
+    train_ds = quality.train_images()
     for config in json.loads(args.configs):
         quality.keras.utils.set_random_seed(0)
         model = quality.load_saved(tokenizer_path)

@@ -87,15 +87,13 @@ def main():
     if missing:
         parser.error(f"--save-dir {args.save_dir!r} lacks {', '.join(missing)} (written by quality.py --save-dir)")
     quality.check_data()
-    vqkeras, np = quality.vqkeras, quality.np
     load = lambda name: quality.load_saved(os.path.join(args.save_dir, name))  # noqa: E731
     extractor = quality.EfficientNetLite0Features(image_size=args.fid_image_size)
     test_x = quality.fashion_images("test")
     train_x = quality.fashion_images("train")
     test_stats = quality.statistics(test_x, extractor)
     selection_stats = quality.statistics(train_x[-quality.SELECTION_IMAGES:], extractor)
-    train_ds = vqkeras.data.load_images("fashion_mnist", 28, split="train", batch_size=64, seed=0,
-                                        drop_remainder=True)
+    train_ds = quality.train_images(64)
     results, more, reconstruction_fids = {}, {}, {}
     for key, (tokenizer_file, prior_file) in setups.items():
         tokenizer, prior = load(tokenizer_file), load(prior_file)
@@ -115,7 +113,7 @@ def main():
         for row in rows:
             print(f"| {key} | {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |")
     best = {key: min(rows, key=lambda row: row["selection_fid"]) for key, rows in results.items()}
-    print(f"\nChosen by selection FID: " + "; ".join(f"{k}: {v['settings']} → test FID {v['fid']:.2f}"
+    print("\nChosen by selection FID: " + "; ".join(f"{k}: {v['settings']} → test FID {v['fid']:.2f}"
                                                    for k, v in best.items()))
     if len(best) == 2:
         ratio = best["vqkeras_k64 + TransformerPrior"]["fid"] / best["baseline_k64 + PixelCNNPrior"]["fid"]
