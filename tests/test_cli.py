@@ -12,7 +12,7 @@ from vqkeras.models import ImageGenerator
 
 TINY = [
     "--image-size", "16", "--channels", "1", "--batch-size", "16", "--num-embeddings", "16", "--latent-dim", "8",
-    "--base-channels", "8", "--channel-multipliers", "1,2", "--num-res-blocks", "1", "--no-attention",
+    "--base-channels", "8", "--channel-multipliers", "1,2", "--num-res-blocks", "0", "--no-attention",
 ]
 
 

@@ -18,7 +18,7 @@ TOKENIZER_ARGS = dict(
     latent_dim=8,
     base_channels=8,
     channel_multipliers=(1, 2),
-    num_res_blocks=1,
+    num_res_blocks=0,  # no residual blocks per level (the middle blocks remain): traces in about 0.7× the time
     use_attention=False,
 )
 # A 1-layer, 8-filter discriminator and no perceptual loss (no backbone).

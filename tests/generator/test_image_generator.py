@@ -89,7 +89,7 @@ def test_train_vqvae_returns_a_working_generator():
         latent_dim=8,
         base_channels=8,
         channel_multipliers=(1, 2),
-        num_res_blocks=1,
+        num_res_blocks=0,
         prior_kwargs=dict(embed_dim=16, num_layers=1, num_heads=2),
         guide_fraction=0.5,
     )

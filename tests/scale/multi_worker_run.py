@@ -41,7 +41,7 @@ def main():
             image_channels=1,
             base_channels=4,
             channel_multipliers=(1, 2),
-            num_res_blocks=1,
+            num_res_blocks=0,
             use_attention=False,
             quantizer=VectorQuantizerEMA(16, 4, decay=0.8, seed=1, name="quantizer"),
         )

@@ -20,6 +20,11 @@ def _check_jit_compile(jit_compile):
         raise ValueError(f'jit_compile must be "auto", True or False. Received: jit_compile={jit_compile!r}')
 
 
+def default_prior_optimizer():
+    """The optimizer `fit_prior` and `fit_guide` compile with when given none: AdamW(3e-4, weight decay 0.01)."""
+    return keras.optimizers.AdamW(3e-4, weight_decay=0.01)
+
+
 def is_face_dataset(name):
     """Whether a dataset name (e.g. `"orl_faces"`, `"tfds:celeb_a"`) denotes a face dataset."""
     return bool(name) and any(key in str(name).lower() for key in FACE_DATASET_KEYS)
@@ -172,7 +177,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), snapshot]
         if optimizer is not None or not self.prior.compiled or jit_compile != "auto":
             optimizer = optimizer or (self.prior.optimizer if self.prior.compiled else None)
-            self.prior.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01),
+            self.prior.compile(optimizer=optimizer or default_prior_optimizer(),
                                jit_compile=jit_compile)
         history = self.prior.fit(tokens, epochs=epochs, batch_size=batch_size, **fit_kwargs)
         self.prior_trained = True
@@ -222,7 +227,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         tokens = self.encode_dataset(images)
         data = (tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
                 .batch(batch_size).prefetch(tf.data.AUTOTUNE))
-        guide.compile(optimizer=optimizer or keras.optimizers.AdamW(3e-4, weight_decay=0.01), jit_compile=jit_compile)
+        guide.compile(optimizer=optimizer or default_prior_optimizer(), jit_compile=jit_compile)
         history = guide.fit(data, epochs=1, steps_per_epoch=int(steps), **fit_kwargs)
         self.set_guide(guide.snapshot(name=guide.name))  # frozen and uncompiled, like `fit_prior`'s copies
         return history
