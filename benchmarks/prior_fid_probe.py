@@ -163,8 +163,7 @@ def main():
         print(f"| `{json.dumps(row['config'])}` | `{json.dumps(row['sampling'])}` | {row['params']:,} | "
               f"{steps} | {row['test_loss']:.3f} | {row['fid']:.1f} |")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        quality.save({"args": vars(args), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

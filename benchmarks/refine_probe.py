@@ -100,12 +100,11 @@ def main():
             row[name] = quality.fid_against(images, extractor, test_stats)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| Setting | Reconstruction FID | Sample FID |\n|---|---:|---:|")
-    for row in rows:
-        print(f"| `{json.dumps(row['setting'])}` | {row['reconstructions']:.1f} | {row['samples']:.1f} |")
+    table = [f"| `{json.dumps(row['setting'])}` | {row['reconstructions']:.1f} | {row['samples']:.1f} |"
+             for row in rows]
+    print("\n".join(["", "| Setting | Reconstruction FID | Sample FID |", "|---|---:|---:|", *table]))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        quality.save({"args": vars(args), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,7 @@ def main():
     for row in rows:
         print(f"| {row['oversample']:g}× | {row['selection_fid']:.1f} | {row['fid']:.1f} |")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        quality.save({"args": vars(args), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -110,8 +110,7 @@ def main():
         rows.append({"config": config, "steps": budget.steps, **measure(model)})
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+        quality.save({"args": vars(args), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":
