@@ -177,8 +177,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), snapshot]
         if optimizer is not None or not self.prior.compiled or jit_compile != "auto":
             optimizer = optimizer or (self.prior.optimizer if self.prior.compiled else None)
-            self.prior.compile(optimizer=optimizer or default_prior_optimizer(),
-                               jit_compile=jit_compile)
+            self.prior.compile(optimizer=optimizer or default_prior_optimizer(), jit_compile=jit_compile)
         history = self.prior.fit(tokens, epochs=epochs, batch_size=batch_size, **fit_kwargs)
         self.prior_trained = True
         if snapshot is not None:
