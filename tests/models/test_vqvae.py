@@ -171,6 +171,51 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     assert logs["codebook_usage"] > 0.5, logs
 
 
+def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips(tmp_path):
+    plain = tiny_vqvae()
+    predicted = tiny_vqvae(code_prediction_weight=0.4, code_entropy_temperature=2.0)
+    x = images(4)
+    plain.build(x.shape)
+    predicted.build(x.shape)
+    assert plain.code_predictor is None and len(predicted.trainable_variables) > len(plain.trainable_variables)
+    for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
+        getattr(predicted, part).set_weights(getattr(plain, part).get_weights())
+    # L_pred = −mean_t Σ_k q_tk log p_tk, q = softmax(−‖z − e‖²/τ), p = softmax(predictor logits).
+    z = predicted.pre_quant(predicted.encoder(x)).numpy().astype("float64")
+    quantized = predicted.quantizer(z.astype("float32"))
+    logits = predicted.code_predictor(quantized).numpy().astype("float64").reshape(-1, 16)
+    e = predicted.quantizer.embeddings.numpy().astype("float64")
+    d = ((z.reshape(-1, z.shape[-1])[:, None, :] - e[None]) ** 2).sum(-1)
+    q = np.exp(-(d - d.min(1, keepdims=True)) / 2.0)
+    q /= q.sum(1, keepdims=True)
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    expected = -(q * log_p).sum(1).mean()
+    np.testing.assert_allclose(float(predicted.code_prediction_loss(z.astype("float32"), quantized)), expected,
+                               rtol=1e-4)
+    np.testing.assert_allclose(float(predicted.forward(x)["vq_loss"]),
+                               float(plain.forward(x)["vq_loss"]) + 0.4 * expected, rtol=1e-4)
+    # fit trains the predictor with the rest of the model, and the term's gradient reaches the encoder.
+    with tf.GradientTape() as tape:
+        loss = predicted.code_prediction_loss(predicted.pre_quant(predicted.encoder(x)),
+                                              predicted.quantizer(predicted.pre_quant(predicted.encoder(x))))
+    grads = tape.gradient(loss, predicted.encoder.trainable_variables + predicted.code_predictor.trainable_variables)
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    before = [v.numpy().copy() for v in predicted.code_predictor.trainable_variables]
+    predicted.compile(optimizer="adam")
+    logs = predicted.fit(images(8), epochs=1, batch_size=4, verbose=0).history
+    assert 0 < logs["code_prediction_loss"][0] < 10 and "code_prediction_loss" not in plain.trackers
+    assert all(np.abs(a - v.numpy()).max() > 0 for a, v in zip(before, predicted.code_predictor.trainable_variables))
+    predicted.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.code_prediction_weight == 0.4
+    np.testing.assert_allclose(float(loaded.forward(x)["vq_loss"]), float(predicted.forward(x)["vq_loss"]),
+                               rtol=1e-6)
+    for bad in (-0.1, float("inf"), "high", True):
+        with pytest.raises(ValueError, match=f"code_prediction_weight={bad!r}"):
+            tiny_vqvae(code_prediction_weight=bad)
+
+
 def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_arguments(tmp_path):
     plain = tiny_vqvae()
     penalised = tiny_vqvae(code_entropy_weight=0.7, code_entropy_temperature=2.0)

@@ -241,31 +241,45 @@ class BaseQuantizer(keras.layers.Layer):
         idx = self._nearest(self._to_lookup_space(inputs))
         return tf.reshape(idx, tf.shape(inputs)[:-1])
 
-    def code_entropy(self, inputs, temperature=None):
-        """Entropy (nats) of the batch's mean soft code assignment: the rate of a code model that ignores context.
+    def soft_assignments(self, inputs, temperature=None):
+        """Soft code assignments `softmax(−d(z_n, e)/τ)`, `(N, K)` float32 rows over the flattened `inputs`.
 
-        `H(p̄) = −Σ_k p̄_k log p̄_k`, `p̄ = mean_n softmax(−d(z_n, e)/τ)`, with `d` the squared distances
-        (`compute_distances`). Differentiable in `inputs` (and in a gradient-trained codebook), unlike the hard
-        histogram behind `perplexity = exp H`. Under `tf.distribute` the mean runs over the global batch, so every
-        replica penalises the same entropy. It costs one `(N, K)` softmax, not chunked like the lookup.
+        `d` are the squared distances (`compute_distances`). Differentiable in `inputs` (and in a gradient-trained
+        codebook), unlike the nearest-code indices. They cost one `(N, K)` softmax, not chunked like the lookup.
 
         Args:
             inputs: Float tensor `(..., embedding_dim)`.
             temperature: Float `τ > 0`, in units of squared distance; `None` uses the batch's mean gap between the
-                squared distances to the nearest and the second-nearest code (no gradient through it), so the
-                nearest code keeps about `e` times the weight of the next whatever the scale of the latents.
+                squared distances to the nearest and the second-nearest code (no gradient through it; over the
+                global batch under `tf.distribute`), so the nearest code keeps about `e` times the weight of the
+                next whatever the scale of the latents.
 
         Returns:
-            Scalar float32 tensor in `[0, log K]`.
+            Float32 tensor `(N, K)`, `N` the number of vectors in `inputs`; each row sums to 1.
         """
-        z = self._to_lookup_space(inputs)
-        distances = self.compute_distances(z)
+        distances = self.compute_distances(self._to_lookup_space(inputs))
         if temperature is None:
             two_nearest = -tf.math.top_k(-distances, k=2).values
             gaps = tf.stop_gradient(two_nearest[:, 1] - two_nearest[:, 0])
             rows = self._all_reduce_sum(tf.cast(tf.shape(gaps)[0], "float32"))
             temperature = tf.maximum(self._all_reduce_sum(tf.reduce_sum(gaps)) / rows, 1e-12)
-        total = self._all_reduce_sum(tf.reduce_sum(tf.nn.softmax(-distances / temperature, axis=-1), axis=0))
+        return tf.nn.softmax(-distances / temperature, axis=-1)
+
+    def code_entropy(self, inputs, temperature=None):
+        """Entropy (nats) of the batch's mean soft code assignment: the rate of a code model that ignores context.
+
+        `H(p̄) = −Σ_k p̄_k log p̄_k`, `p̄ = mean_n softmax(−d(z_n, e)/τ)` (`soft_assignments`). Differentiable in
+        `inputs`, unlike the hard histogram behind `perplexity = exp H`. Under `tf.distribute` the mean runs over the
+        global batch, so every replica penalises the same entropy.
+
+        Args:
+            inputs: Float tensor `(..., embedding_dim)`.
+            temperature: `τ`, as in `soft_assignments`.
+
+        Returns:
+            Scalar float32 tensor in `[0, log K]`.
+        """
+        total = self._all_reduce_sum(tf.reduce_sum(self.soft_assignments(inputs, temperature), axis=0))
         return entropy(total / tf.maximum(tf.reduce_sum(total), 1e-12))
 
     def get_codebook_entries(self, indices):
