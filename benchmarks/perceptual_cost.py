@@ -4,17 +4,20 @@ Usage (from the repository root):
 
     python benchmarks/perceptual_cost.py --load runs/P/l2.keras --blocks 0,2,5 --blocks 0,2
     python benchmarks/perceptual_cost.py --xla
+    python benchmarks/perceptual_cost.py --variant '{"code_prediction_weight": 0.3}'
 
 Continues the saved K=64 tokenizer `--load` (default: a fresh one of the benchmark's preset; timing needs no trained
 weights) as `quality.train_gan` does (`quality.GAN_SETTINGS`, the perceptual loss
 on MobileNetV2 at `quality.PERCEPTUAL_IMAGE_SIZE`), once per variant: the default layers (blocks 0, 2, 5, 12, 16),
-each `--blocks` list (`VQGAN(perceptual_layers=...)`, MobileNetV2 block outputs), no perceptual loss, and the
+each `--blocks` list (`VQGAN(perceptual_layers=...)`, MobileNetV2 block outputs), each `--variant` (JSON overrides
+of those settings), no perceptual loss, and the
 `VQVAE` step for reference; with `--xla`, also the default VQGAN step and the `VQVAE` step compiled with XLA
 (`jit_compile=True`). Every variant is built and warmed up first; then rounds of `--steps` `train_on_batch`
 calls on one batch of 32 Fashion-MNIST images alternate between the variants, and each figure is the median round.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -32,6 +35,9 @@ def main():
     parser.add_argument("--xla", action="store_true", help="also time the default step and the VQVAE's with XLA")
     parser.add_argument("--blocks", action="append", default=[],
                         help="comma-separated MobileNetV2 block indices (repeatable)")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="JSON overrides of the default step's VQGAN settings, timed as one more variant "
+                             "(repeatable), e.g. '{\"code_prediction_weight\": 0.3}'")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -50,6 +56,11 @@ def main():
     for indices in blocks:
         name = f"blocks {', '.join(map(str, indices))}"
         variants[name] = {**settings, "perceptual_layers": [block_output_name(i) for i in indices]}
+    for text in args.variant:
+        try:
+            variants[text] = {**settings, **json.loads(text)}
+        except (ValueError, TypeError):
+            parser.error(f"--variant must be a JSON object. Received: {text!r}")
     variants["no perceptual loss"] = {**settings, "perceptual_weight": 0.0}
 
     def tokenizer():

@@ -1,7 +1,5 @@
 """MaskGITPrior: masking schedule and masked loss vs NumPy, iterative decoding, known tokens, scoring, learning."""
 
-import math
-
 import keras
 import numpy as np
 import pytest

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from vqkeras.models.vqvae import keras_has_issue_20585
 from vqkeras.models.vqvae import needs_multi_worker_workaround
