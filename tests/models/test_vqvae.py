@@ -171,15 +171,21 @@ def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
     assert logs["codebook_usage"] > 0.5, logs
 
 
-def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips(tmp_path):
-    plain = tiny_vqvae()
-    predicted = tiny_vqvae(code_prediction_weight=0.4, code_entropy_temperature=2.0)
+def plain_and_variant(**kwargs):
+    """A built tiny VQVAE, another built with `kwargs` and the first one's weights (its extra layers aside), and 4
+    images."""
+    plain, variant = tiny_vqvae(), tiny_vqvae(**kwargs)
     x = images(4)
     plain.build(x.shape)
-    predicted.build(x.shape)
-    assert plain.code_predictor is None and len(predicted.trainable_variables) > len(plain.trainable_variables)
+    variant.build(x.shape)
     for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
-        getattr(predicted, part).set_weights(getattr(plain, part).get_weights())
+        getattr(variant, part).set_weights(getattr(plain, part).get_weights())
+    return plain, variant, x
+
+
+def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips(tmp_path):
+    plain, predicted, x = plain_and_variant(code_prediction_weight=0.4, code_entropy_temperature=2.0)
+    assert plain.code_predictor is None and len(predicted.trainable_variables) > len(plain.trainable_variables)
     # L_pred = −mean_t Σ_k q_tk log p_tk, q = softmax(−‖z − e‖²/τ), p = softmax(predictor logits).
     z = predicted.pre_quant(predicted.encoder(x)).numpy().astype("float64")
     quantized = predicted.quantizer(z.astype("float32"))
@@ -217,12 +223,7 @@ def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips
 
 
 def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_arguments(tmp_path):
-    plain = tiny_vqvae()
-    penalised = tiny_vqvae(code_entropy_weight=0.7, code_entropy_temperature=2.0)
-    x = images(4)
-    plain.build(x.shape)
-    penalised.build(x.shape)
-    penalised.set_weights(plain.get_weights())
+    plain, penalised, x = plain_and_variant(code_entropy_weight=0.7, code_entropy_temperature=2.0)
     z = plain.pre_quant(plain.encoder(x))
     entropy = float(plain.quantizer.code_entropy(z, 2.0))
     assert entropy > 0
