@@ -197,14 +197,15 @@ def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips
     log_p = logits - logits.max(1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
     expected = -(q * log_p).sum(1).mean()
-    np.testing.assert_allclose(float(predicted.code_prediction_loss(z.astype("float32"), quantized)), expected,
-                               rtol=1e-4)
+    assignments = predicted.quantizer.soft_assignments(z.astype("float32"), 2.0)
+    np.testing.assert_allclose(float(predicted.code_prediction_loss(assignments, quantized)), expected, rtol=1e-4)
     np.testing.assert_allclose(float(predicted.forward(x)["vq_loss"]),
                                float(plain.forward(x)["vq_loss"]) + 0.4 * expected, rtol=1e-4)
     # fit trains the predictor with the rest of the model, and the term's gradient reaches the encoder.
     with tf.GradientTape() as tape:
-        loss = predicted.code_prediction_loss(predicted.pre_quant(predicted.encoder(x)),
-                                              predicted.quantizer(predicted.pre_quant(predicted.encoder(x))))
+        latents = predicted.pre_quant(predicted.encoder(x))
+        loss = predicted.code_prediction_loss(predicted.quantizer.soft_assignments(latents, 2.0),
+                                              predicted.quantizer(latents))
     grads = tape.gradient(loss, predicted.encoder.trainable_variables + predicted.code_predictor.trainable_variables)
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
     before = [v.numpy().copy() for v in predicted.code_predictor.trainable_variables]

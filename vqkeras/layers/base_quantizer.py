@@ -279,7 +279,12 @@ class BaseQuantizer(keras.layers.Layer):
         Returns:
             Scalar float32 tensor in `[0, log K]`.
         """
-        total = self._all_reduce_sum(tf.reduce_sum(self.soft_assignments(inputs, temperature), axis=0))
+        return self.mean_assignment_entropy(self.soft_assignments(inputs, temperature))
+
+    def mean_assignment_entropy(self, assignments):
+        """`H(p̄)` (nats) of `soft_assignments`' `(N, K)` rows, `p̄` their mean over the global batch: `code_entropy`
+        for assignments already computed."""
+        total = self._all_reduce_sum(tf.reduce_sum(assignments, axis=0))
         return entropy(total / tf.maximum(tf.reduce_sum(total), 1e-12))
 
     def get_codebook_entries(self, indices):

@@ -313,12 +313,15 @@ class VQVAE(KerasFileSaving, keras.Model):
         vq = self.quantizer.quantize_with_stats(z, training=training)
         reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
         vq_loss = vq["loss"]
-        if self.code_entropy_weight:
-            vq_loss += self.code_entropy_weight * self.quantizer.code_entropy(z, self.code_entropy_temperature)
         extra = {}
-        if self.code_predictor is not None:
-            extra["code_prediction_loss"] = self.code_prediction_loss(z, vq["quantized"])
-            vq_loss += self.code_prediction_weight * extra["code_prediction_loss"]
+        if self.code_entropy_weight or self.code_predictor is not None:
+            # Both code terms use the same soft assignments: one (N, K) distance matrix and softmax.
+            assignments = self.quantizer.soft_assignments(z, self.code_entropy_temperature)
+            if self.code_entropy_weight:
+                vq_loss += self.code_entropy_weight * self.quantizer.mean_assignment_entropy(assignments)
+            if self.code_predictor is not None:
+                extra["code_prediction_loss"] = self.code_prediction_loss(assignments, vq["quantized"])
+                vq_loss += self.code_prediction_weight * extra["code_prediction_loss"]
         return {
             **extra,
             "reconstructions": reconstructions,
@@ -329,13 +332,12 @@ class VQVAE(KerasFileSaving, keras.Model):
             "codebook_alive": vq["codebook_alive"],
         }
 
-    def code_prediction_loss(self, latents, quantized):
-        """`L_pred`, the cross-entropy (nats per position) of the soft code assignments of `latents` under
-        `code_predictor` run on `quantized` (see `code_prediction_weight`). A float32 scalar, this replica's mean."""
-        logits = self.code_predictor(quantized)
-        targets = self.quantizer.soft_assignments(latents, self.code_entropy_temperature)
-        log_probs = tf.reshape(tf.nn.log_softmax(logits, axis=-1), tf.shape(targets))
-        return -tf.reduce_mean(tf.reduce_sum(targets * log_probs, axis=-1))
+    def code_prediction_loss(self, assignments, quantized):
+        """`L_pred`, the cross-entropy (nats per position) of the soft code assignments `assignments` (`(N, K)`, from
+        `quantizer.soft_assignments` of the latents) under `code_predictor` run on `quantized` (see
+        `code_prediction_weight`). A float32 scalar, this replica's mean."""
+        log_probs = tf.reshape(tf.nn.log_softmax(self.code_predictor(quantized), axis=-1), tf.shape(assignments))
+        return -tf.reduce_mean(tf.reduce_sum(assignments * log_probs, axis=-1))
 
     def call(self, images, training=None):
         self.check_images(images)
