@@ -1,0 +1,5 @@
+"""Named configurations as plain data: architectures, training recipes, shipped and pretrained weights."""
+
+from vqkeras.presets.registry import get_preset
+from vqkeras.presets.registry import list_presets
+from vqkeras.presets.registry import register_presets
