@@ -7,6 +7,7 @@ import tensorflow as tf
 from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
+from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import to_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 
@@ -31,7 +32,7 @@ def is_face_dataset(name):
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class ImageGenerator(KerasFileSaving, keras.Model):
+class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
     """Generates images by sampling a token prior and decoding the tokens with a VQ tokenizer.
 
     `x ~ decode(t)`, `t ~ p_prior(t | c)`, on the tokenizer's `(H/f)×(W/f)` grid of codes.

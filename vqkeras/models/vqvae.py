@@ -10,6 +10,7 @@ from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
 from vqkeras.layers.vector_quantizer import VectorQuantizer
 from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 
@@ -84,7 +85,7 @@ def replica_mean(value):
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class VQVAE(KerasFileSaving, keras.Model):
+class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
 
     `images → Encoder → 1×1 pre-quant conv → quantizer → 1×1 post-quant conv → Decoder → reconstructions`.
