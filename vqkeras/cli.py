@@ -1,6 +1,9 @@
 """The `vqkeras` command line: train, sample, restore, export and evaluate VQ models.
 
-Every subcommand documents its flags in `vqkeras <subcommand> --help`. Errors print one line and exit with code 2.
+Every subcommand documents its flags in `vqkeras <subcommand> --help`. Errors print one line and exit with code 2,
+before any work: every number is checked against its flag's range and every path for being readable (inputs) or
+writable with a known extension (outputs) before a command loads data, trains or samples. TensorFlow's own log lines
+are hidden (see `vqkeras._startup`); set TF_CPP_MIN_LOG_LEVEL, e.g. to 0, to see them.
 """
 
 import argparse
@@ -123,8 +126,8 @@ class _Path:
         if self.suffixes and path.suffix.lower() not in self.suffixes:
             raise CommandError(f"{flag} must end in {' or '.join(self.suffixes)}. Received: {flag} {value}")
         if path.exists() and path.is_dir() != self.folder:
-            raise CommandError(f"{flag} must be a {self.what}, but it is an existing {'file' if self.folder else 'folder'}. "
-                               f"Received: {flag} {value}")
+            raise CommandError(f"{flag} must be a {self.what}, but it is an existing "
+                               f"{'file' if self.folder else 'folder'}. Received: {flag} {value}")
         _check_writable(flag, value, path if self.folder else path.parent)
 
 
@@ -170,11 +173,12 @@ def _check_image_size(flag, size, tokenizer):
     from vqkeras.models.vqvae import nearest_valid_sizes
 
     factor = tokenizer.downsample_factor
-    for side in size if isinstance(size, tuple) else (size,):
+    sides = size if isinstance(size, tuple) else (size,)
+    for side in sides:
         if side % factor:
             raise CommandError(f"{flag} must be a multiple of the model's downsampling factor {factor} (nearest: "
                                f"{' or '.join(map(str, nearest_valid_sizes(side, factor)))}). Received: {flag} "
-                               + ",".join(map(str, size if isinstance(size, tuple) else (size,))))
+                               + ",".join(map(str, sides)))
 
 
 def _require(model, attribute, what, path):
@@ -503,7 +507,8 @@ def _add_xla_flag(parser):
 
 
 def build_parser():
-    parser = _Parser(prog="vqkeras", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="vqkeras", description=__doc__.splitlines()[0],
+                     epilog="TensorFlow's log lines are hidden; set TF_CPP_MIN_LOG_LEVEL=0 to see them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a VQ-VAE or VQ-GAN tokenizer")
@@ -535,9 +540,12 @@ def build_parser():
     p.add_argument("--perceptual-image-size", type=COUNT, default=None,
                    help="VQ-GAN: side the images are resized to before the perceptual backbone (>= 32; helps small "
                         "images such as 28×28, whose deep feature maps are 1×1 to 4×4)")
-    p.add_argument("--out", type=MODEL_OUT, default="tokenizer.keras", help=".keras checkpoint written every epoch and at the end")
-    p.add_argument("--backup-dir", type=FOLDER_OUT, default=None, help="BackupAndRestore directory: rerun to resume")
-    p.add_argument("--tensorboard", type=FOLDER_OUT, default=None, help="TensorBoard log dir (scalars and reconstructions)")
+    p.add_argument("--out", type=MODEL_OUT, default="tokenizer.keras",
+                   help=".keras checkpoint written every epoch and at the end")
+    p.add_argument("--backup-dir", type=FOLDER_OUT, default=None,
+                   help="BackupAndRestore directory: rerun to resume")
+    p.add_argument("--tensorboard", type=FOLDER_OUT, default=None,
+                   help="TensorBoard log dir (scalars and reconstructions)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("train-prior", help="train a token prior on a tokenizer's codes -> an ImageGenerator")
@@ -559,12 +567,14 @@ def build_parser():
     p.set_defaults(func=cmd_train_prior)
 
     p = sub.add_parser("train-guide", help="train a guide for a trained generator's prior (generate --guidance-scale)")
-    p.add_argument("--model", type=MODEL_IN, required=True, help="ImageGenerator .keras file (its prior already trained)")
+    p.add_argument("--model", type=MODEL_IN, required=True,
+                   help="ImageGenerator .keras file (its prior already trained)")
     _add_data_flags(p)
     p.add_argument("--steps", type=COUNT, required=True,
                    help="the guide's training steps: about a twentieth to a tenth of the prior's own")
     _add_xla_flag(p)
-    p.add_argument("--out", type=MODEL_OUT, default="guided_generator.keras", help="the generator with its guide (.keras)")
+    p.add_argument("--out", type=MODEL_OUT, default="guided_generator.keras",
+                   help="the generator with its guide (.keras)")
     p.set_defaults(func=cmd_train_guide, image_size=None)
 
     p = sub.add_parser("reconstruct", help="encode and decode images; PNG grid of inputs and reconstructions")
@@ -598,7 +608,8 @@ def build_parser():
     p.set_defaults(func=cmd_style)
 
     p = sub.add_parser("inpaint", help="fill in a masked region of an image")
-    p.add_argument("--model", type=MODEL_IN, required=True, help="ImageGenerator .keras file (a MaskGIT prior works best)")
+    p.add_argument("--model", type=MODEL_IN, required=True,
+                   help="ImageGenerator .keras file (a MaskGIT prior works best)")
     p.add_argument("--image", type=IMAGE_IN, required=True, help="image file")
     p.add_argument("--mask", type=IMAGE_IN, default=None, help="mask image file: white = fill in")
     p.add_argument("--box", type=BOX, default=None, help="box to fill in: x,y,w,h in pixels")
