@@ -95,7 +95,7 @@ def test_train_guide_gives_a_trained_generator_a_guide(tmp_path, capsys, monkeyp
            (["--steps", "1", "--image-size", "16"], "generator's 8×8 images. Received: --image-size 16")]
     for flags, message in bad:
         code, _, err = run(capsys, "train-guide", "--model", path, "--data", "mnist5k", *flags,
-                           "--out", tmp_path / "x")
+                           "--out", tmp_path / "x.keras")
         assert code == 2 and message in err and "Traceback" not in err
 
 

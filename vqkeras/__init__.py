@@ -6,11 +6,9 @@ learned codebook, and a decoder maps the grid back.
 
 __version__ = "0.1.0"
 
-import os as _os
-import sys as _sys
+from vqkeras._startup import set_tensorflow_log_level as _set_tensorflow_log_level
 
-if "tensorflow" not in _sys.modules:  # quiet TensorFlow's C++ start-up logs unless the user chose a level
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_set_tensorflow_log_level()  # before TensorFlow loads: it reads the level once (the command line hides its logs)
 
 from vqkeras import backbones
 from vqkeras import callbacks

@@ -1,16 +1,20 @@
 """The `vqkeras` command line: train, sample, restore, export and evaluate VQ models.
 
-Every subcommand documents its flags in `vqkeras <subcommand> --help`. Errors print one line and exit with code 2.
+Every subcommand documents its flags in `vqkeras <subcommand> --help`. Errors print one line and exit with code 2,
+before any work: every number is checked against its flag's range and every path for being readable (inputs) or
+writable with a known extension (outputs) before a command loads data, trains or samples. TensorFlow's own log lines
+are hidden (see `vqkeras._startup`); set TF_CPP_MIN_LOG_LEVEL, e.g. to 0, to see them.
 """
 
 import argparse
-import os
+import math
 import sys
+import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "saved_models"
+# Formats `keras.utils.save_img` writes for the grids (it picks the format from the extension).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tiff", ".webp")
 
 
 class CommandError(Exception):
@@ -21,35 +25,160 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"vqkeras: error: {message} (see `{self.prog} --help`)\n")
 
+    def check(self, args):
+        """Checks every flag whose `type=` carries a rule (`_Number`, `_Path`), in the order of `--help`.
 
-def _ints(text):
+        Runs after parsing and before the command, so a bad number or path stops the command before any work.
+
+        Raises:
+            CommandError: for the first flag that breaks its rule, naming the flag and the value received.
+        """
+        for action in self._actions:
+            rule = getattr(action.type, "check", None)
+            value = getattr(args, action.dest, None)
+            if rule is None or value is None:
+                continue
+            for item in value if isinstance(value, list) else [value]:  # nargs="*" flags hold a list
+                rule(action.option_strings[0], item)
+
+
+# ----------------------------------------------------------------------------- flag rules
+class _Number:
+    """A number flag's `type=`, which carries the flag's range; `_Parser.check` enforces the range.
+
+    A single number parses as `kind` does, so a typo reads "invalid int value" or "invalid float value". With an
+    `example` such as "h,w", the flag takes comma-separated numbers, as many as the example has (any number if
+    `count=None`), and every one must lie in the range. NaN and ±inf lie outside every range.
+    """
+
+    def __init__(self, kind, low, high=math.inf, low_open=False, high_open=False, example=None, count=-1):
+        self.kind, self.low, self.high, self.low_open, self.high_open = kind, low, high, low_open, high_open
+        self.example = example
+        self.count = len(example.split(",")) if example and count == -1 else count
+        self.__name__ = kind.__name__  # argparse names the type in "invalid ... value"
+
+    def __call__(self, text):
+        if self.example is None:
+            return self.kind(text)
+        try:
+            values = tuple(self.kind(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if not values or self.count not in (None, len(values)):
+            noun = "integers" if self.kind is int else "numbers"
+            raise argparse.ArgumentTypeError(f"expected {self.count or ''} comma-separated {noun}, "
+                                             f"e.g. {self.example}. Received: {text!r}".replace("  ", " "))
+        return values
+
+    @property
+    def range(self):
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '≥'} {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+    def contains(self, value):
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return math.isfinite(value) and above and below
+
+    def check(self, flag, value):
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(self.contains(v) for v in values):
+            finite = "" if all(math.isfinite(v) for v in values) else "finite and "
+            shown = ",".join(str(v) for v in values)
+            raise CommandError(f"{flag} must be {finite}{self.range}. Received: {flag} {shown}")
+
+
+COUNT = _Number(int, 1)  # images, epochs, steps, layers, channels
+NATURAL = _Number(int, 0)
+POSITIVE = _Number(float, 0, low_open=True)  # learning rates, temperatures
+NON_NEGATIVE = _Number(float, 0)
+FRACTION = _Number(float, 0, 1)  # strengths
+RATE = _Number(float, 0, 1, high_open=True)  # dropout
+MASS = _Number(float, 0, 1, low_open=True)  # top-p
+
+
+class _Path:
+    """A path flag's `type=`: the value stays a string; `_Parser.check` tells whether the command can use it.
+
+    - `role="in"`: the file (or, with `folder=True`, the folder) must exist and be one;
+    - `role="out"`: its name must end in one of `suffixes` (when given), it must not be an existing folder (or, with
+      `folder=True`, an existing file), and the nearest existing folder on its path must take a new file: a real
+      write is tried (an access check says yes to root even in `/proc`). Missing folders are created later.
+    """
+
+    def __init__(self, what, role, suffixes=(), folder=False):
+        self.what, self.role, self.suffixes, self.folder = what, role, suffixes, folder
+        self.__name__ = "path"
+
+    def __call__(self, text):
+        return text
+
+    def check(self, flag, value):
+        path = Path(value)
+        if self.role == "in":
+            if not path.exists():
+                raise CommandError(f"{flag}: {self.what} not found: {value}")
+            if path.is_dir() != self.folder:
+                raise CommandError(f"{flag} must be a {self.what}, not a {'file' if self.folder else 'folder'}. "
+                                   f"Received: {flag} {value}")
+            return
+        if self.suffixes and path.suffix.lower() not in self.suffixes:
+            raise CommandError(f"{flag} must end in {' or '.join(self.suffixes)}. Received: {flag} {value}")
+        if path.exists() and path.is_dir() != self.folder:
+            raise CommandError(f"{flag} must be a {self.what}, but it is an existing "
+                               f"{'file' if self.folder else 'folder'}. Received: {flag} {value}")
+        _check_writable(flag, value, path if self.folder else path.parent)
+
+
+def _check_writable(flag, value, folder):
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CommandError(f"{flag} lies under {existing}, which is a file. Received: {flag} {value}")
     try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,2,2. Received: {text!r}")
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise CommandError(f"{flag} is not writable: cannot create files in {existing} ({error.strerror}). "
+                           f"Received: {flag} {value}")
 
 
-def _box(text):
-    values = _ints(text)
-    if len(values) != 4:
-        raise argparse.ArgumentTypeError(f"expected x,y,w,h. Received: {text!r}")
-    return values
+MULTIPLIERS = _Number(int, 1, example="1,2,2,4", count=None)
+SIZE = _Number(int, 1, example="h,w")
+BOX = _Number(int, 0, example="x,y,w,h")
+
+
+MODEL_IN = _Path("model file", "in")
+IMAGE_IN = _Path("image file", "in")
+FOLDER_IN = _Path("folder", "in", folder=True)
+MODEL_OUT = _Path("model file", "out", suffixes=(".keras",))
+IMAGE_OUT = _Path("image file", "out", suffixes=IMAGE_SUFFIXES)
+FOLDER_OUT = _Path("folder", "out", folder=True)
 
 
 # ----------------------------------------------------------------------------- helpers
 def _load(path):
-    """Loads a `.keras` model with safe_mode on, after checking the file."""
-    import keras
+    """Loads a `.keras` model through the checked `vqkeras.export.load_model` (safe_mode on)."""
+    from vqkeras.export import load_model
 
-    import vqkeras  # noqa: F401  (registers the classes)
-
-    path = Path(path)
-    if not path.exists():
-        raise CommandError(f"model file not found: {path}")
     try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as error:  # a corrupted or foreign file: say so in one line
-        raise CommandError(f"could not load {path} as a vqkeras .keras model: {type(error).__name__}: {error}")
+        return load_model(path)
+    except (ValueError, OSError) as error:  # a truncated, corrupted or foreign file: say so in one line
+        raise CommandError(f"could not load the model: {' '.join(str(error).split())}")
+
+
+def _check_image_size(flag, size, tokenizer):
+    """Image sides (`size`: one side or `(h, w)`) must be multiples of the tokenizer's downsampling factor."""
+    from vqkeras.models.vqvae import nearest_valid_sizes
+
+    factor = tokenizer.downsample_factor
+    sides = size if isinstance(size, tuple) else (size,)
+    for side in sides:
+        if side % factor:
+            raise CommandError(f"{flag} must be a multiple of the model's downsampling factor {factor} (nearest: "
+                               f"{' or '.join(map(str, nearest_valid_sizes(side, factor)))}). Received: {flag} "
+                               + ",".join(map(str, sides)))
 
 
 def _require(model, attribute, what, path):
@@ -64,9 +193,6 @@ def _read_image(path, channels, size=None):
     from PIL import Image
     from PIL import UnidentifiedImageError
 
-    path = Path(path)
-    if not path.exists():
-        raise CommandError(f"image file not found: {path}")
     try:
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
@@ -151,8 +277,6 @@ def cmd_train(args):
     from vqkeras.models import VQGAN
     from vqkeras.models import VQVAE
 
-    if not str(args.out).endswith(".keras"):
-        raise CommandError(f"--out must end in .keras. Received: {args.out}")
     data = _dataset(args)
     sample = next(iter(data))
     config = dict(
@@ -206,12 +330,11 @@ def cmd_train_prior(args):
         flags = ", ".join("--" + name.replace("_", "-") for name in unsupported)
         raise CommandError(f"--prior {args.prior} takes no {flags}. Received: "
                            + ", ".join(f"--{n.replace('_', '-')} {options[n]}" for n in unsupported))
-    if not args.learning_rate > 0:
-        raise CommandError(f"--learning-rate must be > 0. Received: --learning-rate {args.learning_rate}")
     tokenizer = _load(args.tokenizer)
     if isinstance(tokenizer, ImageGenerator):  # a trained generator: a new prior over its tokenizer's codes
         tokenizer = tokenizer.tokenizer
     tokenizer = _require(tokenizer, "encode", "a tokenizer (VQVAE / VQGAN) or an ImageGenerator", args.tokenizer)
+    _check_image_size("--image-size", args.image_size, tokenizer)
     data = _dataset(args, channels=tokenizer.image_channels)
     height, width = next(iter(data)).shape[1:3]
     f = tokenizer.downsample_factor
@@ -229,8 +352,6 @@ def cmd_train_prior(args):
 
 def cmd_train_guide(args):
     generator = _require(_load(args.model), "fit_guide", "an ImageGenerator", args.model)
-    if args.steps < 1:
-        raise CommandError(f"--steps must be ≥ 1. Received: --steps {args.steps}")
     height, width, channels = generator.image_shape
     args.image_size = args.image_size or height
     data = _dataset(args, channels=channels)
@@ -247,12 +368,31 @@ def cmd_train_guide(args):
 def cmd_reconstruct(args):
     import numpy as np
 
+    if (args.image is None) == (args.data is None):
+        raise CommandError("give exactly one of --image FILE ... or --data SOURCE")
+    if args.image == []:
+        raise CommandError("--image needs at least one image file")
+    if args.size is not None and args.image is None:
+        raise CommandError(f"--size resizes --image files; --data images take --image-size. "
+                           f"Received: --size {','.join(map(str, args.size))}")
     model = _require(_load(args.model), "encode", "a tokenizer or generator", args.model)
     tokenizer = getattr(model, "tokenizer", model)
     if args.image:
-        images = np.stack([_read_image(p, tokenizer.image_channels, args.size) for p in args.image])
+        if args.size is not None:
+            _check_image_size("--size", args.size, tokenizer)
+        images = [_read_image(p, tokenizer.image_channels, args.size) for p in args.image]
+        sizes = sorted({image.shape[:2] for image in images})
+        if len(sizes) > 1 or any(side % tokenizer.downsample_factor for side in sizes[0]):
+            raise CommandError(f"the --image files are {', '.join(f'{h}×{w}' for h, w in sizes)}: give --size h,w "
+                               f"(multiples of the model's downsampling factor {tokenizer.downsample_factor})")
+        images = np.stack(images)
     else:
-        images = next(iter(_dataset(args, channels=tokenizer.image_channels))).numpy()[: args.num_images]
+        _check_image_size("--image-size", args.image_size, tokenizer)
+        data = _dataset(args, channels=tokenizer.image_channels)
+        images = np.concatenate(list(data.unbatch().take(args.num_images).batch(args.num_images).as_numpy_iterator()))
+        if len(images) < args.num_images:
+            raise CommandError(f"--num-images must be at most the {len(images)} images of --data {args.data} "
+                               f"--split {args.split}. Received: --num-images {args.num_images}")
     reconstructions = np.clip(model.predict(images, verbose=0), -1, 1)
     print(f"wrote {_save_grid(args.out, [images, reconstructions])} (top: input, bottom: reconstruction)")
 
@@ -278,11 +418,11 @@ def cmd_style(args):
 def cmd_inpaint(args):
     import numpy as np
 
+    if (args.mask is None) == (args.box is None):
+        raise CommandError("give exactly one of --mask FILE or --box x,y,w,h")
     generator = _require(_load(args.model), "inpaint", "an ImageGenerator", args.model)
     height, width, channels = generator.image_shape
     image = _read_image(args.image, channels, (height, width))
-    if (args.mask is None) == (args.box is None):
-        raise CommandError("give exactly one of --mask FILE or --box x,y,w,h")
     if args.mask is not None:
         mask = (_read_image(args.mask, 1, (height, width))[..., 0] > 0).astype(np.float32)
     else:
@@ -310,6 +450,7 @@ def cmd_evaluate(args):
 
     model = _require(_load(args.model), "encode", "a tokenizer or generator", args.model)
     tokenizer = getattr(model, "tokenizer", model)
+    _check_image_size("--image-size", args.image_size, tokenizer)
     results = evaluate_model(tokenizer, _dataset(args, channels=tokenizer.image_channels))
     for name, value in results.items():
         print(f"{name}: {float(value):.4f}")
@@ -331,11 +472,13 @@ def cmd_demo(args):
         if not path.exists():
             raise CommandError(f"shipped model file missing: {path} (pass --models-dir)")
     out = Path(args.out_dir)
-    faces_model = _load(faces_path)
+    faces_model, fashion = _load(faces_path), _load(fashion_path)
+    styles = np.load(styles_path, allow_pickle=False)
+    if args.num_styles > len(styles):
+        raise CommandError(f"--num-styles must be at most the {len(styles)} shipped style images. Received: "
+                           f"--num-styles {args.num_styles}")
     faces = _generate_with_progress(faces_model, args.num_faces, seed=args.seed, top_k=args.top_k)
     faces_png = _save_grid(out / "faces.png", _rows(faces))
-    fashion = _load(fashion_path)
-    styles = np.load(styles_path, allow_pickle=False)
     rows = []
     for i, style in enumerate(styles[: args.num_styles]):
         looks = fashion.generate_image(style, strength=args.strength, num_images=args.looks, seed=args.seed + i)
@@ -350,10 +493,10 @@ def _add_data_flags(parser, required=True):
     parser.add_argument("--data", required=required,
                         help="image source: an offline name (orl_faces, mnist5k, fashion_mnist), tfds:<name>, "
                              "or a folder of images")
-    parser.add_argument("--image-size", type=int, default=32, help="images are centre-cropped and resized to this")
+    parser.add_argument("--image-size", type=COUNT, default=32, help="images are centre-cropped and resized to this")
     parser.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 (gray) or 3 (RGB)")
     parser.add_argument("--split", default="train", help='data split, e.g. "train", "test", "train[:90%%]"')
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size")
+    parser.add_argument("--batch-size", type=COUNT, default=32, help="batch size")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
 
 
@@ -364,137 +507,147 @@ def _add_xla_flag(parser):
 
 
 def build_parser():
-    parser = _Parser(prog="vqkeras", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="vqkeras", description=__doc__.splitlines()[0],
+                     epilog="TensorFlow's log lines are hidden; set TF_CPP_MIN_LOG_LEVEL=0 to see them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a VQ-VAE or VQ-GAN tokenizer")
     p.add_argument("model", choices=["vqvae", "vqgan"], help="which tokenizer")
     _add_data_flags(p)
     p.add_argument("--augment", action="store_true", help="random horizontal flips")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs")
-    p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam learning rate")
-    p.add_argument("--num-embeddings", type=int, default=512, help="codebook size K")
-    p.add_argument("--latent-dim", type=int, default=64, help="code vector size")
-    p.add_argument("--base-channels", type=int, default=64, help="encoder/decoder channels at full resolution")
-    p.add_argument("--channel-multipliers", type=_ints, default=(1, 2, 2, 4),
+    p.add_argument("--epochs", type=COUNT, default=10, help="training epochs")
+    p.add_argument("--learning-rate", type=POSITIVE, default=2e-4, help="Adam learning rate")
+    p.add_argument("--num-embeddings", type=COUNT, default=512, help="codebook size K")
+    p.add_argument("--latent-dim", type=COUNT, default=64, help="code vector size")
+    p.add_argument("--base-channels", type=COUNT, default=64, help="encoder/decoder channels at full resolution")
+    p.add_argument("--channel-multipliers", type=MULTIPLIERS, default=(1, 2, 2, 4),
                    help="per-level channel multipliers, e.g. 1,2,2,4 (downsampling f = 2^(levels-1))")
-    p.add_argument("--num-res-blocks", type=int, default=2, help="residual blocks per level")
+    p.add_argument("--num-res-blocks", type=NATURAL, default=2, help="residual blocks per level")
     p.add_argument("--no-attention", action="store_true", help="no self-attention at the lowest resolution")
     p.add_argument("--normalization", choices=["group", "none"], default="group",
                    help="GroupNorm in the encoder and decoder, or none (cheaper steps for small models)")
     p.add_argument("--upsample", choices=["nearest", "pixel_shuffle"], default="nearest",
                    help="decoder upsampling: nearest x2 then a conv, or a conv at the lower resolution then "
                         "depth to space (cheaper with few full-resolution channels)")
-    p.add_argument("--patch-size", type=int, default=1,
+    p.add_argument("--patch-size", type=COUNT, default=1,
                    help="p > 1: space to depth of p×p patches before the encoder and depth to space after the "
                         "decoder, so no convolution runs at full resolution (f = p·2^(levels-1))")
     p.add_argument("--quantizer", choices=["ema", "gradient"], default="ema", help="codebook learning rule")
     p.add_argument("--gradient-estimator", choices=["straight_through", "rotation"], default="straight_through",
                    help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")
-    p.add_argument("--disc-start", type=int, default=2000, help="VQ-GAN: steps before the discriminator trains")
-    p.add_argument("--perceptual-weight", type=float, default=1.0, help="VQ-GAN: perceptual loss weight")
-    p.add_argument("--perceptual-image-size", type=int, default=None,
+    p.add_argument("--disc-start", type=NATURAL, default=2000, help="VQ-GAN: steps before the discriminator trains")
+    p.add_argument("--perceptual-weight", type=NON_NEGATIVE, default=1.0, help="VQ-GAN: perceptual loss weight")
+    p.add_argument("--perceptual-image-size", type=COUNT, default=None,
                    help="VQ-GAN: side the images are resized to before the perceptual backbone (>= 32; helps small "
                         "images such as 28×28, whose deep feature maps are 1×1 to 4×4)")
-    p.add_argument("--out", default="tokenizer.keras", help=".keras checkpoint written every epoch and at the end")
-    p.add_argument("--backup-dir", default=None, help="BackupAndRestore directory: rerun to resume")
-    p.add_argument("--tensorboard", default=None, help="TensorBoard log dir (scalars and reconstructions)")
+    p.add_argument("--out", type=MODEL_OUT, default="tokenizer.keras",
+                   help=".keras checkpoint written every epoch and at the end")
+    p.add_argument("--backup-dir", type=FOLDER_OUT, default=None,
+                   help="BackupAndRestore directory: rerun to resume")
+    p.add_argument("--tensorboard", type=FOLDER_OUT, default=None,
+                   help="TensorBoard log dir (scalars and reconstructions)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("train-prior", help="train a token prior on a tokenizer's codes -> an ImageGenerator")
-    p.add_argument("--tokenizer", required=True,
+    p.add_argument("--tokenizer", type=MODEL_IN, required=True,
                    help="tokenizer .keras file (from `vqkeras train`), or an ImageGenerator's (its tokenizer)")
     _add_data_flags(p)
     p.add_argument("--prior", default="transformer", help="transformer, pixelcnn or maskgit")
-    p.add_argument("--epochs", type=int, default=10, help="prior epochs")
-    p.add_argument("--learning-rate", type=float, default=3e-4, help="AdamW learning rate (weight decay 0.01)")
-    p.add_argument("--embed-dim", type=int, default=None, help="prior width (default: the prior's own)")
-    p.add_argument("--num-layers", type=int, default=None, help="prior depth (default: the prior's own)")
-    p.add_argument("--num-heads", type=int, default=None, help="transformer/maskgit: attention heads")
-    p.add_argument("--dropout", type=float, default=None, help="transformer/maskgit: dropout rate")
-    p.add_argument("--guide-at-step", type=int, default=None,
+    p.add_argument("--epochs", type=COUNT, default=10, help="prior epochs")
+    p.add_argument("--learning-rate", type=POSITIVE, default=3e-4, help="AdamW learning rate (weight decay 0.01)")
+    p.add_argument("--embed-dim", type=COUNT, default=None, help="prior width (default: the prior's own)")
+    p.add_argument("--num-layers", type=COUNT, default=None, help="prior depth (default: the prior's own)")
+    p.add_argument("--num-heads", type=COUNT, default=None, help="transformer/maskgit: attention heads")
+    p.add_argument("--dropout", type=RATE, default=None, help="transformer/maskgit: dropout rate")
+    p.add_argument("--guide-at-step", type=COUNT, default=None,
                    help="keep the prior of this training step as the guide of `generate --guidance-scale` "
                         "(about a tenth of the run's steps)")
     _add_xla_flag(p)
-    p.add_argument("--out", default="generator.keras", help="ImageGenerator .keras file")
+    p.add_argument("--out", type=MODEL_OUT, default="generator.keras", help="ImageGenerator .keras file")
     p.set_defaults(func=cmd_train_prior)
 
     p = sub.add_parser("train-guide", help="train a guide for a trained generator's prior (generate --guidance-scale)")
-    p.add_argument("--model", required=True, help="ImageGenerator .keras file (its prior already trained)")
+    p.add_argument("--model", type=MODEL_IN, required=True,
+                   help="ImageGenerator .keras file (its prior already trained)")
     _add_data_flags(p)
-    p.add_argument("--steps", type=int, required=True,
+    p.add_argument("--steps", type=COUNT, required=True,
                    help="the guide's training steps: about a twentieth to a tenth of the prior's own")
     _add_xla_flag(p)
-    p.add_argument("--out", default="guided_generator.keras", help="the generator with its guide (.keras)")
+    p.add_argument("--out", type=MODEL_OUT, default="guided_generator.keras",
+                   help="the generator with its guide (.keras)")
     p.set_defaults(func=cmd_train_guide, image_size=None)
 
     p = sub.add_parser("reconstruct", help="encode and decode images; PNG grid of inputs and reconstructions")
-    p.add_argument("--model", required=True, help="tokenizer or generator .keras file")
-    p.add_argument("--image", nargs="*", default=None, help="image files (else: --data)")
-    p.add_argument("--size", type=_ints, default=None, help="resize image files to h,w")
+    p.add_argument("--model", type=MODEL_IN, required=True, help="tokenizer or generator .keras file")
+    p.add_argument("--image", type=IMAGE_IN, nargs="*", default=None, help="image files (else: --data)")
+    p.add_argument("--size", type=SIZE, default=None, help="resize image files to h,w")
     _add_data_flags(p, required=False)
-    p.add_argument("--num-images", type=int, default=8, help="images taken from --data")
-    p.add_argument("--out", default="reconstructions.png", help="output PNG")
+    p.add_argument("--num-images", type=COUNT, default=8, help="images taken from --data")
+    p.add_argument("--out", type=IMAGE_OUT, default="reconstructions.png", help="output PNG")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("generate", help="sample new images from an ImageGenerator")
-    p.add_argument("--model", required=True, help="ImageGenerator .keras file")
-    p.add_argument("--num-images", type=int, default=16, help="images to generate")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (> 0)")
-    p.add_argument("--top-k", type=int, default=None, help="keep the k most likely codes")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1]")
+    p.add_argument("--model", type=MODEL_IN, required=True, help="ImageGenerator .keras file")
+    p.add_argument("--num-images", type=COUNT, default=16, help="images to generate")
+    p.add_argument("--temperature", type=POSITIVE, default=1.0, help="sampling temperature (> 0)")
+    p.add_argument("--top-k", type=COUNT, default=None, help="keep the k most likely codes")
+    p.add_argument("--top-p", type=MASS, default=None, help="nucleus sampling mass in (0, 1]")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
-    p.add_argument("--guidance-scale", type=float, default=None,
+    p.add_argument("--guidance-scale", type=NON_NEGATIVE, default=None,
                    help="guided sampling by the generator's guide (from `train-prior --guide-at-step`), w >= 0")
-    p.add_argument("--out", default="samples.png", help="output PNG grid")
+    p.add_argument("--out", type=IMAGE_OUT, default="samples.png", help="output PNG grid")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("style", help="generate images in the style of a given image (generate_image)")
-    p.add_argument("--model", required=True, help="ImageGenerator .keras file")
-    p.add_argument("--image", required=True, help="style image file")
-    p.add_argument("--strength", type=float, default=0.5, help="fraction of codes that may change, in [0, 1]")
-    p.add_argument("--num-images", type=int, default=4, help="look-alikes to generate")
+    p.add_argument("--model", type=MODEL_IN, required=True, help="ImageGenerator .keras file")
+    p.add_argument("--image", type=IMAGE_IN, required=True, help="style image file")
+    p.add_argument("--strength", type=FRACTION, default=0.5, help="fraction of codes that may change, in [0, 1]")
+    p.add_argument("--num-images", type=COUNT, default=4, help="look-alikes to generate")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", default="style.png", help="output PNG: style image, then look-alikes")
+    p.add_argument("--out", type=IMAGE_OUT, default="style.png", help="output PNG: style image, then look-alikes")
     p.set_defaults(func=cmd_style)
 
     p = sub.add_parser("inpaint", help="fill in a masked region of an image")
-    p.add_argument("--model", required=True, help="ImageGenerator .keras file (a MaskGIT prior works best)")
-    p.add_argument("--image", required=True, help="image file")
-    p.add_argument("--mask", default=None, help="mask image file: white = fill in")
-    p.add_argument("--box", type=_box, default=None, help="box to fill in: x,y,w,h in pixels")
+    p.add_argument("--model", type=MODEL_IN, required=True,
+                   help="ImageGenerator .keras file (a MaskGIT prior works best)")
+    p.add_argument("--image", type=IMAGE_IN, required=True, help="image file")
+    p.add_argument("--mask", type=IMAGE_IN, default=None, help="mask image file: white = fill in")
+    p.add_argument("--box", type=BOX, default=None, help="box to fill in: x,y,w,h in pixels")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", default="inpainted.png", help="output PNG: input | masked | inpainted")
+    p.add_argument("--out", type=IMAGE_OUT, default="inpainted.png", help="output PNG: input | masked | inpainted")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("export", help="export a SavedModel for TF Serving (path/<version>/)")
-    p.add_argument("--model", required=True, help=".keras file of a tokenizer or ImageGenerator")
-    p.add_argument("--out-dir", required=True, help="export base directory")
-    p.add_argument("--version", type=int, default=1, help="model version sub-directory")
+    p.add_argument("--model", type=MODEL_IN, required=True, help=".keras file of a tokenizer or ImageGenerator")
+    p.add_argument("--out-dir", type=FOLDER_OUT, required=True, help="export base directory")
+    p.add_argument("--version", type=NATURAL, default=1, help="model version sub-directory")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty version directory")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("evaluate", help="print PSNR, SSIM, codebook usage and perplexity on a data source")
-    p.add_argument("--model", required=True, help="tokenizer or generator .keras file")
+    p.add_argument("--model", type=MODEL_IN, required=True, help="tokenizer or generator .keras file")
     _add_data_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="new faces and style look-alikes from the shipped models (offline)")
-    p.add_argument("--out-dir", default=".", help="where to write faces.png and style.png")
-    p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR), help="folder of the shipped models")
-    p.add_argument("--num-faces", type=int, default=16, help="faces to generate")
-    p.add_argument("--num-styles", type=int, default=6, help="style images (rows of style.png)")
-    p.add_argument("--looks", type=int, default=5, help="look-alikes per style image")
-    p.add_argument("--strength", type=float, default=0.5, help="generate_image strength")
-    p.add_argument("--top-k", type=int, default=None, help="top-k filter for the faces")
+    p.add_argument("--out-dir", type=FOLDER_OUT, default=".", help="where to write faces.png and style.png")
+    p.add_argument("--models-dir", type=FOLDER_IN, default=str(DEFAULT_MODELS_DIR), help="folder of the shipped models")
+    p.add_argument("--num-faces", type=COUNT, default=16, help="faces to generate")
+    p.add_argument("--num-styles", type=COUNT, default=6, help="style images (rows of style.png)")
+    p.add_argument("--looks", type=COUNT, default=5, help="look-alikes per style image")
+    p.add_argument("--strength", type=FRACTION, default=0.5, help="generate_image strength")
+    p.add_argument("--top-k", type=COUNT, default=None, help="top-k filter for the faces")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=cmd_demo)
+    parser.commands = sub.choices  # name -> subcommand parser, for `main`'s checks
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        parser.commands[args.command].check(args)  # every number and path, before any work
         args.func(args)
     except CommandError as error:
         print(f"vqkeras: error: {error}", file=sys.stderr)
