@@ -257,14 +257,18 @@ def _dataset(args, channels=None):
     )
 
 
-def _training_callbacks(args, model, sample_images):
+def _training_callbacks(args, data, sample_images):
     import keras
 
+    from vqkeras.callbacks import AtomicBackupAndRestore
+    from vqkeras.callbacks import DatasetEpoch
     from vqkeras.callbacks import ImageLogger
 
-    callbacks = [keras.callbacks.ModelCheckpoint(str(args.out))]
+    # `model.save` (which ModelCheckpoint calls) and the backups replace their files atomically; DatasetEpoch gives
+    # each epoch the data order of (seed, epoch), so a resumed run trains on the batches of an uninterrupted one.
+    callbacks = [DatasetEpoch(data), keras.callbacks.ModelCheckpoint(str(args.out))]
     if args.backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir))
+        callbacks.append(AtomicBackupAndRestore(args.backup_dir))
     if args.tensorboard:
         callbacks += [keras.callbacks.TensorBoard(args.tensorboard), ImageLogger(args.tensorboard, sample_images)]
     return callbacks
@@ -277,6 +281,7 @@ def cmd_train(args):
     from vqkeras.models import VQGAN
     from vqkeras.models import VQVAE
 
+    keras.utils.set_random_seed(args.seed)  # the initial weights too, not only the data order
     data = _dataset(args)
     sample = next(iter(data))
     config = dict(
@@ -298,7 +303,7 @@ def cmd_train(args):
         optimizers = dict(optimizer=keras.optimizers.Adam(args.learning_rate))
     model.build(tuple(sample.shape))
     model.compile(**optimizers)
-    model.fit(data, epochs=args.epochs, callbacks=_training_callbacks(args, model, sample[:8].numpy()))
+    model.fit(data, epochs=args.epochs, callbacks=_training_callbacks(args, data, sample[:8].numpy()))
     model.save(args.out)
     print(f"saved {args.out}")
 

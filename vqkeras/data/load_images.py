@@ -246,22 +246,62 @@ def _source_images(source, split, shuffle, seed, image_key, data_dir):
     return images
 
 
-def _random_flip(dataset, seed):
-    """Flips each image of each batch left-right with probability 1/2.
+# The attribute of a `load_images` dataset that holds the index of its next epoch (see `set_epoch`).
+_EPOCH_ATTRIBUTE = "_vqkeras_next_epoch"
 
-    The flips come from a seeded stream of per-batch seeds, redrawn each epoch, so a
-    given `seed` gives the same flips on every run.
+
+def _epochs(elements, shuffle, augment, buffer_size, seed):
+    """Each pass over `elements`: shuffled, and paired with flip coins, by `(seed, epoch)` alone.
+
+    `epoch` is read from a variable when a pass begins, then incremented; `set_epoch` sets it. Epoch `e` draws the
+    shuffle's seed and the flips' seed from `stateless_uniform(seed=(seed, e))`, and image `i` of the pass flips when
+    `stateless_uniform(seed=(flip_seed, i)) < 1/2`. So an epoch's order and flips depend on its number, not on how
+    many passes this process made before it: a resumed run sees the batches of an uninterrupted one.
+
+    Returns:
+        The dataset (elements, or `(element, coin)` pairs with `augment`) and the epoch variable.
     """
-    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_epoch")
+    base_seed = tf.constant(np.random.randint(2**31 - 1) if seed is None else seed, tf.int64)
 
-    def flip(images, batch_seed):
-        stateless_seed = tf.stack([batch_seed, tf.constant(0, tf.int64)])
-        coins = tf.random.stateless_uniform(tf.shape(images)[:1], seed=stateless_seed)
-        return tf.where(coins[:, None, None, None] < 0.5, tf.reverse(images, axis=[2]), images)
+    def one_epoch(epoch):
+        seeds = tf.random.stateless_uniform(
+            (2,), seed=tf.stack([base_seed, epoch]), minval=0, maxval=2**31 - 1, dtype=tf.int64
+        )
+        dataset = elements
+        if shuffle:
+            dataset = dataset.shuffle(buffer_size, seed=seeds[0], reshuffle_each_iteration=False)
+        if augment:
+            dataset = dataset.enumerate().map(
+                lambda i, element: (element, tf.random.stateless_uniform((), seed=tf.stack([seeds[1], i])))
+            )
+        return dataset
 
-    return tf.data.Dataset.zip((dataset, batch_seeds)).map(
-        flip, num_parallel_calls=tf.data.AUTOTUNE
-    )
+    start = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(lambda _: next_epoch.assign_add(1) - 1)
+    return start.flat_map(one_epoch), next_epoch
+
+
+def set_epoch(dataset, epoch):
+    """Makes the next pass over a `load_images` dataset epoch `epoch` (0-based): its order and flips become those of
+    `(seed, epoch)`.
+
+    Keras' `fit` starts a pass per epoch; `vqkeras.callbacks.DatasetEpoch(dataset)` calls this at each epoch's start,
+    so a run resumed at epoch `e` (by `BackupAndRestore`) gets epoch `e`'s batches. Without it, passes count from 0
+    in each process.
+
+    Raises:
+        ValueError: if `dataset` was not returned by `load_images` (a transformed dataset is a new object), or
+            `epoch` is not a non-negative integer.
+    """
+    variable = getattr(dataset, _EPOCH_ATTRIBUTE, None)
+    if variable is None:
+        raise ValueError(
+            "dataset must be the dataset load_images returned (a .map/.take of it is a new dataset without its "
+            f"epoch counter). Received: dataset={type(dataset).__name__}"
+        )
+    if not _is_int(epoch) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer. Received: epoch={epoch!r}")
+    variable.assign(int(epoch))
 
 
 def load_images(
@@ -305,8 +345,10 @@ def load_images(
     Each image goes through `preprocess_image` (channel conversion, largest centred
     crop with the target aspect ratio, antialiased resize, rescale to [-1, 1]). The
     dataset is shuffled each epoch, batched, randomly flipped left-right (with
-    `augment`) and prefetched with `tf.data.AUTOTUNE`. With a `seed`, the order and
-    the flips are the same on every run. Sources held in memory with a single image
+    `augment`) and prefetched with `tf.data.AUTOTUNE`. The order and the flips of
+    epoch `e` are a function of `(seed, e)`: the same on every run with a `seed`, and
+    the same after a resume when `fit` gets `vqkeras.callbacks.DatasetEpoch(dataset)`,
+    which tells the dataset the epoch (see `set_epoch`). Sources held in memory with a single image
     size (NumPy, offline sources, uniform folders) shuffle indices and preprocess
     whole batches on the fly, so the first batch comes at once even for 60,000
     images; streamed sources (tfds, mixed-size folders) are preprocessed image by
@@ -324,7 +366,8 @@ def load_images(
             tfds-style slice too (`"train[:90%]"`). Defaults to `"train"`.
         shuffle: Boolean. Shuffle the images each epoch. Defaults to `True`.
         augment: Boolean. Random horizontal flips. Defaults to `False`.
-        seed: Optional integer seed for shuffling and augmentation.
+        seed: Optional integer seed for shuffling and augmentation (`None`: drawn from
+            NumPy's global generator).
         image_key: Optional string. The image feature of a tfds dataset.
         cache: Boolean. Cache streamed sources in memory after preprocessing.
             In-memory sources need no cache. Defaults to `True`.
@@ -366,28 +409,31 @@ def load_images(
         if count == 0:
             raise ValueError(f"split={split!r} selects no images.")
         images = tf.constant(source_images)
-        dataset = tf.data.Dataset.range(count)
-        if shuffle:
-            dataset = dataset.shuffle(
-                shuffle_buffer or count, seed=seed, reshuffle_each_iteration=True
-            )
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-        dataset = dataset.map(
-            lambda index: preprocess(tf.gather(images, index)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
+        elements = tf.data.Dataset.range(count)
+        buffer_size = shuffle_buffer or count
+
+        def to_images(index):
+            return preprocess(tf.gather(images, index))
     else:
-        # Streamed: preprocess image by image, cache, shuffle, batch.
-        dataset, count = source_images
-        dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        # Streamed: preprocess image by image, cache, then shuffle.
+        elements, count = source_images
+        elements = elements.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if cache:
-            dataset = dataset.cache()
-        if shuffle:
-            if shuffle_buffer is None:
-                shuffle_buffer = min(count or _MAX_STREAM_SHUFFLE_BUFFER, _MAX_STREAM_SHUFFLE_BUFFER)
-            dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if augment:
-        dataset = _random_flip(dataset, seed)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+            elements = elements.cache()
+        buffer_size = shuffle_buffer or min(count or _MAX_STREAM_SHUFFLE_BUFFER, _MAX_STREAM_SHUFFLE_BUFFER)
+        to_images = None
+
+    dataset, next_epoch = _epochs(elements, shuffle, augment, buffer_size, seed)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+    def finish(batch, coins=None):
+        images = batch if to_images is None else to_images(batch)
+        if coins is not None:  # left-right flips
+            images = tf.where(coins[:, None, None, None] < 0.5, tf.reverse(images, axis=[2]), images)
+        return images
+
+    if to_images is not None or augment:
+        dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    setattr(dataset, _EPOCH_ATTRIBUTE, next_epoch)
+    return dataset

@@ -16,12 +16,13 @@ the signature give the same tokens for the same `s`, `temperature` and `top_k` (
 """
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from vqkeras.utils.atomic_files import atomic_directory
 
 SIGNATURES = ("serving_default", "encode", "decode")
 GENERATE_SIGNATURE = "generate"
@@ -74,7 +75,7 @@ def _image_shape(model, tokenizer, generator, input_shape):
 
 
 def _version_dir(path, version, overwrite):
-    """`path/<version>`, emptied if `overwrite`; `FileExistsError` naming it if it holds files."""
+    """`path/<version>`; `FileExistsError` naming it if it holds files and `overwrite` is off (kept until replaced)."""
     if isinstance(version, bool) or int(version) != version or version < 0:
         raise ValueError(f"version must be a non-negative integer (TF Serving's model version). Received: {version!r}")
     target = Path(path) / str(int(version))
@@ -86,7 +87,6 @@ def _version_dir(path, version, overwrite):
                 f"The export target {target} already exists and is not empty; pass overwrite=True to replace it, "
                 "or export another version."
             )
-        shutil.rmtree(target)
     return target
 
 
@@ -187,7 +187,8 @@ def export_saved_model(model, path, version=1, input_shape=None, overwrite=False
         input_shape: Optional tuple `(H, W, C)` (or `(batch, H, W, C)`); `H`/`W` may be `None` for any size.
             Defaults to the generator's `image_shape`, or the shape the tokenizer was built with. Builds an unbuilt
             tokenizer.
-        overwrite: Boolean. Replace a non-empty `path/<version>`. Defaults to `False`.
+        overwrite: Boolean. Replace a non-empty `path/<version>`. The new version is written beside it and swapped
+            in, so the path holds the whole old or the whole new export at every moment. Defaults to `False`.
 
     Returns:
         The version directory, as a string.
@@ -212,7 +213,10 @@ def export_saved_model(model, path, version=1, input_shape=None, overwrite=False
     if generator is not None:
         _add_generate_endpoint(archive, generator)
     target.parent.mkdir(parents=True, exist_ok=True)
-    archive.write_out(str(target), verbose=False)
+    # Written beside the old version, then swapped in: TF Serving (or a kill) never sees a half-written version.
+    # The temporary name starts with a dot, so TF Serving, which loads numeric sub-directories, ignores it.
+    with atomic_directory(target) as staging:
+        archive.write_out(staging, verbose=False)
     return str(target)
 
 

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.callbacks.dataset_epoch import DatasetEpoch
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
@@ -39,6 +40,9 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     tokenizer = tokenizer_cls(**tokenizer_kwargs)
     tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
     tokenizer.compile(**optimizers(learning_rate))
+    if not isinstance(dataset, tf.data.Dataset):  # made by load_images
+        # Epoch e's order and flips are those of (seed, e), also when a backup callback resumes the run at epoch e.
+        callbacks = [DatasetEpoch(images), *(callbacks or [])]
     tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
     f = tokenizer.downsample_factor
     prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f),
@@ -81,7 +85,8 @@ def train_vqvae(
         prior_kwargs: Dict of prior constructor arguments (e.g. `embed_dim`, `num_layers`).
         dataset_name: Name kept in the generator's config (defaults to the source name).
         seed: Optional integer for the data order.
-        callbacks: Keras callbacks for the tokenizer's `fit`.
+        callbacks: Keras callbacks for the tokenizer's `fit`. To resume an interrupted run, pass
+            `vqkeras.callbacks.AtomicBackupAndRestore(backup_dir)` and call again with the same arguments.
         verbose: Keras verbosity.
         guide_fraction: Optional float in `(0, 1)`: keep the prior at this fraction of its steps as the generator's
             guide, for `generate(..., guidance_scale=w)` (see `ImageGenerator.fit_prior`).
