@@ -306,7 +306,7 @@ def _load_keras(path, compile):
 def _warn_non_finite_weights(model, path):
     """Warns, naming them, about weights that hold NaN or Inf (a diverged run saved as is): the model loads, but
     its outputs would be NaN or its tokens meaningless."""
-    bad = [w.path for w in model.weights if not np.all(np.isfinite(keras.ops.convert_to_numpy(w.value)))]
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(w.numpy()))]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         warnings.warn(

@@ -8,7 +8,6 @@ from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
-from vqkeras.utils.validation import check_seed
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -201,7 +200,6 @@ class BasePrior(KerasFileSaving, keras.Model):
     # ------------------------------------------------------------------ sampling
     def _prepare_sampling(self, num_samples, temperature, top_k, top_p, seed, labels, prefix):
         num_samples = check_int("num_samples", num_samples, minimum=1)
-        seed = check_seed("seed", seed)
         sampling.validate_temperature(temperature)
         sampling.validate_top_k(top_k, self.num_embeddings)
         sampling.validate_top_p(top_p)
