@@ -44,7 +44,7 @@ def test_fit_reports_every_metric_and_learns():
 def test_bad_images_get_clear_errors():
     model = tiny_vqvae(channel_multipliers=(1, 2, 2))  # f = 4
     model.compile(optimizer="adam")
-    with pytest.raises(ValueError, match=r"to_model_range.*images.dtype=uint8"):
+    with pytest.raises(ValueError, match=r"to_model_range.*x.dtype=uint8"):
         model.fit(np.zeros((4, 8, 8, 1), np.uint8), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"height must be divisible by the downsampling factor 4; nearest valid sizes: 8 or 12"):
         model(images(2, size=10))
@@ -56,7 +56,7 @@ def test_bad_images_get_clear_errors():
         model.decode(np.zeros((2, 2, 2), "float32"))
     bad = images(4)
     bad[1, 2, 3, 0] = np.nan
-    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+    with pytest.raises(ValueError, match="x contain NaN or Inf"):
         model.fit(bad, epochs=1, batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="reconstruction_loss='l3'"):
         tiny_vqvae(reconstruction_loss="l3")

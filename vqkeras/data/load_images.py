@@ -165,8 +165,10 @@ def _canonical_array(images):
                 f"Received: source with min={low} and max={high}"
             )
         return images.astype(np.uint8)
-    if not np.isfinite(images).all():
-        raise ValueError("The NumPy source contains NaN or infinite values.")
+    finite = np.isfinite(images)
+    if not finite.all():
+        raise ValueError(f"The NumPy source contains NaN or infinite values. Received: source with "
+                         f"{images.size - int(finite.sum())} non-finite value(s)")
     if low >= 0.0 and high <= 1.0:
         return images.astype(np.float32)
     if low >= -1.0 and high <= 1.0:

@@ -77,14 +77,30 @@ def load_tfds_images(name, split, image_key=None, shuffle_files=False, seed=None
     tfds = _import_tfds()
     check_tfds_name(name)
     read_config = tfds.ReadConfig(shuffle_seed=seed) if seed is not None else None
-    dataset, info = tfds.load(
-        name,
-        split=split,
-        data_dir=data_dir,
-        shuffle_files=shuffle_files,
-        read_config=read_config,
-        with_info=True,
-    )
+    try:
+        dataset, info = tfds.load(
+            name,
+            split=split,
+            data_dir=data_dir,
+            shuffle_files=shuffle_files,
+            read_config=read_config,
+            with_info=True,
+        )
+    except ModuleNotFoundError as error:
+        # tensorflow-datasets imports importlib_resources lazily but declares it only for Python < 3.9, so
+        # `tfds.load` fails on a fresh install (vqkeras lists it in install_requires for that reason).
+        raise ImportError(
+            f"source='tfds:{name}' could not be loaded: tensorflow-datasets needs the {error.name} package, which it "
+            f"does not install itself. Install it with `pip install {error.name}`; the dataset then needs a network "
+            "once, to download it into data_dir."
+        ) from None
+    except OSError as error:  # requests' and urllib's connection errors, an unreachable or unwritable data_dir
+        raise OSError(
+            f"source='tfds:{name}' could not be downloaded ({type(error).__name__}: {' '.join(str(error).split())[:300]}"
+            "). A tfds dataset needs a network once, to download it into data_dir (~/tensorflow_datasets by default); "
+            "later runs read it from there offline. Offline, use a source from vqkeras.data.offline (e.g. "
+            "'mnist5k', 'fashion_mnist', 'orl_faces')."
+        ) from None
     key = find_image_key(info.features, image_key)
     dataset = dataset.map(lambda example: example[key])
     cardinality = int(dataset.cardinality())

@@ -16,10 +16,12 @@ the signature give the same tokens for the same `s`, `temperature` and `top_k` (
 """
 
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vqkeras.utils.atomic_files import atomic_directory
@@ -90,17 +92,6 @@ def _version_dir(path, version, overwrite):
     return target
 
 
-def _check_indices(indices, num_embeddings):
-    """Run-time check that code indices lie in `[0, K)` (an `InvalidArgumentError` in TF Serving otherwise)."""
-    message = f"indices must be in [0, {num_embeddings}), the codebook size"
-    checks = [
-        tf.debugging.assert_non_negative(indices, message=message),
-        tf.debugging.assert_less(indices, tf.constant(num_embeddings, indices.dtype), message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(indices)
-
-
 def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
     height, width, channels = image_shape
     f = tokenizer.downsample_factor
@@ -114,7 +105,9 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
         return {"indices": tf.cast(tokenizer.encode(images), tf.int32)}
 
     def decode(indices):
-        return {"images": decode_model.decode(_check_indices(indices, tokenizer.num_embeddings))}
+        # `decode` asserts that the indices lie in [0, K) (an INVALID_ARGUMENT in TF Serving otherwise), and the
+        # image signatures that the images are finite and in [-1, 1] (`VQVAE.checked`).
+        return {"images": decode_model.decode(indices)}
 
     images_spec = tf.TensorSpec((None, height, width, channels), tf.float32, name="images")
     archive.add_endpoint("serving_default", serving_default, input_signature=[images_spec])
@@ -302,7 +295,7 @@ def _load_keras(path, compile):
     if missing:
         raise ValueError(f"{path} is not a complete .keras file: it lacks {', '.join(sorted(missing))}.")
     try:
-        return keras.models.load_model(path, compile=compile, safe_mode=True)
+        model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # a zip with a broken config or weights: one line, not Keras' internals
         message = " ".join(str(error).split())
         if len(message) > 500:
@@ -310,6 +303,21 @@ def _load_keras(path, compile):
         raise ValueError(
             f"Could not load {path} as a vqkeras .keras model: {type(error).__name__}: {message}"
         ) from None
+    _warn_non_finite_weights(model, path)
+    return model
+
+
+def _warn_non_finite_weights(model, path):
+    """Warns, naming them, about weights that hold NaN or Inf (a diverged run saved as is): the model loads, but
+    its outputs would be NaN or its tokens meaningless."""
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(w.numpy()))]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        warnings.warn(
+            f"{path}: {len(bad)} weight(s) hold NaN or Inf values: {shown}. The model loaded, but its outputs will "
+            "not be usable; the run that saved it probably diverged.",
+            stacklevel=3,
+        )
 
 
 def _load_saved_model(path):

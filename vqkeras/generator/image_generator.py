@@ -8,8 +8,11 @@ from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
-from vqkeras.utils.images import to_model_range
+from vqkeras.utils.images import as_model_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 # Substrings of dataset names whose images are faces (for `generate_face`).
 FACE_DATASET_KEYS = ("face", "celeb", "ffhq", "lfw")
@@ -77,7 +80,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         self.tokenizer = tokenizer
         self.prior = prior
         self.dataset_name = dataset_name
-        self.prior_trained = bool(prior_trained)
+        self.prior_trained = check_bool("prior_trained", prior_trained)
         self.set_guide(guide)
         f = tokenizer.downsample_factor
         self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] * f, tokenizer.image_channels)
@@ -99,8 +102,12 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
     def prepare_images(self, images, argument="images"):
         """Float32 `(n, H, W, C)` images in [-1, 1] at this generator's size.
 
-        Accepts one image `(H, W, C)` or a batch; uint8 / [0, 1] inputs are converted with `to_model_range`; other
-        sizes are resized (bilinear, antialiased). Raises `ValueError` naming `argument` on a channel mismatch.
+        Accepts one image `(H, W, C)` or a batch. The range follows the dtype, one rule for every method
+        (`vqkeras.utils.images.as_model_images`): integer images (uint8) are in [0, 255] and are converted; float
+        images must already be in [-1, 1] (convert [0, 1] floats with `vqkeras.utils.to_model_range`). Nothing is
+        guessed from the values, so a bright [-1, 1] image is never rescaled. Other sizes are resized (bilinear,
+        antialiased). Raises `ValueError` naming `argument` on a channel mismatch, NaN/Inf or a float outside
+        [-1, 1].
         """
         array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
         if array.ndim == 3:
@@ -113,17 +120,16 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                 f"{argument} must have {channels} channel(s), like the generator's training images. "
                 f"Received: {argument}.shape={array.shape}"
             )
-        if not np.issubdtype(array.dtype, np.floating) or array.min(initial=0) >= 0:
-            array = to_model_range(array)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{argument} contain NaN or Inf. Received: {argument} with non-finite values")
-        array = tf.convert_to_tensor(array, tf.float32)
+        if array.shape[0] == 0:
+            raise ValueError(f"{argument} is empty: it needs at least one image. Received: {argument}.shape="
+                             f"{array.shape}")
+        array = tf.convert_to_tensor(as_model_images(array, argument), tf.float32)
         if tuple(array.shape[1:3]) != (height, width):
             array = tf.image.resize(array, (height, width), antialias=True)
         return tf.clip_by_value(array, -1.0, 1.0)
 
     def encode(self, images):
-        """Int32 token grids `(n, h, w)` of images (any range `prepare_images` accepts)."""
+        """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`)."""
         return self.tokenizer.encode(self.prepare_images(images))
 
     def decode(self, tokens):
@@ -132,10 +138,16 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
 
     # ---------------------------------------------------------------- training
     def encode_dataset(self, images, batch_size=64):
-        """Token grids for every image of a `tf.data.Dataset` (of images or `(images, ...)`) or array, as NumPy."""
+        """Token grids for every image of a `tf.data.Dataset` (of images or `(images, ...)`) or array, as NumPy.
+
+        Images are converted as `prepare_images` does: uint8 from [0, 255], floats checked to be in [-1, 1]."""
         if not isinstance(images, tf.data.Dataset):
-            images = tf.data.Dataset.from_tensor_slices(np.asarray(images, np.float32)).batch(batch_size)
-        tokens = [self.tokenizer.encode(self.tokenizer.unpack_images(batch)).numpy() for batch in images]
+            array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
+            if array.ndim == 4 and array.shape[0] == 0:
+                raise ValueError(f"images is empty. Received: images.shape={array.shape}")
+            images = tf.data.Dataset.from_tensor_slices(self.prepare_images(array)).batch(batch_size)
+        tokens = [self.tokenizer.encode(self.prepare_images(self.tokenizer.unpack_images(batch))).numpy()
+                  for batch in images]
         if not tokens:
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)
@@ -145,9 +157,9 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         """Encodes `images` with the (frozen) tokenizer and trains the prior on the token grids with `fit`.
 
         Args:
-            images: `tf.data.Dataset` or array of float images in [-1, 1].
-            epochs: Integer.
-            batch_size: Integer, batch size of the prior.
+            images: `tf.data.Dataset` or array of images: uint8, or floats in [-1, 1] (see `prepare_images`).
+            epochs: Integer ≥ 1.
+            batch_size: Integer ≥ 1, batch size of the prior.
             optimizer: Optional optimizer; defaults to AdamW(3e-4) if the prior is not compiled.
             guide_at_step: Optional integer ≥ 1. Keep a copy of the prior after this many training steps as the
                 generator's `guide` (`vqkeras.callbacks.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
@@ -166,6 +178,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                              f", guide_fraction={guide_fraction}")
         check_guide_fraction(guide_fraction)
         _check_jit_compile(jit_compile)
+        epochs = check_int("epochs", epochs, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         snapshot = None if guide_at_step is None else GuideSnapshot(guide_at_step)  # validates before any work
         tokens = self.encode_dataset(images)
         steps = epochs * -(-len(tokens) // batch_size)
@@ -179,8 +193,10 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         if optimizer is not None or not self.prior.compiled or jit_compile != "auto":
             optimizer = optimizer or (self.prior.optimizer if self.prior.compiled else None)
             self.prior.compile(optimizer=optimizer or default_prior_optimizer(), jit_compile=jit_compile)
+        steps_before = int(self.prior.optimizer.iterations)
         history = self.prior.fit(tokens, epochs=epochs, batch_size=batch_size, **fit_kwargs)
-        self.prior_trained = True
+        # Trained only if an optimizer step ran (`fit` with e.g. `initial_epoch >= epochs` runs none).
+        self.prior_trained = self.prior_trained or int(self.prior.optimizer.iterations) > steps_before
         if snapshot is not None:
             self.set_guide(snapshot.guide)
         return history
@@ -304,7 +320,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         re-sampled regions can show at high strength; the result is only as good as the prior.
 
         Args:
-            style_image: One image `(H, W, C)` or `(1, H, W, C)`; uint8, [0, 1] or [-1, 1].
+            style_image: One image `(H, W, C)` or `(1, H, W, C)`; uint8 in [0, 255] or float in [-1, 1].
             strength: Float in [0, 1]. Fraction of tokens that may change.
             num_images: Integer. Look-alikes to generate.
             seed: Optional integer; the same seed gives the same images.
@@ -316,10 +332,10 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         Returns:
             Images `(num_images, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, style_tokens, tokens)`.
         """
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
-        if histogram_weight < 0:
-            raise ValueError(f"histogram_weight must be >= 0. Received: histogram_weight={histogram_weight}")
+        strength = check_float("strength", strength, minimum=0, maximum=1)
+        histogram_weight = check_float("histogram_weight", histogram_weight, minimum=0)
+        num_images = check_int("num_images", num_images, minimum=1)
+        seed = check_int("seed", seed, minimum=0, allow_none=True)
         self._check_prior_trained()
         style = self.prepare_images(style_image, argument="style_image")
         if style.shape[0] != 1:
@@ -387,9 +403,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         return (np.arange(flat.shape[1])[None] < first[:, None]).reshape(cells.shape)
 
     def _prior_sample_kwargs(self, steps):
-        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-            raise ValueError(f"steps must be a positive integer. Received: steps={steps}")
-        return {"steps": int(steps)} if getattr(self.prior, "bidirectional", False) else {}
+        steps = check_int("steps", steps, minimum=1)
+        return {"steps": steps} if getattr(self.prior, "bidirectional", False) else {}
 
     def inpaint(self, images, mask, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
                 return_tokens=False):
@@ -409,7 +424,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
            (as returned by `prepare_images`).
 
         Args:
-            images: One image `(H, W, C)` or a batch `(n, H, W, C)`; uint8, [0, 1] or [-1, 1]. Resized to the
+            images: One image `(H, W, C)` or a batch `(n, H, W, C)`; uint8 in [0, 255] or float in [-1, 1]. Resized to the
                 generator's size if it differs.
             mask: Float or bool array `(H, W)` (one mask for all images), `(n, H, W)` or `(n, H, W, 1)` at the
                 images' size; values in [0, 1], 1 = fill in. Soft values blend.
@@ -462,7 +477,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         `strength=0` returns the reconstruction of the bicubic upsample.
 
         Args:
-            images: One image `(H/factor, W/factor, C)` or a batch; uint8, [0, 1] or [-1, 1].
+            images: One image `(H/factor, W/factor, C)` or a batch; uint8 in [0, 255] or float in [-1, 1].
             factor: Integer ≥ 1 dividing the generator's height and width.
             strength: Float in [0, 1]. Fraction of tokens that may change. Defaults to `0.3`.
             seed: Optional integer; the same seed gives the same images.
@@ -478,15 +493,14 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
         """
         height, width, channels = self.image_shape
-        if isinstance(factor, bool) or int(factor) != factor or factor < 1 or height % factor or width % factor:
+        factor = check_int("factor", factor, minimum=1)
+        if height % factor or width % factor:
             raise ValueError(
                 f"factor must be a positive integer dividing the generator's image size {height}×{width}. "
                 f"Received: factor={factor}"
             )
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
+        strength = check_float("strength", strength, minimum=0, maximum=1)
         sample_kwargs = self._prior_sample_kwargs(steps)
-        factor = int(factor)
         array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
         if array.ndim == 3:
             array = array[None]
@@ -497,9 +511,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                 f"(the generator makes {height}×{width} images). Received: images.shape={array.shape}"
             )
         self._check_prior_trained()
-        if not np.issubdtype(array.dtype, np.floating) or array.min(initial=0) >= 0:
-            array = to_model_range(array)
-        upsampled = tf.image.resize(tf.convert_to_tensor(array, tf.float32), (height, width), "bicubic")
+        upsampled = tf.image.resize(as_model_images(array), (height, width), "bicubic")
         upsampled = tf.clip_by_value(upsampled, -1.0, 1.0)
         tokens = self.tokenizer.encode(upsampled).numpy()
         num_images = tokens.shape[0]

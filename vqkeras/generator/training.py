@@ -11,6 +11,8 @@ from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.priors.pixelcnn_prior import PixelCNNPrior
 from vqkeras.priors.transformer_prior import TransformerPrior
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 _PRIORS = {"transformer": TransformerPrior, "pixelcnn": PixelCNNPrior}
 
@@ -34,8 +36,14 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
     check_guide_fraction(guide_fraction)  # before the tokenizer's training, not after it
+    for name, value in (("epochs", epochs), ("prior_epochs", prior_epochs), ("batch_size", batch_size)):
+        check_int(name, value, minimum=1)
+    check_float("learning_rate", learning_rate, minimum=0, exclusive_minimum=True)
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed)
-    sample_shape = tokenizer_cls.unpack_images(next(iter(images))).shape
+    first = next(iter(images), None)
+    if first is None:
+        raise ValueError("dataset is empty: it has no batches of images. Received: dataset=a dataset of 0 batches")
+    sample_shape = tokenizer_cls.unpack_images(first).shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
     tokenizer = tokenizer_cls(**tokenizer_kwargs)
     tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs

@@ -4,6 +4,10 @@ import keras
 import tensorflow as tf
 
 from vqkeras.layers.codebook_initializer import CodebookInitializer
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
+from vqkeras.utils.validation import check_seed
 
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
@@ -77,23 +81,19 @@ class BaseQuantizer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(num_embeddings) < 2:
-            raise ValueError(f"num_embeddings must be an integer >= 2. Received: num_embeddings={num_embeddings}")
-        if int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim must be a positive integer. Received: embedding_dim={embedding_dim}")
-        if commitment_cost < 0:
-            raise ValueError(f"commitment_cost must be >= 0. Received: commitment_cost={commitment_cost}")
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
-        if codebook_dim is not None and int(codebook_dim) < 1:
-            raise ValueError(f"codebook_dim must be a positive integer or None. Received: codebook_dim={codebook_dim}")
-        if dead_code_threshold < 0:
-            raise ValueError(f"dead_code_threshold must be >= 0. Received: dead_code_threshold={dead_code_threshold}")
-        if int(max_distance_elements) < int(num_embeddings):
+        num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
+        embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
+        commitment_cost = check_float("commitment_cost", commitment_cost, minimum=0)
+        decay = check_float("decay", decay, minimum=0, maximum=1, exclusive_maximum=True)
+        codebook_dim = check_int("codebook_dim", codebook_dim, minimum=1, allow_none=True)
+        dead_code_threshold = check_float("dead_code_threshold", dead_code_threshold, minimum=0)
+        if check_int("max_distance_elements", max_distance_elements, minimum=1) < num_embeddings:
             raise ValueError(
                 "max_distance_elements must be at least num_embeddings. "
                 f"Received: max_distance_elements={max_distance_elements}, num_embeddings={num_embeddings}"
             )
+        l2_normalize = check_bool("l2_normalize", l2_normalize)
+        seed = check_seed("seed", seed)
         if gradient_estimator not in GRADIENT_ESTIMATORS:
             raise ValueError(
                 f"gradient_estimator must be one of {GRADIENT_ESTIMATORS}. "

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.utils.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class CausalCodePredictor(keras.layers.Layer):
@@ -35,14 +37,10 @@ class CausalCodePredictor(keras.layers.Layer):
 
     def __init__(self, num_embeddings, hidden_dim=64, num_layers=2, kernel_size=8, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (("num_embeddings", num_embeddings, 2), ("hidden_dim", hidden_dim, 1),
-                                 ("num_layers", num_layers, 1), ("kernel_size", kernel_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}. Received: {name}={value!r}")
-        self.num_embeddings = int(num_embeddings)
-        self.hidden_dim = int(hidden_dim)
-        self.num_layers = int(num_layers)
-        self.kernel_size = int(kernel_size)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1)
+        self.num_layers = check_int("num_layers", num_layers, minimum=1)
+        self.kernel_size = check_int("kernel_size", kernel_size, minimum=1)
         self.convs = [
             keras.layers.Conv1D(self.hidden_dim, self.kernel_size, padding="causal", activation="gelu",
                                 dtype=self.dtype_policy, name=f"conv_{i}")

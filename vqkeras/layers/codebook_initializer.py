@@ -5,6 +5,9 @@ import random
 
 import keras
 
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_seed
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class CodebookInitializer(keras.initializers.Initializer):
@@ -19,8 +22,8 @@ class CodebookInitializer(keras.initializers.Initializer):
     """
 
     def __init__(self, l2_normalize=False, seed=None):
-        self.l2_normalize = bool(l2_normalize)
-        self.seed = seed
+        self.l2_normalize = check_bool("l2_normalize", l2_normalize)
+        self.seed = check_seed("seed", seed)
 
     def __call__(self, shape, dtype=None):
         limit = math.sqrt(3.0 / shape[-1])

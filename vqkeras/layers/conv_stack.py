@@ -5,6 +5,9 @@ import keras
 from vqkeras.layers.res_block import ResBlock
 from vqkeras.layers.res_block import check_normalization
 from vqkeras.layers.res_block import make_norm
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 
 def build_once(layer, input_shape):
@@ -13,15 +16,18 @@ def build_once(layer, input_shape):
         layer.build(input_shape)
 
 
-def check_patch_size(patch_size):
-    """Returns `patch_size` as an integer if it is one ≥ 1, else raises a `ValueError` naming it."""
+def check_channel_multipliers(channel_multipliers):
+    """`channel_multipliers` as a tuple of integers >= 1 (at least one), else a `ValueError` naming it."""
     try:
-        valid = not isinstance(patch_size, bool) and int(patch_size) == patch_size and int(patch_size) >= 1
+        multipliers = tuple(check_int("channel_multipliers", m, minimum=1) for m in channel_multipliers)
     except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(f"patch_size must be an integer >= 1. Received: patch_size={patch_size!r}")
-    return int(patch_size)
+        multipliers = ()
+    if not multipliers or isinstance(channel_multipliers, str):
+        raise ValueError(
+            "channel_multipliers must be a non-empty sequence of positive integers. "
+            f"Received: channel_multipliers={channel_multipliers!r}"
+        )
+    return multipliers
 
 
 class ConvStack(keras.layers.Layer):
@@ -46,26 +52,14 @@ class ConvStack(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(base_channels) < 1:
-            raise ValueError(f"base_channels must be a positive integer. Received: base_channels={base_channels}")
-        multipliers = tuple(int(m) for m in channel_multipliers)
-        if not multipliers or min(multipliers) < 1:
-            raise ValueError(
-                "channel_multipliers must be a non-empty sequence of positive integers. "
-                f"Received: channel_multipliers={channel_multipliers}"
-            )
-        if int(num_res_blocks) < 0:
-            raise ValueError(
-                f"num_res_blocks must be a non-negative integer. Received: num_res_blocks={num_res_blocks}"
-            )
-        self.channel_multipliers = multipliers
-        self.output_channels = int(output_channels)
-        self.base_channels = int(base_channels)
-        self.num_res_blocks = int(num_res_blocks)
-        self.use_attention = bool(use_attention)
-        self.dropout = float(dropout)
+        self.channel_multipliers = check_channel_multipliers(channel_multipliers)
+        self.output_channels = check_int("output_channels", output_channels, minimum=1)
+        self.base_channels = check_int("base_channels", base_channels, minimum=1)
+        self.num_res_blocks = check_int("num_res_blocks", num_res_blocks, minimum=0)
+        self.use_attention = check_bool("use_attention", use_attention)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.normalization = check_normalization(normalization)
-        self.patch_size = check_patch_size(patch_size)
+        self.patch_size = check_int("patch_size", patch_size, minimum=1)
         channels = self._make_body()
         self.norm_out = make_norm(self.normalization, channels, "norm_out", self.dtype_policy)
         self.conv_out = keras.layers.Conv2D(

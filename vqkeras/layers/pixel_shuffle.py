@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.utils.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class PixelShuffle(keras.layers.Layer):
@@ -24,9 +26,7 @@ class PixelShuffle(keras.layers.Layer):
 
     def __init__(self, factor=2, **kwargs):
         super().__init__(**kwargs)
-        if int(factor) != factor or int(factor) < 2:
-            raise ValueError(f"factor must be an integer >= 2. Received: factor={factor}")
-        self.factor = int(factor)
+        self.factor = check_int("factor", factor, minimum=2)
 
     def build(self, input_shape):
         channels = input_shape[-1]

@@ -2,6 +2,9 @@
 
 import keras
 
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
+
 
 def group_count(channels, max_groups=32):
     """Largest number of groups ≤ `max_groups` that divides `channels` (GroupNorm needs a divisor)."""
@@ -44,10 +47,8 @@ class ResBlock(keras.layers.Layer):
 
     def __init__(self, filters, dropout=0.0, normalization="group", **kwargs):
         super().__init__(**kwargs)
-        if int(filters) < 1:
-            raise ValueError(f"filters must be a positive integer. Received: filters={filters}")
-        self.filters = int(filters)
-        self.dropout = float(dropout)
+        self.filters = check_int("filters", filters, minimum=1)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.normalization = check_normalization(normalization)
         self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv1", dtype=self.dtype_policy)
         self.norm2 = make_norm(self.normalization, self.filters, "norm2", self.dtype_policy)

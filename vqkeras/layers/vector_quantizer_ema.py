@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
 from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.utils.validation import check_float
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -104,9 +105,7 @@ class VectorQuantizerEMA(BaseQuantizer):
             gradient_estimator=gradient_estimator,
             **kwargs,
         )
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be > 0. Received: epsilon={epsilon}")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_float("epsilon", epsilon, minimum=0, exclusive_minimum=True)
 
     def _build_codebook(self):
         shape = (self.num_embeddings, self.lookup_dim)

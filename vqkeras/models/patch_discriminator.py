@@ -2,6 +2,8 @@
 
 import keras
 
+from vqkeras.utils.validation import check_int
+
 _NORMS = ("batch", "group", "none")
 
 
@@ -52,16 +54,9 @@ class PatchDiscriminator(keras.Model):
         self, num_layers=3, filters=64, norm="batch", norm_groups=32, **kwargs
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(
-                f"num_layers must be an integer >= 1. "
-                f"Received: num_layers={num_layers}"
-            )
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(
-                "filters must be a positive integer. "
-                f"Received: filters={filters}"
-            )
+        num_layers = check_int("num_layers", num_layers, minimum=1)
+        filters = check_int("filters", filters, minimum=1)
+        norm_groups = check_int("norm_groups", norm_groups, minimum=1)
         if norm not in _NORMS:
             raise ValueError(
                 f"norm must be one of {_NORMS}. Received: norm={norm!r}"
@@ -123,8 +118,32 @@ class PatchDiscriminator(keras.Model):
         # under mixed precision.
         self.logits_conv = conv(1, 1, True, "logits", dtype="float32")
 
+    def output_size(self, size):
+        """Side of the logits for an input side `size`: `⌊(s − 2)/2⌋ + 1` per stride-2 layer (4×4 kernels, padding
+        1), then `s − 1` for each of the two stride-1 layers. `0` or less: the input is too small."""
+        for _ in range(self.num_layers):
+            if size < 2:
+                return 0
+            size = (size - 2) // 2 + 1
+        return size - 2
+
+    def min_input_size(self):
+        """The smallest input side that gives at least one logit."""
+        size = 2
+        while self.output_size(size) < 1:
+            size += 1
+        return size
+
     def build(self, input_shape):
         shape = tuple(input_shape)
+        sides = [s for s in shape[1:3] if s is not None]
+        if any(self.output_size(s) < 1 for s in sides):
+            raise ValueError(
+                f"Images of {shape[1]}×{shape[2]} are too small for the discriminator's num_layers="
+                f"{self.num_layers} stride-2 layers (VQGAN's disc_num_layers): they need images of at least "
+                f"{self.min_input_size()}×{self.min_input_size()}. Lower disc_num_layers or use larger images. "
+                f"Received: input_shape={shape}"
+            )
         layers = [layer for block in self.blocks for layer in block if layer is not None]
         for layer in layers + [self.logits_pad, self.logits_conv]:
             if not layer.built:

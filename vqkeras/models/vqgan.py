@@ -14,6 +14,8 @@ from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.models.vqvae import replica_mean
 from vqkeras.models.vqvae import replica_scaled
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 # `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
 # defaults that its `kwargs` may change.
@@ -128,16 +130,14 @@ class VQGAN(VQVAE):
     ):
         kwargs.setdefault("reconstruction_loss", "l1")
         super().__init__(**kwargs)
-        for name, value in (
-            ("perceptual_weight", perceptual_weight),
-            ("disc_weight", disc_weight),
-            ("codebook_weight", codebook_weight),
-            ("r1_weight", r1_weight),
-            ("disc_start", disc_start),
-            ("disc_warmup", disc_warmup),
-        ):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0. Received: {name}={value}")
+        perceptual_weight, disc_weight, codebook_weight, r1_weight = (
+            check_float(name, value, minimum=0) for name, value in (
+                ("perceptual_weight", perceptual_weight), ("disc_weight", disc_weight),
+                ("codebook_weight", codebook_weight), ("r1_weight", r1_weight)))
+        disc_start = check_int("disc_start", disc_start, minimum=0)
+        disc_warmup = check_int("disc_warmup", disc_warmup, minimum=0)
+        disc_num_layers = check_int("disc_num_layers", disc_num_layers, minimum=1)
+        disc_filters = check_int("disc_filters", disc_filters, minimum=1)
         self.d_loss_fn = get_disc_loss(disc_loss)
         self.g_loss_fn = get_gen_loss(disc_loss)
         self.perceptual_weight = float(perceptual_weight)

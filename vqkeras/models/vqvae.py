@@ -6,13 +6,19 @@ import tensorflow as tf
 
 from vqkeras.layers.causal_code_predictor import CausalCodePredictor
 from vqkeras.layers.conv_stack import build_once
+from vqkeras.layers.conv_stack import check_channel_multipliers
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
 from vqkeras.layers.vector_quantizer import VectorQuantizer
 from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.presets.preset_loading import PresetLoading
+from vqkeras.utils.images import check_model_range
 from vqkeras.utils.images import from_model_range
+from vqkeras.utils.images import model_range_error
 from vqkeras.utils.keras_file_saving import KerasFileSaving
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 _QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
 _RECONSTRUCTION_LOSSES = ("l1", "l2")
@@ -25,9 +31,24 @@ def nearest_valid_sizes(size, factor):
     return sorted({low, high})
 
 
-def _finite_number(value):
-    """Whether `value` is a finite Python int or float (not a bool)."""
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and bool(np.isfinite(value))
+def check_indices(indices, num_embeddings, argument="indices"):
+    """Returns int `indices` if they all lie in `[0, K)`, `K = num_embeddings`; else fails, naming `argument`.
+
+    Eager tensors: a `ValueError` with the values' range. In a graph (`tf.function`, a SavedModel signature): two
+    `tf.debugging` assertions, an `InvalidArgumentError` at run time (compiled to nothing under XLA).
+    """
+    message = f"{argument} must be in [0, {num_embeddings}), the codebook size K (num_embeddings)"
+    if tf.executing_eagerly():
+        values = indices.numpy()
+        if values.size and (values.min() < 0 or values.max() >= num_embeddings):
+            raise ValueError(f"{message}. Received: {argument} with values in [{values.min()}, {values.max()}]")
+        return indices
+    checks = [
+        tf.debugging.assert_non_negative(indices, message=message),
+        tf.debugging.assert_less(indices, tf.constant(num_embeddings, indices.dtype), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(indices)
 
 
 def replica_scaled(loss):
@@ -181,18 +202,14 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not (_finite_number(code_prediction_weight) and code_prediction_weight >= 0):
-            raise ValueError(f"code_prediction_weight must be a finite number >= 0. Received: "
-                             f"code_prediction_weight={code_prediction_weight!r}")
-        if not _finite_number(code_entropy_weight):
-            raise ValueError(f"code_entropy_weight must be a finite number. Received: "
-                             f"code_entropy_weight={code_entropy_weight!r}")
-        if code_entropy_temperature is not None and not (
-                _finite_number(code_entropy_temperature) and code_entropy_temperature > 0):
-            raise ValueError(f"code_entropy_temperature must be a number > 0 or None. Received: "
-                             f"code_entropy_temperature={code_entropy_temperature!r}")
-        if image_channels not in (1, 3):
-            raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels}")
+        code_prediction_weight = check_float("code_prediction_weight", code_prediction_weight, minimum=0)
+        code_entropy_weight = check_float("code_entropy_weight", code_entropy_weight)
+        code_entropy_temperature = check_float("code_entropy_temperature", code_entropy_temperature, minimum=0,
+                                               exclusive_minimum=True, allow_none=True)
+        if image_channels not in (1, 3) or isinstance(image_channels, bool):
+            raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels!r}")
+        if quantizer is None or isinstance(quantizer, str):  # the quantizer built here checks the other two
+            latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         if reconstruction_loss not in _RECONSTRUCTION_LOSSES:
             raise ValueError(
                 f"reconstruction_loss must be one of {_RECONSTRUCTION_LOSSES}. "
@@ -203,17 +220,17 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         self.image_channels = int(image_channels)
         self.num_embeddings = self.quantizer.num_embeddings
         self.latent_dim = self.quantizer.embedding_dim
-        self.base_channels = int(base_channels)
-        self.channel_multipliers = tuple(int(m) for m in channel_multipliers)
-        self.num_res_blocks = int(num_res_blocks)
-        self.use_attention = bool(use_attention)
-        self.dropout = float(dropout)
+        self.base_channels = check_int("base_channels", base_channels, minimum=1)
+        self.channel_multipliers = check_channel_multipliers(channel_multipliers)
+        self.num_res_blocks = check_int("num_res_blocks", num_res_blocks, minimum=0)
+        self.use_attention = check_bool("use_attention", use_attention)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.normalization = normalization  # checked by the encoder, with the value in the error
         self.commitment_cost = float(commitment_cost)
         self.reconstruction_loss = reconstruction_loss
-        self.code_entropy_weight = float(code_entropy_weight)
-        self.code_entropy_temperature = None if code_entropy_temperature is None else float(code_entropy_temperature)
-        self.code_prediction_weight = float(code_prediction_weight)
+        self.code_entropy_weight = code_entropy_weight
+        self.code_entropy_temperature = code_entropy_temperature
+        self.code_prediction_weight = code_prediction_weight
         self.code_predictor = (CausalCodePredictor(self.num_embeddings, name="code_predictor")
                                if self.code_prediction_weight else None)
         stack = dict(
@@ -287,6 +304,9 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                 f"{argument} must have {self.image_channels} channel(s), the model's image_channels. "
                 f"Received: {argument}.shape={shape}"
             )
+        if shape[0] == 0:
+            raise ValueError(f"{argument} is an empty batch: it needs at least one image. Received: "
+                             f"{argument}.shape={shape}")
         f = self.downsample_factor
         for axis, size in (("height", shape[1]), ("width", shape[2])):
             if size is not None and size % f:
@@ -294,6 +314,12 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                     f"{argument} {axis} must be divisible by the downsampling factor {f}; nearest valid sizes: "
                     f"{' or '.join(map(str, nearest_valid_sizes(size, f)))}. Received: {argument}.shape={shape}"
                 )
+
+    def checked(self, images, argument="images"):
+        """`images` after `check_images` and the run-time check that they are finite and in [-1, 1]
+        (`vqkeras.utils.images.check_model_range`: a `ValueError` eagerly, an `InvalidArgumentError` in graphs)."""
+        self.check_images(images, argument)
+        return check_model_range(images, argument)
 
     def build(self, input_shape):
         self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
@@ -307,7 +333,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     def forward(self, images, training=False):
         """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics
         (`code_prediction_loss` too with a `code_predictor`: nats per position, also logged by `fit`)."""
-        self.check_images(images)
+        images = self.checked(images)
         if not self.built:
             self.build(tuple(images.shape))
         z = self.pre_quant(self.encoder(images, training=training))
@@ -341,19 +367,21 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         return -tf.reduce_mean(tf.reduce_sum(assignments * log_probs, axis=-1))
 
     def call(self, images, training=None):
-        self.check_images(images)
+        images = self.checked(images)
         z = self.pre_quant(self.encoder(images, training=training))
         quantized = self.quantizer(z, training=training)
         return self.decoder(self.post_quant(quantized), training=training)
 
     def encode(self, images):
         """Int32 code indices `(batch, H/f, W/f)` of float images in [-1, 1]."""
-        images = tf.convert_to_tensor(images)
-        self.check_images(images)
+        images = self.checked(tf.convert_to_tensor(images))
         return self.quantizer.get_code_indices(self.pre_quant(self.encoder(images, training=False)))
 
     def decode(self, indices):
-        """Images in about [-1, 1] from int code indices `(batch, h, w)`."""
+        """Images in about [-1, 1] from int code indices `(batch, h, w)` in `[0, K)`.
+
+        Indices outside `[0, K)` raise a `ValueError` eagerly, and an `InvalidArgumentError` from an assertion in a
+        graph (a GPU's gather would return zeros for them instead of failing)."""
         indices = tf.convert_to_tensor(indices)
         if indices.shape.rank != 3 or not indices.dtype.is_integer:
             raise ValueError(
@@ -365,7 +393,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                 "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
                 f"Received: an unbuilt {type(self).__name__}"
             )
-        vectors = self.quantizer.get_codebook_entries(indices)
+        vectors = self.quantizer.get_codebook_entries(check_indices(indices, self.num_embeddings))
         return self.decoder(self.post_quant(vectors), training=False)
 
     # ---------------------------------------------------------------- training
@@ -380,7 +408,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         return data[0] if isinstance(data, (tuple, list)) else data
 
     def checked_images(self, data):
-        """The batch's images after the static checks, with a run-time NaN/Inf check attached."""
+        """The batch's images after the static checks (`forward` adds the run-time check)."""
         images = self.unpack_images(data)
         try:
             self.check_images(images)
@@ -391,7 +419,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             raise
         if not self.built:
             self.build(tuple(images.shape))
-        return tf.debugging.assert_all_finite(images, "images passed to the model contain NaN or Inf")
+        return images
 
     def update_trackers(self, images, out, **values):
         """Updates the metric trackers from a forward dict plus extra named values; returns the logs."""
@@ -434,6 +462,42 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    # --------------------------------------------- host-side checks of fit / evaluate / predict inputs
+    def fit(self, x=None, *args, **kwargs):
+        return self._run_checked(super().fit, x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        return self._run_checked(super().evaluate, x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return self._run_checked(super().predict, x, *args, **kwargs)
+
+    def _run_checked(self, method, x, *args, **kwargs):
+        """Runs Keras' `method` on `x` after checks that name `x`, with a one-line error for bad batches.
+
+        An array or tensor `x` is checked whole before any work (float, non-empty, finite, in [-1, 1]). A
+        `tf.data.Dataset` must have batches; its images are checked batch by batch in the step (under
+        `jit_compile=True`, where XLA drops assertions, in a `map` before the step), and a failing batch ends the run
+        with a one-line `ValueError` instead of TensorFlow's graph traceback.
+        """
+        if isinstance(x, tf.data.Dataset):
+            if int(x.cardinality()) == 0:
+                raise ValueError("x is empty: the dataset has no batches. Received: x=a dataset of 0 batches")
+            if getattr(self, "jit_compile", False):
+                x = x.map(lambda *data: (check_model_range(data[0], "x"), *data[1:]) if len(data) > 1
+                          else check_model_range(data[0], "x"))
+        elif isinstance(x, (np.ndarray, tf.Tensor)):
+            array = x.numpy() if isinstance(x, tf.Tensor) else np.asarray(x)
+            self.check_images(keras.KerasTensor(array.shape, dtype=array.dtype.name), argument="x")
+            check_model_range(array, "x")
+        try:
+            return method(x, *args, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            readable = model_range_error(error, "x")
+            if readable is None:
+                raise
+            raise readable from None
 
     # ------------------------------------------- keras-team/keras#20585 workaround (this model class only)
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):

@@ -7,6 +7,7 @@ import tensorflow as tf
 from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
+from vqkeras.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -31,16 +32,14 @@ class BasePrior(KerasFileSaving, keras.Model):
 
     def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
         super().__init__(**kwargs)
-        if int(num_embeddings) != num_embeddings or num_embeddings < 2:
-            raise ValueError(f"num_embeddings must be an integer ≥ 2. Received: num_embeddings={num_embeddings}")
-        grid_shape = tuple(grid_shape)
-        if len(grid_shape) != 2 or any(int(s) != s or s < 1 for s in grid_shape):
-            raise ValueError(f"grid_shape must be two positive integers (h, w). Received: grid_shape={grid_shape}")
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-            raise ValueError(f"num_classes must be None or an integer ≥ 1. Received: num_classes={num_classes}")
-        self.num_embeddings = int(num_embeddings)
-        self.grid_shape = tuple(int(s) for s in grid_shape)
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
+        try:
+            self.grid_shape = tuple(check_int("grid_shape", s, minimum=1) for s in grid_shape)
+        except (TypeError, ValueError):
+            self.grid_shape = ()
+        if len(self.grid_shape) != 2 or isinstance(grid_shape, str):
+            raise ValueError(f"grid_shape must be two positive integers (h, w). Received: grid_shape={grid_shape!r}")
+        self.num_classes = check_int("num_classes", num_classes, minimum=1, allow_none=True)
         self.sequence_length = self.grid_shape[0] * self.grid_shape[1]
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -200,9 +199,7 @@ class BasePrior(KerasFileSaving, keras.Model):
 
     # ------------------------------------------------------------------ sampling
     def _prepare_sampling(self, num_samples, temperature, top_k, top_p, seed, labels, prefix):
-        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer. Received: num_samples={num_samples}")
-        num_samples = int(num_samples)
+        num_samples = check_int("num_samples", num_samples, minimum=1)
         sampling.validate_temperature(temperature)
         sampling.validate_top_k(top_k, self.num_embeddings)
         sampling.validate_top_p(top_p)
@@ -329,6 +326,16 @@ class BasePrior(KerasFileSaving, keras.Model):
         bias = np.zeros([num_samples, k], np.float32)
         if logit_bias is not None:
             bias = np.broadcast_to(np.asarray(logit_bias, np.float32).reshape(-1, k), (num_samples, k))
+            # NaN or +inf logits, or a row without a finite one, make the categorical draw return K, not a token.
+            bad = np.isnan(bias) | np.isposinf(bias)
+            if bad.any():
+                raise ValueError(f"logit_bias must be finite, or -inf to exclude a token; NaN and +inf are not allowed. "
+                                 f"Received: logit_bias with {int(bad.sum())} NaN or +inf value(s)")
+            excluded = np.isneginf(bias).all(axis=-1)
+            if excluded.any():
+                raise ValueError(f"logit_bias excludes every one of the K={k} tokens (all -inf) in sample(s) "
+                                 f"{np.flatnonzero(excluded).tolist()[:10]}: leave at least one finite. "
+                                 f"Received: logit_bias with an all -inf row")
         return (
             tf.constant(np.ascontiguousarray(tokens), tf.int32),
             tf.constant(np.ascontiguousarray(mask)),

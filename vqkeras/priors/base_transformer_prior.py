@@ -5,6 +5,8 @@ import keras
 from vqkeras.priors.base_prior import BasePrior
 from vqkeras.priors.transformer_block import TransformerBlock
 from vqkeras.priors.transformer_block import check_mlp_activation
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 
 class BaseTransformerPrior(BasePrior):
@@ -33,22 +35,18 @@ class BaseTransformerPrior(BasePrior):
     def __init__(self, num_embeddings, grid_shape, embed_dim, num_layers, num_heads, mlp_ratio, dropout, causal,
                  num_classes=None, layer_norm_epsilon=1e-5, mlp_activation="gelu", **kwargs):
         super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
-        for name, value in (("embed_dim", embed_dim), ("num_layers", num_layers), ("num_heads", num_heads)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
+        self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
+        self.num_layers = check_int("num_layers", num_layers, minimum=1)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
         if embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim must be divisible by num_heads. Received: embed_dim={embed_dim}, num_heads={num_heads}"
             )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-        self.embed_dim = int(embed_dim)
-        self.num_layers = int(num_layers)
-        self.num_heads = int(num_heads)
         self.head_dim = self.embed_dim // self.num_heads
-        self.mlp_ratio = float(mlp_ratio)
-        self.dropout = float(dropout)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.mlp_ratio = check_float("mlp_ratio", mlp_ratio, minimum=0, exclusive_minimum=True)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, minimum=0,
+                                              exclusive_minimum=True)
         self.mlp_activation = check_mlp_activation(mlp_activation)
 
         self.token_embedding = keras.layers.Embedding(self.num_embeddings + 1, self.embed_dim, name="token_embedding")

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.utils.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class GatedPixelCNNBlock(keras.layers.Layer):
@@ -47,11 +49,11 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B'. Received: mask_type={mask_type!r}")
-        if int(kernel_size) != kernel_size or kernel_size < 3 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd integer ≥ 3. Received: kernel_size={kernel_size}")
+        if check_int("kernel_size", kernel_size, minimum=3) % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd integer >= 3. Received: kernel_size={kernel_size!r}")
         self.mask_type = mask_type
         self.kernel_size = int(kernel_size)
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_classes = check_int("num_classes", num_classes, minimum=1, allow_none=True)
 
     def build(self, vertical_shape, horizontal_shape=None, labels_shape=None):
         dim = int(vertical_shape[-1])

@@ -10,6 +10,9 @@ from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
 from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
+from vqkeras.utils.validation import check_seed
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -89,10 +92,9 @@ class MaskGITPrior(BaseTransformerPrior):
         seed=None,
         **kwargs,
     ):
-        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-            raise ValueError(f"steps must be a positive integer. Received: steps={steps}")
-        if not choice_temperature >= 0:
-            raise ValueError(f"choice_temperature must be >= 0. Received: choice_temperature={choice_temperature}")
+        steps = check_int("steps", steps, minimum=1)
+        choice_temperature = check_float("choice_temperature", choice_temperature, minimum=0)
+        seed = check_seed("seed", seed)
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=False, num_classes=num_classes,

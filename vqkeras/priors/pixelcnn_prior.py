@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from vqkeras.priors.base_prior import BasePrior
 from vqkeras.priors.gated_pixelcnn_block import GatedPixelCNNBlock
+from vqkeras.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -58,15 +59,10 @@ class PixelCNNPrior(BasePrior):
         **kwargs,
     ):
         super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
-        for name, value in (("embed_dim", embed_dim), ("num_layers", num_layers)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if hidden_dim is not None and (int(hidden_dim) != hidden_dim or hidden_dim < 1):
-            raise ValueError(f"hidden_dim must be None or a positive integer. Received: hidden_dim={hidden_dim}")
-        self.embed_dim = int(embed_dim)
-        self.num_layers = int(num_layers)
-        self.kernel_size = int(kernel_size)
-        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
+        self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
+        self.num_layers = check_int("num_layers", num_layers, minimum=1)
+        self.kernel_size = check_int("kernel_size", kernel_size, minimum=3)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1, allow_none=True)
 
         self.token_embedding = keras.layers.Embedding(self.num_embeddings, self.embed_dim, name="token_embedding")
         self.gated_blocks = [

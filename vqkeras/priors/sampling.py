@@ -13,22 +13,35 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.utils.validation import check_seed
+
 
 def _is_python_number(value):
     return isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool)
+
+
+def _check_number_or_tensor(name, value):
+    """Raises `ValueError` unless `value` is a real number (not a bool) or a tensor: strings and bools fail here, not
+    deep in TensorFlow."""
+    if not (_is_python_number(value) and np.isreal(value)) and not tf.is_tensor(value):
+        raise ValueError(f"{name} must be a number or a tensor. Received: {name}={value!r}")
 
 
 def validate_temperature(temperature):
     """Raises `ValueError` unless `temperature` is `> 0` (Python numbers only; tensors pass through)."""
     if temperature is None:
         raise ValueError("temperature must be a float > 0. Received: temperature=None")
-    if _is_python_number(temperature) and not temperature > 0:
+    _check_number_or_tensor("temperature", temperature)
+    if _is_python_number(temperature) and not (temperature > 0 and np.isfinite(temperature)):
         raise ValueError(f"temperature must be > 0. Received: temperature={temperature}")
 
 
 def validate_top_k(top_k, num_embeddings=None):
     """Raises `ValueError` unless `top_k` is `None` or an integer in `[1, K]` (Python numbers only)."""
-    if top_k is None or not _is_python_number(top_k):
+    if top_k is None:
+        return
+    _check_number_or_tensor("top_k", top_k)
+    if not _is_python_number(top_k):
         return
     if int(top_k) != top_k:
         raise ValueError(f"top_k must be an integer in [1, K]. Received: top_k={top_k}")
@@ -39,7 +52,10 @@ def validate_top_k(top_k, num_embeddings=None):
 
 def validate_top_p(top_p):
     """Raises `ValueError` unless `top_p` is `None` or in `(0, 1]` (Python numbers only)."""
-    if top_p is None or not _is_python_number(top_p):
+    if top_p is None:
+        return
+    _check_number_or_tensor("top_p", top_p)
+    if not _is_python_number(top_p):
         return
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1]. Received: top_p={top_p}")
@@ -146,7 +162,8 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
 
 def validate_guidance_scale(guidance_scale):
     """Raises `ValueError` unless `guidance_scale` is a float `≥ 0` (Python numbers only; tensors pass through)."""
-    if guidance_scale is None or (_is_python_number(guidance_scale) and not guidance_scale >= 0):
+    if not (_is_python_number(guidance_scale) or tf.is_tensor(guidance_scale)) or (
+            _is_python_number(guidance_scale) and not (guidance_scale >= 0 and np.isfinite(guidance_scale))):
         raise ValueError(f"guidance_scale must be a float ≥ 0. Received: guidance_scale={guidance_scale}")
 
 
@@ -181,6 +198,7 @@ def make_seed(seed):
     """
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
+    seed = check_seed("seed", seed)
     if _is_python_number(seed):
         return tf.constant([0, int(seed)], dtype=tf.int64)
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)

@@ -5,6 +5,10 @@ import math
 import keras
 import tensorflow as tf
 
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
+
 # Score given to masked (future) positions. exp(MASK_VALUE − max) underflows to exactly 0 in float32, so the full
 # and cached paths give identical attention weights.
 MASK_VALUE = -1e9
@@ -47,13 +51,9 @@ class SelfAttention(keras.layers.Layer):
 
     def __init__(self, num_heads, dropout=0.0, causal=True, **kwargs):
         super().__init__(**kwargs)
-        if int(num_heads) != num_heads or num_heads < 1:
-            raise ValueError(f"num_heads must be a positive integer. Received: num_heads={num_heads}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-        self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
-        self.causal = bool(causal)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        self.causal = check_bool("causal", causal)
         self.query_dense = None
 
     def build(self, input_shape):

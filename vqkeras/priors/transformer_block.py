@@ -3,6 +3,9 @@
 import keras
 
 from vqkeras.priors.self_attention import SelfAttention
+from vqkeras.utils.validation import check_bool
+from vqkeras.utils.validation import check_float
+from vqkeras.utils.validation import check_int
 
 # The MLP's activation by name. Exact GELU (erf) is the GPT-2 choice; on a CPU its ops and their gradients were a
 # fifth or more of a small prior's self time in the TF profile, and a ReLU step took 0.86× the time
@@ -62,15 +65,12 @@ class TransformerBlock(keras.layers.Layer):
                  mlp_activation="gelu", **kwargs):
         super().__init__(**kwargs)
         self.mlp_activation = check_mlp_activation(mlp_activation)
-        if not mlp_ratio > 0:
-            raise ValueError(f"mlp_ratio must be > 0. Received: mlp_ratio={mlp_ratio}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = float(mlp_ratio)
-        self.dropout = float(dropout)
-        self.causal = bool(causal)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.mlp_ratio = check_float("mlp_ratio", mlp_ratio, minimum=0, exclusive_minimum=True)
+        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, minimum=0,
+                                              exclusive_minimum=True)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.causal = check_bool("causal", causal)
         self.attention = SelfAttention(num_heads, dropout=dropout, causal=causal, name="attention")
 
     def build(self, input_shape):

@@ -1,7 +1,22 @@
-"""Conversions between pixel ranges and the [-1, 1] range that vqkeras models use."""
+"""Conversions between pixel ranges and the [-1, 1] range that vqkeras models use, and the checks of that range.
 
+The house rule for images entering a model, one for every entry point:
+- integer images (`uint8`, ...) are in [0, 255]; the methods that promise a conversion (`ImageGenerator`'s, through
+  `as_model_images`) convert them with `to_model_range`, the models themselves refuse them;
+- float images must already be in [-1, 1] (up to `RANGE_TOLERANCE`): nothing guesses their range from their values,
+  so a bright [-1, 1] photo is never rescaled. Convert [0, 1] or [0, 255] floats with `to_model_range` (after
+  dividing by 255).
+"""
+
+import keras
 import numpy as np
 import tensorflow as tf
+
+# How far outside [-1, 1] float images may lie (resampling and float rounding overshoot a little).
+RANGE_TOLERANCE = 1e-2
+# The start of the run-time assertion's message in a graph; `model_range_error` recognises it.
+GRAPH_CHECK_MESSAGE = "images must be finite floats in [-1, 1]"
+_CHECK_CHUNK = 2**22
 
 
 def _is_tensor(x):
@@ -91,3 +106,87 @@ def from_model_range(images):
         return tf.clip_by_value((images + 1.0) / 2.0, 0.0, 1.0)
     images = np.asarray(images, dtype="float32")
     return np.clip((images + 1.0) / 2.0, 0.0, 1.0).astype("float32")
+
+
+def _range_error(argument, values):
+    """The `ValueError` for float images `values` (NumPy) that are not finite or not in [-1, 1]."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        return ValueError(
+            f"{argument} contain NaN or Inf: {values.size - int(finite.sum())} of {values.size} values are not "
+            f"finite. Received: {argument} with non-finite values"
+        )
+    return ValueError(
+        f"{argument} must be float images in [-1, 1]; convert uint8, [0, 1] or [0, 255] images with "
+        f"vqkeras.utils.to_model_range(). Received: {argument} with values in [{values.min():.4g}, {values.max():.4g}]"
+    )
+
+
+def check_model_range(images, argument="images"):
+    """Returns float `images` if they are finite and in [-1, 1] (± `RANGE_TOLERANCE`), else fails, naming `argument`.
+
+    One comparison per value, `|x| ≤ 1 + tolerance` (false for NaN), and one `reduce_all`:
+    - NumPy arrays and eager tensors: a `ValueError` (NaN/Inf, or the values' range and a pointer to
+      `to_model_range`);
+    - tensors in a graph (`tf.function`, a SavedModel signature): a `tf.debugging.Assert` that raises
+      `InvalidArgumentError` at run time, its message starting with `GRAPH_CHECK_MESSAGE`. XLA compiles assertions
+      to nothing, so inside a `jit_compile=True` function nothing is checked: check on the host side there
+      (`VQVAE.fit` does);
+    - symbolic Keras tensors pass unchecked.
+    """
+    if isinstance(images, keras.KerasTensor):
+        return images
+    if not tf.is_tensor(images):
+        values = np.asarray(images).reshape(-1)
+        for start in range(0, values.size, _CHECK_CHUNK):  # in chunks: no full-size temporary for a large array
+            if not np.all(np.abs(values[start:start + _CHECK_CHUNK]) <= 1.0 + RANGE_TOLERANCE):
+                raise _range_error(argument, values)
+        return images
+    in_range = tf.reduce_all(tf.abs(images) <= tf.cast(1.0 + RANGE_TOLERANCE, images.dtype))
+    if tf.executing_eagerly():
+        if not bool(in_range):
+            raise _range_error(argument, images.numpy())
+        return images
+    message = f"{GRAPH_CHECK_MESSAGE} (NaN, Inf or values outside; see vqkeras.utils.to_model_range). {argument} min, max:"
+    check = tf.debugging.Assert(in_range, [message, tf.reduce_min(images), tf.reduce_max(images)])
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
+
+
+def model_range_error(error, argument="x"):
+    """A one-line `ValueError` for a TensorFlow `error` raised by `check_model_range`'s graph assertion, else `None`."""
+    message = getattr(error, "message", str(error))
+    if GRAPH_CHECK_MESSAGE not in message:
+        return None
+    detail = " ".join(message[message.index(GRAPH_CHECK_MESSAGE):].split("\n")[0].split())
+    return ValueError(
+        f"{argument} hold a batch of images that are not finite floats in [-1, 1] (NaN, Inf or another range; convert "
+        f"with vqkeras.utils.to_model_range()). Received: a batch failing the run-time check: {detail}"
+    )
+
+
+def as_model_images(images, argument="images"):
+    """Images as a float32 NumPy array in [-1, 1], by the house rule (the module docstring), naming `argument`.
+
+    - Integer dtypes (`uint8`, ...) are pixel values in [0, 255], converted by `to_model_range`;
+    - float dtypes must already be finite and in [-1, 1] (± `RANGE_TOLERANCE`; clipped to [-1, 1]), else a
+      `ValueError` points to `to_model_range`;
+    - anything else (bool, strings, objects) raises a `ValueError`.
+
+    Args:
+        images: NumPy array, eager `tf.Tensor` or nested list of images, any shape.
+        argument: String. The argument's name, for the errors.
+
+    Returns:
+        Float32 NumPy array of the same shape.
+    """
+    array = images.numpy() if tf.is_tensor(images) else np.asarray(images)
+    if np.issubdtype(array.dtype, np.integer):
+        return to_model_range(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"{argument} must be uint8 images in [0, 255] or float images in [-1, 1]. Received: "
+            f"{argument}.dtype={array.dtype}"
+        )
+    check_model_range(array, argument)
+    return np.clip(array.astype(np.float32), -1.0, 1.0)
