@@ -272,6 +272,10 @@ def _epochs(elements, shuffle, augment, buffer_size, seed):
         )
         dataset = elements
         if shuffle:
+            # The order depends on (seed, epoch) alone, not on a global seed: this traced function's own graph gets
+            # no graph seed. (With a global seed of 0, TF's seed resolution would also test the tensor seed in
+            # Python and fail.)
+            tf.compat.v1.get_default_graph().seed = None
             dataset = dataset.shuffle(buffer_size, seed=seeds[0], reshuffle_each_iteration=False)
         if augment:
             dataset = dataset.enumerate().map(
