@@ -17,7 +17,8 @@ Usage (from the repository root):
 5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer (with and without dead-code
    restarts), test-set usage.
 
-Writes JSON results, a markdown table (`--out`) and the PSNR/usage curves (`--plot`). Needs the Debian package
+Writes JSON results (`--out`), the PSNR/usage curves (`--plot`) and its section of `docs/benchmarks.md` (`--output`;
+`--section-from results.json` rewrites the section from an earlier run). Needs the Debian package
 `dataset-fashion-mnist`; exits with code 2 and the install command if it is missing.
 """
 
@@ -56,7 +57,9 @@ from vqkeras.metrics import compute_features  # noqa: E402
 from vqkeras.metrics import evaluate_model  # noqa: E402
 from vqkeras.metrics import feature_statistics  # noqa: E402
 from vqkeras.metrics import frechet_distance  # noqa: E402
-from common import matmul_gflops  # noqa: E402  (sibling script modules)
+from common import DOCS_PATH  # noqa: E402  (sibling script modules)
+from common import matmul_gflops  # noqa: E402
+from common import write_section  # noqa: E402
 from keras_io_baseline import KerasIOVQVAE  # noqa: E402
 
 
@@ -410,6 +413,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/quality_results.json")
     parser.add_argument("--plot", default="docs/quality_curves.png")
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
+    parser.add_argument("--section-from", default=None, metavar="JSON",
+                        help="only rewrite the docs section from the results file of an earlier run, then exit")
     parser.add_argument("--ours", default=DEFAULTS["ours"], choices=sorted(OURS_PRESETS),
                         help="vqkeras configuration (see OURS_PRESETS)")
     parser.add_argument("--phases", default=DEFAULTS["phases"],
@@ -420,6 +426,10 @@ def main():
     parser.add_argument("--models", default=DEFAULTS["models"],
                         help="reconstruction-phase models, comma-separated")
     args = parser.parse_args()
+    if args.section_from:
+        with open(args.section_from) as f:
+            write_section(args.output, markdown(json.load(f), args.plot), HEADING)
+        return
     phases = set(args.phases.split(","))
     unknown = phases - {"reconstruction", "scale", "generation"}
     if unknown:
@@ -549,7 +559,8 @@ def main():
     results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
 
     save(results, args.out)
-    print(markdown(results))
+    print(markdown(results, args.plot))
+    write_section(args.output, markdown(results, args.plot), HEADING)
 
 
 def save(results, path):
@@ -581,38 +592,46 @@ def plot(curves, path):
     fig.savefig(path, dpi=110)
 
 
-def markdown(r):
+HEADING = "## Quality vs the keras.io example"
+NAMES = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
+         "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
+         "ema_k8192_plain": "vqkeras, K=8192, plain EMA (with dead-code restarts)",
+         "ema_k8192_no_restarts": "vqkeras, K=8192, plain EMA, no dead-code restarts"}
+
+
+def settings_text(settings):
+    """`{"guide": 0.1, "guidance_scale": 0.35}` as "guided by the copy at 10%, w = 0.35"."""
+    parts = [f"temperature {settings['temperature']:g}"] if "temperature" in settings else []
+    if settings.get("top_k"):
+        parts.append(f"top-k {settings['top_k']}")
+    if settings.get("guide") is not None:
+        parts.append(f"guided by the copy at {100 * settings['guide']:g}%, w = {settings['guidance_scale']:g}")
+    return ", ".join(parts) or "temperature 1"
+
+
+def markdown(r, plot=None):
+    """The results `r` as the section `HEADING` of docs/benchmarks.md (`plot`: the curves' file, cited)."""
     a = r["args"]
-    beta_2 = a.get("beta_2", 0.999) or ADAM_BETA_2  # older results predate --beta-2 (Keras' 0.999)
-    perceptual_size = a.get("perceptual_image_size", 0)  # older results predate the flag: native 28×28
+    flags = "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
+    flags += "".join(f" --{k.replace('_', '-')} {a[k]:g}" for k, default in
+                     (("minutes", 10), ("prior_minutes", 10), ("gan_minutes", 10), ("samples", 2000))
+                     if a.get(k) is not None and a[k] != default)
+    flags += f" --seed {a['seed']}" if a.get("seed") else ""
     rec, gen, sc = r.get("reconstruction", {}), r.get("generation", {}), r.get("usage_at_scale", {})
-    lines = [
-        f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
-        f"--samples {a['samples']}"
-        + (f" --gan-minutes {a['gan_minutes']:g}" if a.get("gan_minutes") is not None else "")
-        + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
-        + "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
-        + (f" --lr {a['lr']:g}" if a.get("lr") else "")
-        + (f" --beta-2 {beta_2:g}" if beta_2 != ADAM_BETA_2 else "")
-        + (f" --batch-size {a['batch_size']}" if a.get("batch_size", DEFAULT_BATCH_SIZE) != DEFAULT_BATCH_SIZE else "")
-        + (f" --seed {a['seed']}" if a.get("seed") else "")
-        + (f" --perceptual-image-size {perceptual_size}"
-           if "generation" in r and perceptual_size != PERCEPTUAL_IMAGE_SIZE else "")
-        + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
-        + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
-        + (f" --guide-snapshots {a['guide_snapshots']} --guidance-scales {a['guidance_scales']}"
-           if a.get("guide_snapshots") is not None else "")
-        + f"` — {r['date']} — {r['machine']}.",
-        "",
-        "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    names = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
-             "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
-             "ema_k8192_plain": "vqkeras, K=8192, plain EMA (with dead-code restarts)",
-             "ema_k8192_no_restarts": "vqkeras, K=8192, plain EMA, no dead-code restarts"}
+    lines = [HEADING, "", f"Command: `python benchmarks/quality.py{flags}`. Date: {r['date'][:10]}. Machine: "
+             f"{r['machine']}, no GPU; 2048×2048 float32 matmul at {r.get('matmul_gflops', float('nan')):.0f} "
+             f"GFLOP/s. Run time {r.get('minutes_total', float('nan')):.0f} minutes.", "",
+             "Fashion-MNIST (Debian's `dataset-fashion-mnist`), 28×28, 7×7 token grids. Every model trains for a "
+             "wall-clock budget (the clock starts after the tracing step); every learning rate falls to 0 over the "
+             f"last {a.get('anneal', DEFAULT_ANNEAL):g} of its budget. Ours: the \"{a.get('ours', 'shuffle')}\" "
+             "configuration, then a VQGAN phase (`GAN_SETTINGS`), then a `TransformerPrior`; the baseline: the keras.io "
+             "example architecture (`keras_io_baseline.py`), its own loss for the same further minutes, then a "
+             "`PixelCNNPrior`. Reconstruction figures are on the 10,000 test images"
+             + (f"; PSNR and usage curves during training: `{plot}`." if plot else "."), "",
+             "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for key, v in {**rec, **sc}.items():
-        lines.append(f"| {names[key]} | {v.get('params', '')} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | "
+        lines.append(f"| {NAMES[key]} | {v.get('params', 0):,} | {v['steps']:,} | {v['psnr']:.2f} | {v['ssim']:.3f} | "
                      f"{100 * v['usage']:.1f}% | {v['perplexity']:.1f} |")
     tokenizers = r.get("generation_tokenizers", {})
     if tokenizers:
@@ -620,21 +639,34 @@ def markdown(r):
                   "| Tokenizer | Further steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
                   "|---|---:|---:|---:|---:|---:|"]
         for key, v in tokenizers.items():
-            lines.append(f"| {key} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | {100 * v['usage']:.1f}% | "
+            lines.append(f"| {key} | {v['steps']:,} | {v['psnr']:.2f} | {v['ssim']:.3f} | {100 * v['usage']:.1f}% | "
                          f"{v['perplexity']:.1f} |")
-    lines += ["", "| Generation | FID (EfficientNet-Lite0) | Sampling | FID of reconstructions | Prior steps | "
-                  "Prior loss |", "|---|---:|---|---:|---:|---:|"]
-    for key, v in gen.items():
-        lines.append(f"| {key} | {v['fid']:.2f} | {v.get('sampling', '')} | "
-                     f"{v.get('reconstruction_fid', float('nan')):.2f} | {v.get('prior_steps', '')} | "
-                     f"{v.get('prior_loss', float('nan')):.3f} |")
-    for key, v in gen.items():
-        if v.get("sweep"):
-            lines += ["", f"Sampling sweep of {key} (selection: FID against {SELECTION_IMAGES:,} training images):",
-                      "", "| Settings | Selection FID | Test FID |", "|---|---:|---:|"]
-            lines += [f"| {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |" for row in v["sweep"]]
+    setups = [key for key, v in gen.items() if v.get("sweep")]
+    if setups:
+        lines += ["", f"Generation: FID (EfficientNet-Lite0 features at {a.get('fid_image_size', 128)}×"
+                  f"{a.get('fid_image_size', 128)}; not comparable to Inception FID) of {a['samples']:,} samples "
+                  "against the 10,000 test images. Each prior reports the sampling setting with the lowest FID "
+                  f"against {SELECTION_IMAGES:,} training images; the test set never chooses.", "",
+                  "| Setup | Sample FID | Chosen setting | Best unguided | FID of reconstructions | Prior steps | "
+                  "Prior loss (nats/token) |", "|---|---:|---|---:|---:|---:|---:|"]
+        for key in setups:
+            v = gen[key]
+            lines.append(f"| {key} | **{v['fid']:.1f}** | {settings_text(v['sampling'])} | {v['unguided_fid']:.1f} | "
+                         f"{v['reconstruction_fid']:.1f} | {v['prior_steps']:,} | {v['prior_loss']:.3f} |")
+        if "real train images (floor)" in gen:
+            lines.append(f"| {a['samples']:,} real training images (the floor) | {gen['real train images (floor)']['fid']:.1f}"
+                         " | | | | | |")
+        if len(setups) == 2:
+            base, ours_ = (gen[key] for key in setups)
+            lines += ["", f"Sample FID, ours ÷ the baseline's: **{ours_['fid'] / base['fid']:.3f}×** (unguided "
+                      f"{ours_['unguided_fid'] / base['unguided_fid']:.3f}×)."]
+        lines += ["", "The sampling sweep (selection FID / test FID):", "",
+                  "| Setting | " + " | ".join(setups) + " |", "|---|" + "---:|" * len(setups)]
+        for i, row in enumerate(gen[setups[0]]["sweep"]):
+            cells = [f"{gen[key]['sweep'][i]['selection_fid']:.1f} / {gen[key]['sweep'][i]['fid']:.1f}"
+                     for key in setups]
+            lines.append(f"| {settings_text(row['settings'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     main()
