@@ -309,8 +309,7 @@ class VQGAN(VQVAE):
         with `generator_losses`' dict plus `adaptive_weight` (`λ`) and `loss` (`L_G`).
 
         `λ`'s last-layer gradients repeat part of the update's backward pass; in graph mode TensorFlow computes the
-        shared part once (`benchmarks/vqgan_gradients.py`: 1.00× the step time of backpropagating each loss network
-        once, by hand).
+        shared part once, so backpropagating each loss network once by hand is no faster.
         """
         with tf.GradientTape(persistent=True) as tape:
             out = self.generator_losses(images)

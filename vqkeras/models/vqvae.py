@@ -107,16 +107,15 @@ class VQVAE(KerasFileSaving, keras.Model):
         use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
         dropout: Float. Dropout in the residual blocks. Defaults to `0.0`.
         normalization: `"group"` (GroupNorm in the encoder and decoder, as in Esser et al.) or `"none"`. Without
-            normalization a small model trains faster per CPU minute and, at the 7×7 grid of the Fashion-MNIST
-            benchmark, learns more per step too (docs/benchmarks.md). Defaults to `"group"`.
+            normalization a small model trains faster per CPU minute, and in short runs it can learn more per step
+            too. Defaults to `"group"`.
         upsample: The decoder's upsampling, `"nearest"` (nearest ×2, then a 3×3 convolution at the higher
             resolution, as in Esser et al.) or `"pixel_shuffle"` (a 3×3 convolution at the lower resolution, then
             depth-to-space: cheaper when the full-resolution level is narrow). See `Decoder`. Defaults to
             `"nearest"`.
         patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
             ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
-            the full-resolution convolutions of a narrow model dominate its step (docs/benchmarks.md). Defaults to
-            `1`.
+            the full-resolution convolutions of a narrow model dominate its step. Defaults to `1`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
             layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
@@ -126,8 +125,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         reconstruction_loss: `"l1"` or `"l2"`. Defaults to `"l1"`.
         code_entropy_weight: Float `λ`. Adds `λ·H(p̄)`, the entropy of the batch's mean soft code assignment
             (`BaseQuantizer.code_entropy`), to `L_vq`. `λ > 0` concentrates the codes on fewer entries: a lower rate,
-            so a prior models the token grids more easily, for some reconstruction error (a `λ = 0.3` VQGAN phase
-            took the benchmark's sample FID from 97.3 to 91.5 at a reconstruction FID 1.8 worse; docs/benchmarks.md).
+            so a prior models the token grids more easily, for some reconstruction error.
             `λ < 0` spreads them (a diversity term). `VQGAN.from_vqvae` can set it for the adversarial phase only.
             Defaults to `0.0` (off, no extra work).
         code_entropy_temperature: Float `τ > 0` of the soft assignments of both code terms, or `None` (the batch's
@@ -451,7 +449,7 @@ class VQVAE(KerasFileSaving, keras.Model):
         if self._distribute_strategy is None:
             # Build the model and optimizer(s) eagerly first (Keras defers it to the first traced step here): XLA can't
             # create variables inside the compiled step, and a `tf.function` whose first trace creates variables
-            # traces the whole step a second time (the first `fit` took up to 3.4× as long: docs/benchmarks.md).
+            # traces the whole step a second time.
             if data_batch is None and iterator is not None:
                 for _, _, batches in iterator:
                     data_batch = next(batches)

@@ -157,7 +157,7 @@ class BasePrior(KerasFileSaving, keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None and self.optimizer is not None:
             # Build the weights and the optimizer before the first traced step (Keras defers it to that step here): a
-            # `tf.function` whose first trace creates variables traces the step a second time (2× the first step).
+            # `tf.function` whose first trace creates variables traces the step a second time.
             self.build()
             if not self.optimizer.built:
                 self.optimizer.build(self.trainable_variables)

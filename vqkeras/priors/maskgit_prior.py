@@ -48,7 +48,7 @@ class MaskGITPrior(BaseTransformerPrior):
         steps: Integer `≥ 1`. Default number of decoding steps `T` of `sample`. Defaults to `8`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
         mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. On a CPU the
-            GELUs are the slowest; ReLU's step took 0.86× the exact GELU's (docs/benchmarks.md). Defaults to `"gelu"`.
+            GELUs are the slowest. Defaults to `"gelu"`.
         seed: Optional integer seed of the training masks.
         **kwargs: Base model arguments.
 

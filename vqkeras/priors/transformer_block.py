@@ -4,9 +4,8 @@ import keras
 
 from vqkeras.priors.self_attention import SelfAttention
 
-# The MLP's activation by name. Exact GELU (erf) is the GPT-2 choice; on a CPU its ops and their gradients were a
-# fifth or more of a small prior's self time in the TF profile, and a ReLU step took 0.86× the time
-# (docs/benchmarks.md), so cheaper ones are offered.
+# The MLP's activation by name. Exact GELU (erf) is the GPT-2 choice; on a CPU its ops and their gradients are a
+# large share of a small prior's step, so cheaper ones are offered.
 MLP_ACTIVATIONS = {
     "gelu": lambda x: keras.activations.gelu(x, approximate=False),
     "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),

@@ -34,7 +34,7 @@ class TransformerPrior(BaseTransformerPrior):
         num_classes: Optional integer. Class-conditioned prior: the first input token is the class embedding.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
         mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. On a CPU the
-            GELUs are the slowest; ReLU's step took 0.86× the exact GELU's (docs/benchmarks.md). Defaults to `"gelu"`.
+            GELUs are the slowest. Defaults to `"gelu"`.
         **kwargs: Base model arguments.
 
     Call arguments:
