@@ -153,7 +153,8 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             guide_fraction: Optional float in `(0, 1)`: the same, at this fraction of the run's steps (rounded, at
                 least step 1). An early, weak copy (a tenth of the steps or less) guides best.
             jit_compile: `"auto"` (Keras' choice: XLA on accelerators only), `True` or `False`. XLA fuses the
-                priors' many small ops, so it trains them faster on a CPU too. Anything but `"auto"` recompiles a compiled prior, keeping its optimizer.
+                priors' many small ops, so it trains them faster on a CPU too. Anything but `"auto"` recompiles a
+                compiled prior, keeping its optimizer.
             **fit_kwargs: Passed to the prior's `fit` (`callbacks`, `verbose`, ...).
 
         Returns:
