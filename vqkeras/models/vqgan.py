@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.distribute import replica_mean
+from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.losses.adversarial import adaptive_weight
 from vqkeras.losses.adversarial import get_disc_loss
@@ -12,8 +14,6 @@ from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.losses.perceptual_loss import check_image_size
 from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE
-from vqkeras.models.vqvae import replica_mean
-from vqkeras.models.vqvae import replica_scaled
 
 # `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
 # defaults that its `kwargs` may change.

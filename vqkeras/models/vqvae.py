@@ -4,6 +4,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.distribute import local_first_batch
+from vqkeras.distribute import needs_multi_worker_workaround
+from vqkeras.distribute import rank_1_logs
+from vqkeras.distribute import replica_scaled
 from vqkeras.layers.causal_code_predictor import CausalCodePredictor
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.decoder import Decoder
@@ -27,60 +31,6 @@ def nearest_valid_sizes(size, factor):
 def _finite_number(value):
     """Whether `value` is a finite Python int or float (not a bool)."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and bool(np.isfinite(value))
-
-
-def replica_scaled(loss):
-    """Divides `loss` by the number of replicas in sync, so summed replica gradients give the global mean."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return loss
-    return loss / ctx.num_replicas_in_sync
-
-
-# keras-team/keras#20585: Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy` fail (1) in
-# `_maybe_symbolic_build`, which reduces the distributed first batch with `strategy.reduce("MEAN", batch, axis=None)`,
-# and (2) in `reduce_per_replica`, which reduces the scalar logs with `axis=0`. Open upstream and reproduced with
-# Keras 3.0 to 3.15.1 (TF 2.16 to 2.21); once a fixed release exists, set its version here.
-_KERAS_20585_FIXED_IN = None
-
-
-def _parse_version(text):
-    return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in text.split(".")[:3])
-
-
-def keras_has_issue_20585(keras_version=None):
-    """Whether this Keras (or `keras_version`) has keras-team/keras#20585."""
-    version = _parse_version(keras_version or keras.version())
-    fixed_in = _KERAS_20585_FIXED_IN and _parse_version(_KERAS_20585_FIXED_IN)
-    return version >= (3, 0, 0) and (not fixed_in or version < fixed_in)
-
-
-def needs_multi_worker_workaround(strategy):
-    """Whether `fit`/`evaluate` of a vqkeras model under `strategy` need the keras-team/keras#20585 workaround."""
-    return (
-        keras_has_issue_20585()
-        and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
-
-
-def _rank_1_logs(step_function):
-    """Wraps a train/test step so its scalar logs have shape `(1,)`: Keras' multi-worker `reduce_per_replica` then
-    averages them over the replicas with `axis=0` and returns scalars (keras-team/keras#20585, failure 2)."""
-
-    def step(data):
-        logs = step_function(data)
-        return {name: tf.reshape(v, (1,)) if v.shape.rank == 0 else v for name, v in logs.items()}
-
-    return step
-
-
-def replica_mean(value):
-    """Mean of `value` (a tensor) over the replicas in sync; identity outside `tf.distribute`."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return value
-    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, value)
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -432,20 +382,12 @@ class VQVAE(KerasFileSaving, keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    # ------------------------------------------- keras-team/keras#20585 workaround (this model class only)
+    # ------------------------------------------- keras-team/keras#20585 workaround (vqkeras.distribute)
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
         if iterator is not None and data_batch is None and needs_multi_worker_workaround(strategy):
             # Failure 1: build from this worker's first local replica batch instead of reducing the distributed one.
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues)
-                    else v,
-                    next(batches),
-                )
-                break
-            iterator = None
+            data_batch, iterator = local_first_batch(strategy, iterator), None
         if self._distribute_strategy is None:
             # Build the model and optimizer(s) eagerly first (Keras defers it to the first traced step here): XLA can't
             # create variables inside the compiled step, and a `tf.function` whose first trace creates variables
@@ -467,7 +409,7 @@ class VQVAE(KerasFileSaving, keras.Model):
 
     def _make_function(self, step_function):
         if needs_multi_worker_workaround(self._distribute_strategy):
-            step_function = _rank_1_logs(step_function)
+            step_function = rank_1_logs(step_function)
         return super()._make_function(step_function)
 
     # ------------------------------------------------------------------ config

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.models.vqvae import replica_scaled
+from vqkeras.distribute import replica_scaled
 from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 

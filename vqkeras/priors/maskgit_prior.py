@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.models.vqvae import replica_scaled
+from vqkeras.distribute import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
 from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
