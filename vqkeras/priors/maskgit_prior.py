@@ -47,8 +47,6 @@ class MaskGITPrior(BaseTransformerPrior):
             annealed linearly to 0. Defaults to `4.5` (MaskGIT's value).
         steps: Integer `≥ 1`. Default number of decoding steps `T` of `sample`. Defaults to `8`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
-        mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. On a CPU the
-            GELUs are the slowest. Defaults to `"gelu"`.
         seed: Optional integer seed of the training masks.
         **kwargs: Base model arguments.
 
@@ -85,7 +83,6 @@ class MaskGITPrior(BaseTransformerPrior):
         choice_temperature=4.5,
         steps=8,
         layer_norm_epsilon=1e-5,
-        mlp_activation="gelu",
         seed=None,
         **kwargs,
     ):
@@ -96,7 +93,7 @@ class MaskGITPrior(BaseTransformerPrior):
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=False, num_classes=num_classes,
-            layer_norm_epsilon=layer_norm_epsilon, mlp_activation=mlp_activation, **kwargs,
+            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
         )
         self.choice_temperature = float(choice_temperature)
         self.steps = int(steps)
