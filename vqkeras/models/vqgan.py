@@ -17,7 +17,7 @@ from vqkeras.models.vqvae import VQVAE
 
 # `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
 # defaults that its `kwargs` may change.
-_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature", "code_prediction_weight")
+_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature")
 _CONTINUABLE = ("name", "trainable", "dtype") + _CARRIED
 
 _GAN_METRICS = (
@@ -177,14 +177,12 @@ class VQGAN(VQVAE):
 
         The new model has `vqvae`'s architecture and a copy of its weights (encoder, 1×1 convs, quantizer with its
         EMA state, decoder), so it reconstructs and tokenizes exactly as `vqvae` does until it trains. Its
-        discriminator is new. Its reconstruction loss and code terms are `vqvae`'s unless `kwargs` sets them; a
-        `code_predictor` that `vqvae` lacks starts untrained.
+        discriminator is new. Its reconstruction loss and code-entropy term are `vqvae`'s unless `kwargs` sets them.
 
         Args:
             vqvae: A built `VQVAE` (or `VQGAN`).
             **kwargs: `VQGAN` arguments (`perceptual_weight`, `disc_weight`, `disc_start`, ...), plus
-                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `code_prediction_weight`,
-                `name` or `dtype`.
+                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `name` or `dtype`.
                 Architecture arguments can't be changed.
 
         Returns:
@@ -220,8 +218,6 @@ class VQGAN(VQVAE):
         gan.build((None, None, None, vqvae.image_channels))
         for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
-        if gan.code_predictor is not None and vqvae.code_predictor is not None:
-            gan.code_predictor.set_weights(vqvae.code_predictor.get_weights())
         return gan
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):

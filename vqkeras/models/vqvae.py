@@ -8,7 +8,6 @@ from vqkeras.distribute import local_first_batch
 from vqkeras.distribute import needs_multi_worker_workaround
 from vqkeras.distribute import rank_1_logs
 from vqkeras.distribute import replica_scaled
-from vqkeras.layers.causal_code_predictor import CausalCodePredictor
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
@@ -16,6 +15,7 @@ from vqkeras.layers.vector_quantizer import VectorQuantizer
 from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
+from vqkeras.utils.removed_options import pop_removed_option
 
 _QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
 _RECONSTRUCTION_LOSSES = ("l1", "l2")
@@ -78,15 +78,8 @@ class VQVAE(KerasFileSaving, keras.Model):
             so a prior models the token grids more easily, for some reconstruction error.
             `λ < 0` spreads them (a diversity term). `VQGAN.from_vqvae` can set it for the adversarial phase only.
             Defaults to `0.0` (off, no extra work).
-        code_entropy_temperature: Float `τ > 0` of the soft assignments of both code terms, or `None` (the batch's
+        code_entropy_temperature: Float `τ > 0` of the code-entropy term's soft assignments, or `None` (the batch's
             mean gap between the squared distances to the nearest and the second-nearest code). Defaults to `None`.
-        code_prediction_weight: Float `μ ≥ 0`. Adds `μ·L_pred` to `L_vq`: `L_pred = −mean_t Σ_k q_tk log p_tk`, the
-            cross-entropy of the soft code assignments `q_t` (`BaseQuantizer.soft_assignments`) under a small causal
-            model `p_t` of the codes before `t` (`CausalCodePredictor` on the quantized latents, trained with the
-            model). It pulls the encoder towards codes its context predicts: a lower conditional rate, the loss an
-            autoregressive prior pays, where `code_entropy_weight` lowers the rate of a model without context. The
-            predictor's weights are saved with the model; encoding and decoding never run it. `fit` logs `L_pred` as
-            `code_prediction_loss`. Defaults to `0.0` (off, no predictor).
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -124,13 +117,9 @@ class VQVAE(KerasFileSaving, keras.Model):
         reconstruction_loss="l1",
         code_entropy_weight=0.0,
         code_entropy_temperature=None,
-        code_prediction_weight=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not (_finite_number(code_prediction_weight) and code_prediction_weight >= 0):
-            raise ValueError(f"code_prediction_weight must be a finite number >= 0. Received: "
-                             f"code_prediction_weight={code_prediction_weight!r}")
+        super().__init__(**pop_removed_option(kwargs, "code_prediction_weight", 0.0))
         if not _finite_number(code_entropy_weight):
             raise ValueError(f"code_entropy_weight must be a finite number. Received: "
                              f"code_entropy_weight={code_entropy_weight!r}")
@@ -160,9 +149,6 @@ class VQVAE(KerasFileSaving, keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.code_entropy_weight = float(code_entropy_weight)
         self.code_entropy_temperature = None if code_entropy_temperature is None else float(code_entropy_temperature)
-        self.code_prediction_weight = float(code_prediction_weight)
-        self.code_predictor = (CausalCodePredictor(self.num_embeddings, name="code_predictor")
-                               if self.code_prediction_weight else None)
         stack = dict(
             base_channels=self.base_channels,
             channel_multipliers=self.channel_multipliers,
@@ -190,8 +176,6 @@ class VQVAE(KerasFileSaving, keras.Model):
                 "psnr",
             )
         }
-        if self.code_predictor is not None:
-            self.trackers["code_prediction_loss"] = keras.metrics.Mean(name="code_prediction_loss")
 
     @staticmethod
     def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost, gradient_estimator):
@@ -246,14 +230,12 @@ class VQVAE(KerasFileSaving, keras.Model):
         self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
         z_shape = self.encoder.compute_output_shape(input_shape)
         build_once(self.encoder, input_shape)
-        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder, self.code_predictor):
-            if layer is not None:
-                build_once(layer, z_shape)
+        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder):
+            build_once(layer, z_shape)
 
     # ----------------------------------------------------------------- forward
     def forward(self, images, training=False):
-        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics
-        (`code_prediction_loss` too with a `code_predictor`: nats per position, also logged by `fit`)."""
+        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics."""
         self.check_images(images)
         if not self.built:
             self.build(tuple(images.shape))
@@ -261,17 +243,9 @@ class VQVAE(KerasFileSaving, keras.Model):
         vq = self.quantizer.quantize_with_stats(z, training=training)
         reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
         vq_loss = vq["loss"]
-        extra = {}
-        if self.code_entropy_weight or self.code_predictor is not None:
-            # Both code terms use the same soft assignments: one (N, K) distance matrix and softmax.
-            assignments = self.quantizer.soft_assignments(z, self.code_entropy_temperature)
-            if self.code_entropy_weight:
-                vq_loss += self.code_entropy_weight * self.quantizer.mean_assignment_entropy(assignments)
-            if self.code_predictor is not None:
-                extra["code_prediction_loss"] = self.code_prediction_loss(assignments, vq["quantized"])
-                vq_loss += self.code_prediction_weight * extra["code_prediction_loss"]
+        if self.code_entropy_weight:
+            vq_loss += self.code_entropy_weight * self.quantizer.code_entropy(z, self.code_entropy_temperature)
         return {
-            **extra,
             "reconstructions": reconstructions,
             "indices": vq["indices"],
             "vq_loss": vq_loss,
@@ -279,13 +253,6 @@ class VQVAE(KerasFileSaving, keras.Model):
             "codebook_usage": vq["codebook_usage"],
             "codebook_alive": vq["codebook_alive"],
         }
-
-    def code_prediction_loss(self, assignments, quantized):
-        """`L_pred`, the cross-entropy (nats per position) of the soft code assignments `assignments` (`(N, K)`, from
-        `quantizer.soft_assignments` of the latents) under `code_predictor` run on `quantized` (see
-        `code_prediction_weight`). A float32 scalar, this replica's mean."""
-        log_probs = tf.reshape(tf.nn.log_softmax(self.code_predictor(quantized), axis=-1), tf.shape(assignments))
-        return -tf.reduce_mean(tf.reduce_sum(assignments * log_probs, axis=-1))
 
     def call(self, images, training=None):
         self.check_images(images)
@@ -351,8 +318,6 @@ class VQVAE(KerasFileSaving, keras.Model):
             "codebook_alive": out["codebook_alive"],
             "psnr": tf.reduce_mean(psnr),
         }
-        if "code_prediction_loss" in out:
-            values["code_prediction_loss"] = out["code_prediction_loss"]
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {m.name: m.result() for m in self.metrics}
@@ -431,6 +396,5 @@ class VQVAE(KerasFileSaving, keras.Model):
             "reconstruction_loss": self.reconstruction_loss,
             "code_entropy_weight": self.code_entropy_weight,
             "code_entropy_temperature": self.code_entropy_temperature,
-            "code_prediction_weight": self.code_prediction_weight,
         }
         return {**super().get_config(), **config}
