@@ -1,4 +1,4 @@
-"""Quality side by side: vqkeras vs the keras.io example architecture on Fashion-MNIST (issue 7).
+"""Quality side by side: vqkeras vs the keras.io example architecture on Fashion-MNIST.
 
 Usage (from the repository root):
 
@@ -17,7 +17,8 @@ Usage (from the repository root):
 5. Usage at scale: K=8192 with l2-normalised 8-d codes vs the plain EMA layer (with and without dead-code
    restarts), test-set usage.
 
-Writes JSON results, a markdown table (`--out`) and the PSNR/usage curves (`--plot`). Needs the Debian package
+Writes JSON results (`--out`), the PSNR/usage curves (`--plot`) and its section of `docs/benchmarks.md` (`--output`;
+`--section-from results.json` rewrites the section from an earlier run). Needs the Debian package
 `dataset-fashion-mnist`; exits with code 2 and the install command if it is missing.
 """
 
@@ -30,7 +31,6 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -56,28 +56,28 @@ from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
 from vqkeras.metrics import compute_features  # noqa: E402
 from vqkeras.metrics import evaluate_model  # noqa: E402
 from vqkeras.metrics import feature_statistics  # noqa: E402
-from keras_io_baseline import KerasIOVQVAE  # noqa: E402  (sibling script module)
 from vqkeras.metrics import frechet_distance  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script modules)
+from common import matmul_gflops  # noqa: E402
+from common import write_section  # noqa: E402
+from keras_io_baseline import KerasIOVQVAE  # noqa: E402
 
 
 class WallClockBudget(keras.callbacks.Callback):
     """Stops `fit` once `minutes` of training time are spent; every `every` seconds records PSNR and usage on
     `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted.
 
-    The learning rate is set before each step from the training seconds `t` spent of the budget `T`:
-    - with `decay`, a cosine over the whole budget: `lr(t) = lr₀ · ½(1 + cos(π·t/T))`;
-    - with `anneal = a > 0` (warmup-stable-decay without the warmup), constant until `(1 − a)·T`, then linear to 0:
-      `lr(t) = lr₀ · min(1, (T − t) / (a·T))`.
+    With `anneal = a > 0` (warmup-stable-decay without the warmup), the learning rate is constant until `(1 − a)·T`
+    of the budget `T`, then falls linearly to 0: `lr(t) = lr₀ · min(1, (T − t) / (a·T))`, `t` the training seconds.
     """
 
-    def __init__(self, minutes, probe=None, every=20.0, decay=False, anneal=0.0):
+    def __init__(self, minutes, probe=None, every=20.0, anneal=0.0):
         super().__init__()
         if not 0.0 <= anneal <= 1.0:
             raise ValueError(f"anneal must be in [0, 1]. Received: anneal={anneal}")
         self.budget = 60.0 * minutes
         self.probe = probe
         self.every = every
-        self.decay = decay
         self.anneal = anneal
         self.curve = []
         self.steps = 0
@@ -90,9 +90,7 @@ class WallClockBudget(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         fraction = min(self.trained_seconds() / self.budget, 1.0)
-        if self.decay:
-            self.model.optimizer.learning_rate = self.initial_lr * 0.5 * (1.0 + np.cos(np.pi * fraction))
-        elif self.anneal > 0:
+        if self.anneal > 0:
             self.model.optimizer.learning_rate = self.initial_lr * min(1.0, (1.0 - fraction) / self.anneal)
 
     def trained_seconds(self):
@@ -133,23 +131,15 @@ def ours(num_embeddings, config, quantizer=None):
                                 reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}", **config)
 
 
-BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate (2e-3 did no better in a 3-minute probe)
-# vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate:
-# - "patch" (run I): "shuffle" with `patch_size=2` and one level fewer (`channel_multipliers=(4, 4)`): space to depth
-#   of 2×2 patches before the encoder and depth to space after the decoder, so nothing runs at 28×28 and the first
-#   level is the 32-channel 14×14 one. The 8-channel full-resolution convolutions were about a third of the
-#   "shuffle" step in the TF profile; the step takes 0.7× the time and the 3-minute probe gained 0.4 dB. Run I: the
-#   best PSNR (+1.65 dB), but as a VQGAN tokenizer its reconstructions' FID is 97 (run F: 74), so "shuffle" stays
-#   the default.
-# - "shuffle" (the default, run F): "plain" with the decoder's upsampling as a convolution at the lower resolution
-#   followed by depth to space (`upsample="pixel_shuffle"`): the full-resolution level no longer runs a 32-channel
-#   convolution, and the 3-minute probe gained about 0.4 dB.
-# - "fast_ema" (run H): "shuffle" with a faster codebook EMA (`VectorQuantizerEMA(decay=0.9)`, the library default is
-#   0.99). It gained about 0.5 dB in the 3-minute probe but not in 10 minutes (run H: 23.63 dB against run F's 23.74).
-# - "plain" (runs D, E): "narrow" without normalization. GroupNorm was roughly 40% of the narrow step on this CPU, and
-#   the model without it also learned more per step (3-minute probes in docs/benchmarks.md).
-# - "narrow" (run C): 8 channels at 28×28 and no per-level residual blocks (the middle pair stays).
-# - "wide" (runs A and B).
+BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate
+# vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate (docs/experiments.md has the
+# probes that chose them):
+# - "shuffle" (the default): no normalization, and the decoder upsamples by a convolution at the lower resolution
+#   followed by depth to space, so the full-resolution level stays narrow;
+# - "patch": "shuffle" with `patch_size=2` and one level fewer, so nothing runs at 28×28: the best PSNR, but a worse
+#   generation tokenizer;
+# - "fast_ema": "shuffle" with a faster codebook EMA (decay 0.9); "plain": "shuffle" with nearest-neighbour upsampling;
+#   "narrow": "plain" with GroupNorm; "wide": the first configuration.
 OURS_PRESETS = {
     "patch": dict(latent_dim=32, base_channels=8, channel_multipliers=(4, 4), num_res_blocks=0,
                   use_attention=False, normalization="none", upsample="pixel_shuffle", patch_size=2),
@@ -166,23 +156,16 @@ OURS_PRESETS = {
                  use_attention=False),
 }
 OURS_LEARNING_RATES = {"patch": 2e-3, "fast_ema": 2e-3, "shuffle": 2e-3, "plain": 2e-3, "narrow": 1e-3, "wide": 1e-3}
-# Adam's β₂ for every autoencoder, the baseline's included (runs A–J: Keras' 0.999). In 3-minute probes (session 10)
-# 0.95 gained 0.34 dB for "patch" (0.99 the same) and 0.11 dB for the baseline (0.99: 0.05). A likely cause, not
-# measured: the second-moment estimate then follows the gradients of these short runs faster.
+# Adam's β₂ for every autoencoder, the baseline's included: a β₂ below Keras' 0.999 follows the gradients of these
+# short runs faster. Batch 32 gives our models more steps in the budget and leaves the baseline where it was.
 ADAM_BETA_2 = 0.95
-# Under that β₂, batch 32 gained 0.4 dB more for "patch" in the same probes (1.9× the steps of batch 64) and left the
-# baseline where it was (22.06 dB against 22.01; batch 16: 22.09). Runs A–J trained at batch 64.
 DEFAULT_BATCH_SIZE = 32
-# AdamW, both priors, and its batch size. Both priors are step-limited in a 10-minute budget: batch 64 (twice the
-# steps of 128) and 2e-3 (session-9 probes, `benchmarks/prior_fid_probe.py`) beat batch 128 at 1e-3 on test NLL and
-# sample FID for both. Earlier, 1e-3 beat 3e-4 for both; the transformer trains without dropout, which is for long runs.
+# AdamW, both priors: in a 10-minute budget both are step-limited, so a smaller batch and a higher rate win; the
+# transformer trains without dropout, which is for long runs.
 PRIOR_LEARNING_RATE = 2e-3
 PRIOR_BATCH_SIZE = 64
-# Both priors train with XLA (`jit_compile=True`; Keras leaves it off on CPU-only machines). Session 21: it takes the
-# transformer's `train_step` to 0.84× of its time and the PixelCNN's to 0.73× (`benchmarks/step_profile.py`); inside
-# `fit`, in 4 minutes, the transformer made 1.36× the steps and the PixelCNN 1.11×, both to a lower test loss
-# (`benchmarks/prior_fid_probe.py`, probe W). The tokenizers' phases stay without it: the VQGAN step is 5.6× slower
-# under XLA, the autoencoders' steps within ±10%.
+# Both priors train with XLA (Keras leaves it off on CPU-only machines): their many small ops fuse, so each side gets
+# more steps. The tokenizers' phases stay without it: the VQGAN step with the perceptual loss is much slower under XLA.
 PRIOR_JIT_COMPILE = True
 
 
@@ -215,18 +198,11 @@ def transformer_prior(dropout=0.0, **overrides):
     return vqkeras.priors.TransformerPrior(64, (7, 7), dropout=dropout, **{**options, **overrides})
 
 
-def maskgit_prior(dropout=0.0, **overrides):
-    """A bidirectional (MaskGIT) prior over the 7×7 grid of K = 64 codes, the transformer's width and depth
-    (`overrides`: other `MaskGITPrior` arguments)."""
-    options = dict(embed_dim=96, num_layers=4, num_heads=4, name="maskgit")
-    return vqkeras.priors.MaskGITPrior(64, (7, 7), dropout=dropout, **{**options, **overrides})
-
-
-def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, anneal=0.0, jit_compile=False,
+def train(model, train_ds, minutes, lr, probe=None, every=30.0, anneal=0.0, jit_compile=False,
           beta_2=0.999, **compile_kwargs):
     compile_kwargs.setdefault("optimizer", keras.optimizers.Adam(lr, beta_2=beta_2))
     model.compile(jit_compile=jit_compile, **compile_kwargs)
-    budget = WallClockBudget(minutes, probe, every, decay=decay, anneal=anneal)
+    budget = WallClockBudget(minutes, probe, every, anneal=anneal)
     # One endless iterator: `fit` over the finite dataset stalled at every epoch boundary on this machine (5–10 s for
     # the baseline at batch 256, up to a minute for ours), time the wall clock counts.
     model.fit(train_ds.repeat(), epochs=10_000, steps_per_epoch=500, callbacks=[budget], verbose=0)
@@ -234,21 +210,17 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, decay=False, ann
     return budget
 
 
-# The VQGAN phase of our generation tokenizer (3-minute probes, `benchmarks/gan_probe.py`): the L2 loss of the first
-# phase, the perceptual loss on MobileNetV2 (not on EfficientNet-Lite0, the FID network) and a small adaptively
-# weighted PatchGAN loss. disc_weight 0.3 from the session-18 5-minute probes (reconstruction FID 64.7 against 67.3 at
-# 0.1, the weight of runs E–R; 82.0 at 0.8). From run V on, the code-entropy term `0.3·H(p̄)` (τ = 20, about the gap
-# between the squared distances to the nearest and second-nearest code): in the session-20 5-minute probes it halved
-# the codes' perplexity (50.1 → 26.1) and took the sample FID from 97.3 to 91.5 for a reconstruction FID 1.8 worse;
-# λ = 0.1 changed nothing, λ = 0.5 and 1 cost too much reconstruction (FID 87.8 and 97.1).
+# The VQGAN phase of our generation tokenizer: the L2 loss of the first phase, the perceptual loss on MobileNetV2 (not
+# on EfficientNet-Lite0, the FID network), a small adaptively weighted PatchGAN loss, and the code-entropy term
+# `0.3·H(p̄)` (τ = 20, about the gap between the squared distances to the nearest and second-nearest code), which
+# trades a little reconstruction for codes the prior models more easily.
 GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", disc_weight=0.3, disc_start=0,
                     disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2",
                     code_entropy_weight=0.3, code_entropy_temperature=20.0)
-# The perceptual loss sees the 28×28 images resized to this side (`--perceptual-image-size`; 0: native, as in runs
-# E–K). Chosen by the session-11 probes: reconstruction FID 89.7 at 56 against 101.3 native and 96.8 at 112.
+# The perceptual loss sees the 28×28 images resized to this side (`--perceptual-image-size`; 0: native): at 28×28
+# MobileNetV2's deep taps are 1×1 to 4×4 maps; at 112 the backbone's cost leaves too few steps.
 PERCEPTUAL_IMAGE_SIZE = 56
-# Adam(β₁ = 0.5), both players. 6e-4 from the session-18 5-minute probes (reconstruction FID 63.6, 65.4 at 1.2e-3,
-# 67.3 at 2e-4, the rate of runs E–R).
+# Adam(β₁ = 0.5), both players.
 GAN_LEARNING_RATE = 6e-4
 DEFAULT_ANNEAL = 0.2
 
@@ -293,32 +265,15 @@ def train_images(batch_size=DEFAULT_BATCH_SIZE, seed=0):
                                     drop_remainder=True)
 
 
-def matmul_gflops(n=2048, repeats=5):
-    """The machine's dense float32 `tf.matmul` rate in GFLOP/s (`2·n³` FLOPs, median of `repeats`). The wall-clock
-    budgets' step counts follow it: run O's machine gave 232, session 21's 42."""
-    a, b = tf.random.normal((n, n), seed=0), tf.random.normal((n, n), seed=1)
-    product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    float(product(a, b))  # traces
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        float(product(a, b))
-        seconds.append(time.perf_counter() - start)
-    return 2 * n**3 / float(np.median(seconds)) / 1e9
-
-
 def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_BATCH_SIZE, seed=0, anneal=0.0,
-              snapshots=(), ema_momentum=None, labels=None, jit_compile=PRIOR_JIT_COMPILE):
+              snapshots=(), jit_compile=PRIOR_JIT_COMPILE):
     """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
-    the copies taken then as `"guides"` (see `TimedSnapshots`). With `ema_momentum`, the prior ends with the
-    optimizer's moving average of its weights (`use_ema`; the snapshots keep the raw weights). `labels`: the
-    tokens' class labels, for a class-conditioned prior. `jit_compile`: the training step with XLA."""
-    ema = {} if ema_momentum is None else dict(use_ema=True, ema_momentum=ema_momentum)
-    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01, **ema), jit_compile=jit_compile)
+    the copies taken then as `"guides"` (see `TimedSnapshots`). `jit_compile`: the training step with XLA."""
+    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=jit_compile)
     budget = WallClockBudget(minutes, anneal=anneal)
     # The budget callback runs first, so a snapshot sees the step count it has just updated.
     timed = TimedSnapshots(budget, snapshots)
-    stream = tf.data.Dataset.from_tensor_slices(tokens if labels is None else (tokens, labels))
+    stream = tf.data.Dataset.from_tensor_slices(tokens)
     stream = stream.shuffle(len(tokens), seed=seed).repeat()
     history = prior.fit(stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), epochs=10_000,
                         steps_per_epoch=200, callbacks=[budget, timed], verbose=0)
@@ -330,11 +285,6 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
 def fashion_images(split):
     """The Fashion-MNIST images of `split` (from the Debian package) in the model range [-1, 1]."""
     return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
-
-
-def load_saved(path):
-    """A model that `--save-dir` wrote, loaded with `safe_mode` (the baseline's class lives in benchmarks/)."""
-    return keras.models.load_model(path, safe_mode=True, custom_objects={"KerasIOVQVAE": KerasIOVQVAE})
 
 
 def in_chunks(fn, images, chunk=500):
@@ -370,11 +320,9 @@ SAMPLING_GRIDS = {
               dict(temperature=0.9, top_k=32), dict(temperature=0.8)],
 }
 SELECTION_IMAGES = 10000
-# Guided sampling (from run P on): each prior's copies of itself at these fractions of its budget guide it,
-# `(1 + w) log p − w log q` (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Chosen by the session-15
-# probe (`guidance_probe.py`, 5-minute prior): the copy at 0.1 with w = 0.5 took the test FID from 102.2 to 85.2;
-# the copy at 0.3 did less (89.8 at best), and w = 1 and 2 did worse than w = 0.5 with either copy. w = 0.35 from run
-# R on: on run P's saved models it gave 76.7 against 77.6 at 0.25 (`sampling_sweep.py`, session 16).
+# Guided sampling: each prior's copies of itself at these fractions of its budget guide it, `(1 + w) log p − w log q`
+# (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Early, weak copies at moderate w guide best; larger
+# w overshoots.
 GUIDE_SNAPSHOTS = "0.05,0.1"
 GUIDANCE_SCALES = "0.25,0.35,0.5,0.75"
 
@@ -410,13 +358,10 @@ def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection
     return rows
 
 
-def sample_tokens(prior, n, seed, chunk=250, labels=None, **sample_kwargs):
-    """`n` token grids from `prior.sample` in chunks of `chunk`, chunk `i` seeded `seed + i` (`labels`: `n` class
-    labels, for a class-conditioned prior)."""
+def sample_tokens(prior, n, seed, chunk=250, **sample_kwargs):
+    """`n` token grids from `prior.sample` in chunks of `chunk`, chunk `i` seeded `seed + i`."""
     out = []
     for i in range(0, n, chunk):
-        if labels is not None:
-            sample_kwargs["labels"] = labels[i:i + chunk]
         out.append(prior.sample(min(chunk, n - i), seed=seed + i, **sample_kwargs).numpy())
     return np.concatenate(out)
 
@@ -426,9 +371,9 @@ def decode_all(model, tokens, chunk=250):
     return in_chunks(lambda t: np.clip(model.decode(t), -1, 1), tokens, chunk)
 
 
-def sample_images(model, prior, n, seed, chunk=250, labels=None, **sample_kwargs):
+def sample_images(model, prior, n, seed, chunk=250, **sample_kwargs):
     """`n` images decoded by `model` from `sample_tokens`."""
-    return decode_all(model, sample_tokens(prior, n, seed, chunk, labels, **sample_kwargs), chunk)
+    return decode_all(model, sample_tokens(prior, n, seed, chunk, **sample_kwargs), chunk)
 
 
 def main():
@@ -440,8 +385,7 @@ def main():
     parser.add_argument("--samples", type=int, default=2000, help="generated images per model for FID")
     parser.add_argument("--gan-minutes", type=float, default=10.0,
                         help="generation tokenizers: further training of each K=64 model, ours as a VQGAN "
-                             "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models "
-                             "(10 from run M on, 5 in runs E-L)")
+                             "(`train_gan`), the baseline with its own loss; 0 uses the reconstruction-phase models")
     parser.add_argument("--anneal", type=float, default=DEFAULT_ANNEAL,
                         help="every model, priors included: the learning rate falls linearly to 0 over this last "
                              "fraction of its budget (0: constant)")
@@ -451,7 +395,7 @@ def main():
     parser.add_argument("--guide-snapshots", default=GUIDE_SNAPSHOTS,
                         help="each prior keeps copies of itself at these fractions of its budget (comma-separated) "
                              "as guides of guided sampling, whose settings (each copy × --guidance-scales) join the "
-                             f"sweep; '' or 0: no guidance (runs A-O). Default: {GUIDE_SNAPSHOTS}")
+                             f"sweep; '' or 0: no guidance. Default: {GUIDE_SNAPSHOTS}")
     parser.add_argument("--guidance-scales", default=GUIDANCE_SCALES,
                         help=f"guidance scales w of the sweep, comma-separated (default: {GUIDANCE_SCALES})")
     parser.add_argument("--save-dir", default=None, help="saves the generation tokenizers and priors here (.keras)")
@@ -469,6 +413,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/quality_results.json")
     parser.add_argument("--plot", default="docs/quality_curves.png")
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
+    parser.add_argument("--section-from", default=None, metavar="JSON",
+                        help="only rewrite the docs section from the results file of an earlier run, then exit")
     parser.add_argument("--ours", default=DEFAULTS["ours"], choices=sorted(OURS_PRESETS),
                         help="vqkeras configuration (see OURS_PRESETS)")
     parser.add_argument("--phases", default=DEFAULTS["phases"],
@@ -479,6 +426,10 @@ def main():
     parser.add_argument("--models", default=DEFAULTS["models"],
                         help="reconstruction-phase models, comma-separated")
     args = parser.parse_args()
+    if args.section_from:
+        with open(args.section_from) as f:
+            write_section(args.output, markdown(json.load(f), args.plot), HEADING)
+        return
     phases = set(args.phases.split(","))
     unknown = phases - {"reconstruction", "scale", "generation"}
     if unknown:
@@ -608,7 +559,8 @@ def main():
     results["minutes_total"] = (datetime.datetime.now() - started).total_seconds() / 60
 
     save(results, args.out)
-    print(markdown(results))
+    print(markdown(results, args.plot))
+    write_section(args.output, markdown(results, args.plot), HEADING)
 
 
 def save(results, path):
@@ -640,38 +592,46 @@ def plot(curves, path):
     fig.savefig(path, dpi=110)
 
 
-def markdown(r):
+HEADING = "## Quality vs the keras.io example"
+NAMES = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
+         "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
+         "ema_k8192_plain": "vqkeras, K=8192, plain EMA (with dead-code restarts)",
+         "ema_k8192_no_restarts": "vqkeras, K=8192, plain EMA, no dead-code restarts"}
+
+
+def settings_text(settings):
+    """`{"guide": 0.1, "guidance_scale": 0.35}` as "guided by the copy at 10%, w = 0.35"."""
+    parts = [f"temperature {settings['temperature']:g}"] if "temperature" in settings else []
+    if settings.get("top_k"):
+        parts.append(f"top-k {settings['top_k']}")
+    if settings.get("guide") is not None:
+        parts.append(f"guided by the copy at {100 * settings['guide']:g}%, w = {settings['guidance_scale']:g}")
+    return ", ".join(parts) or "temperature 1"
+
+
+def markdown(r, plot=None):
+    """The results `r` as the section `HEADING` of docs/benchmarks.md (`plot`: the curves' file, cited)."""
     a = r["args"]
-    beta_2 = a.get("beta_2", 0.999) or ADAM_BETA_2  # runs A–J predate --beta-2 (Keras' 0.999); run K stored None
-    perceptual_size = a.get("perceptual_image_size", 0)  # runs A–K predate the flag: native 28×28
+    flags = "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
+    flags += "".join(f" --{k.replace('_', '-')} {a[k]:g}" for k, default in
+                     (("minutes", 10), ("prior_minutes", 10), ("gan_minutes", 10), ("samples", 2000))
+                     if a.get(k) is not None and a[k] != default)
+    flags += f" --seed {a['seed']}" if a.get("seed") else ""
     rec, gen, sc = r.get("reconstruction", {}), r.get("generation", {}), r.get("usage_at_scale", {})
-    lines = [
-        f"Command: `python benchmarks/quality.py --minutes {a['minutes']:g} --prior-minutes {a['prior_minutes']:g} "
-        f"--samples {a['samples']}"
-        + (f" --gan-minutes {a['gan_minutes']:g}" if a.get("gan_minutes") is not None else "")
-        + (f" --scale-minutes {a['scale_minutes']:g}" if a["scale_minutes"] else "")
-        + "".join(f" --{k.replace('_', '-')} {a[k]}" for k in DEFAULTS if a.get(k) and a[k] != DEFAULTS[k])
-        + (f" --lr {a['lr']:g}" if a.get("lr") else "")
-        + (f" --beta-2 {beta_2:g}" if beta_2 != ADAM_BETA_2 else "")
-        + (f" --batch-size {a['batch_size']}" if a.get("batch_size", DEFAULT_BATCH_SIZE) != DEFAULT_BATCH_SIZE else "")
-        + (f" --seed {a['seed']}" if a.get("seed") else "")
-        + (f" --perceptual-image-size {perceptual_size}"
-           if "generation" in r and perceptual_size != PERCEPTUAL_IMAGE_SIZE else "")
-        + (f" --anneal {a['anneal']:g}" if a.get("anneal") is not None else "")
-        + (f" --sampling {a['sampling']}" if a.get("sampling") else "")
-        + (f" --guide-snapshots {a['guide_snapshots']} --guidance-scales {a['guidance_scales']}"
-           if a.get("guide_snapshots") is not None else "")
-        + f"` — {r['date']} — {r['machine']}.",
-        "",
-        "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    names = {"baseline_k64": "keras.io example architecture, K=64", "vqkeras_k64": "vqkeras VQVAE, K=64",
-             "vqkeras_k512": "vqkeras VQVAE, K=512", "ema_k8192_l2_dim8": "vqkeras, K=8192, EMA + l2 + codebook_dim=8",
-             "ema_k8192_plain": "vqkeras, K=8192, plain EMA (with dead-code restarts)",
-             "ema_k8192_no_restarts": "vqkeras, K=8192, plain EMA, no dead-code restarts"}
+    lines = [HEADING, "", f"Command: `python benchmarks/quality.py{flags}`. Date: {r['date'][:10]}. Machine: "
+             f"{r['machine']}, no GPU; 2048×2048 float32 matmul at {r.get('matmul_gflops', float('nan')):.0f} "
+             f"GFLOP/s. Run time {r.get('minutes_total', float('nan')):.0f} minutes.", "",
+             "Fashion-MNIST (Debian's `dataset-fashion-mnist`), 28×28, 7×7 token grids. Every model trains for a "
+             "wall-clock budget (the clock starts after the tracing step); every learning rate falls to 0 over the "
+             f"last {a.get('anneal', DEFAULT_ANNEAL):g} of its budget. Ours: the \"{a.get('ours', 'shuffle')}\" "
+             "configuration, then a VQGAN phase (`GAN_SETTINGS`), then a `TransformerPrior`; the baseline: the keras.io "
+             "example architecture (`keras_io_baseline.py`), its own loss for the same further minutes, then a "
+             "`PixelCNNPrior`. Reconstruction figures are on the 10,000 test images"
+             + (f"; PSNR and usage curves during training: `{plot}`." if plot else "."), "",
+             "| Model | Params | Steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for key, v in {**rec, **sc}.items():
-        lines.append(f"| {names[key]} | {v.get('params', '')} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | "
+        lines.append(f"| {NAMES[key]} | {v.get('params', 0):,} | {v['steps']:,} | {v['psnr']:.2f} | {v['ssim']:.3f} | "
                      f"{100 * v['usage']:.1f}% | {v['perplexity']:.1f} |")
     tokenizers = r.get("generation_tokenizers", {})
     if tokenizers:
@@ -679,21 +639,34 @@ def markdown(r):
                   "| Tokenizer | Further steps | Test PSNR (dB) | Test SSIM | Usage | Perplexity |",
                   "|---|---:|---:|---:|---:|---:|"]
         for key, v in tokenizers.items():
-            lines.append(f"| {key} | {v['steps']} | {v['psnr']:.2f} | {v['ssim']:.4f} | {100 * v['usage']:.1f}% | "
+            lines.append(f"| {key} | {v['steps']:,} | {v['psnr']:.2f} | {v['ssim']:.3f} | {100 * v['usage']:.1f}% | "
                          f"{v['perplexity']:.1f} |")
-    lines += ["", "| Generation | FID (EfficientNet-Lite0) | Sampling | FID of reconstructions | Prior steps | "
-                  "Prior loss |", "|---|---:|---|---:|---:|---:|"]
-    for key, v in gen.items():
-        lines.append(f"| {key} | {v['fid']:.2f} | {v.get('sampling', '')} | "
-                     f"{v.get('reconstruction_fid', float('nan')):.2f} | {v.get('prior_steps', '')} | "
-                     f"{v.get('prior_loss', float('nan')):.3f} |")
-    for key, v in gen.items():
-        if v.get("sweep"):
-            lines += ["", f"Sampling sweep of {key} (selection: FID against {SELECTION_IMAGES:,} training images):",
-                      "", "| Settings | Selection FID | Test FID |", "|---|---:|---:|"]
-            lines += [f"| {row['settings']} | {row['selection_fid']:.2f} | {row['fid']:.2f} |" for row in v["sweep"]]
+    setups = [key for key, v in gen.items() if v.get("sweep")]
+    if setups:
+        lines += ["", f"Generation: FID (EfficientNet-Lite0 features at {a.get('fid_image_size', 128)}×"
+                  f"{a.get('fid_image_size', 128)}; not comparable to Inception FID) of {a['samples']:,} samples "
+                  "against the 10,000 test images. Each prior reports the sampling setting with the lowest FID "
+                  f"against {SELECTION_IMAGES:,} training images; the test set never chooses.", "",
+                  "| Setup | Sample FID | Chosen setting | Best unguided | FID of reconstructions | Prior steps | "
+                  "Prior loss (nats/token) |", "|---|---:|---|---:|---:|---:|---:|"]
+        for key in setups:
+            v = gen[key]
+            lines.append(f"| {key} | **{v['fid']:.1f}** | {settings_text(v['sampling'])} | {v['unguided_fid']:.1f} | "
+                         f"{v['reconstruction_fid']:.1f} | {v['prior_steps']:,} | {v['prior_loss']:.3f} |")
+        if "real train images (floor)" in gen:
+            lines.append(f"| {a['samples']:,} real training images (the floor) | {gen['real train images (floor)']['fid']:.1f}"
+                         " | | | | | |")
+        if len(setups) == 2:
+            base, ours_ = (gen[key] for key in setups)
+            lines += ["", f"Sample FID, ours ÷ the baseline's: **{ours_['fid'] / base['fid']:.3f}×** (unguided "
+                      f"{ours_['unguided_fid'] / base['unguided_fid']:.3f}×)."]
+        lines += ["", "The sampling sweep (selection FID / test FID):", "",
+                  "| Setting | " + " | ".join(setups) + " |", "|---|" + "---:|" * len(setups)]
+        for i, row in enumerate(gen[setups[0]]["sweep"]):
+            cells = [f"{gen[key]['sweep'][i]['selection_fid']:.1f} / {gen[key]['sweep'][i]['fid']:.1f}"
+                     for key in setups]
+            lines.append(f"| {settings_text(row['settings'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     main()

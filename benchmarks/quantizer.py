@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from docs_section import write_section  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402  (sibling script module)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -50,7 +50,7 @@ lookup dimension (`codebook_dim`). With restarts on, the extra cost is a `(K,)` 
 `tf.where` over the codebook state. Memory: at K=512 peak RSS is dominated by tracing (Keras layer and metric
 objects, the graph), which is why ours is above Sonnet there; from K=4096 on, Sonnet's N×K buffers dominate while
 ours stays near one 64 MiB chunk plus that overhead."""
-SECTION = "## Quantizer vs Sonnet (issue 2)"
+SECTION = "## Quantizer vs Sonnet"
 
 
 def _reset_peak_rss():

@@ -1,4 +1,4 @@
-"""Restoration benchmark (issue 8): MaskGIT vs KV-cache sampling speed, inpainting and super-resolution quality.
+"""Restoration benchmark: MaskGIT vs KV-cache sampling speed, inpainting and super-resolution quality.
 
 Run from the repository root:
 
@@ -44,7 +44,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from docs_section import write_section  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402  (sibling script module)
 from vqkeras import metrics  # noqa: E402
 from vqkeras.data import load_images  # noqa: E402
 from vqkeras.generator import ImageGenerator  # noqa: E402
@@ -53,7 +53,7 @@ from vqkeras.priors import TransformerPrior  # noqa: E402
 from vqkeras.utils.masks import centre_box_mask  # noqa: E402
 
 GRID = (16, 16)
-HEADING = "## Restoration (issue 8)"
+HEADING = "## Restoration"
 K = 1024
 MODELS = {
     # key: name, file, data source, train split, test split

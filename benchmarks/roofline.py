@@ -1,4 +1,4 @@
-"""Roofline of the VQ-VAE training step on this machine (issue 7).
+"""Roofline of the VQ-VAE training step on this machine.
 
 Usage (from the repository root):
 
@@ -19,19 +19,21 @@ The model is the vqkeras configuration of `benchmarks/quality.py` (28×28×1 Fas
 """
 
 import argparse
+import datetime
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import quality  # noqa: E402  (sibling script module: the matmul rate)
 import vqkeras  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script module)
+from common import machine_line  # noqa: E402
+from common import matmul_gflops  # noqa: E402
+from common import write_section  # noqa: E402
 
 CONFIG = dict(image_channels=1, num_embeddings=64, latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2),
               num_res_blocks=1, use_attention=False, reconstruction_loss="l2")
@@ -61,11 +63,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
     args = parser.parse_args()
 
     # 1. Machine: dense float32 matmul.
     n = args.matmul_size
-    matmul_flops = quality.matmul_gflops(n, repeats=7) * 1e9
+    matmul_flops = matmul_gflops(n, repeats=7) * 1e9
 
     # 2. The training step, traced once with a fixed shape.
     keras.utils.set_random_seed(0)
@@ -86,7 +89,7 @@ def main():
     step_seconds = median_seconds(step, args.steps, images)
     forward_seconds = median_seconds(forward, args.steps, images)
     # Matmul again after the model, in case the machine's load changed during the run.
-    matmul_flops_after = quality.matmul_gflops(n, repeats=7) * 1e9
+    matmul_flops_after = matmul_gflops(n, repeats=7) * 1e9
 
     achieved = step_flops / step_seconds
     peak = max(matmul_flops, matmul_flops_after)
@@ -99,6 +102,27 @@ def main():
     print(f"Forward only:  {forward_seconds * 1e3:.1f} ms; achieved {forward_flops / forward_seconds / 1e9:.1f} GFLOP/s")
     print(f"Dense matmul {n}×{n}: {matmul_flops / 1e9:.1f} GFLOP/s before, {matmul_flops_after / 1e9:.1f} after")
     print(f"Roofline ratio (achieved ÷ best matmul): {achieved / peak:.3f}  (target ≥ 0.3)")
+    lines = [
+        "## Roofline",
+        "",
+        f"Command: `python benchmarks/roofline.py --steps {args.steps}`. Date: {datetime.date.today().isoformat()}. "
+        f"Machine: {machine_line()}, no GPU.",
+        "",
+        f"Model: `VQVAE({', '.join(f'{k}={v!r}' for k, v in CONFIG.items())})`, {model.count_params():,} parameters, "
+        f"28×28×1 inputs, batch {args.batch_size}, Adam, `jit_compile=False`. FLOPs are counted from the traced "
+        "graph of `train_step` (`tf.compat.v1.profiler`, registered FLOP statistics: the convolutions and the "
+        "quantizer's matmul; GroupNorm, swish and Adam's updates count 0, so the figure is a lower bound). Peak: a "
+        f"{n}×{n} float32 `tf.matmul` (`2n³` FLOPs) timed in the same process before and after the model.",
+        "",
+        "| Figure | Value |",
+        "|---|---:|",
+        f"| Graph FLOPs per training step | {step_flops / 1e9:.2f} GFLOP (forward only {forward_flops / 1e9:.2f}) |",
+        f"| Training step, median of {args.steps} | {step_seconds * 1e3:.1f} ms → **{achieved / 1e9:.1f} GFLOP/s** |",
+        f"| Forward only | {forward_seconds * 1e3:.1f} ms → {forward_flops / forward_seconds / 1e9:.1f} GFLOP/s |",
+        f"| Dense matmul {n}×{n} | {matmul_flops / 1e9:.1f} GFLOP/s before, {matmul_flops_after / 1e9:.1f} after |",
+        f"| **Roofline ratio** (achieved ÷ best matmul) | **{achieved / peak:.2f}** |",
+    ]
+    write_section(args.output, "\n".join(lines), lines[0])
 
 
 if __name__ == "__main__":

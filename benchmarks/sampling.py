@@ -22,8 +22,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from docs_section import DOCS_PATH  # noqa: E402  (sibling script module)
-from docs_section import write_section  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402
 from vqkeras.priors import PixelCNNPrior  # noqa: E402
 from vqkeras.priors import TransformerPrior  # noqa: E402
 
@@ -85,7 +85,7 @@ def main(argv=None):
 
     command = "python benchmarks/sampling.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
-        "## Prior sampling speed (issue 4)",
+        "## Prior sampling speed",
         "",
         f"Command: `{command.strip()}` (from the repository root).",
         "",

@@ -1,4 +1,4 @@
-"""Training-step time with XLA on vs off, and float32 vs mixed_bfloat16, side by side (issue 9).
+"""Training-step time with XLA on vs off, and float32 vs mixed_bfloat16, side by side.
 
 Run from the repository root:
 
@@ -8,7 +8,8 @@ For each model (`VQVAE`, and `VQGAN` with its discriminator on and the perceptua
 one process with the same architecture and seed: {float32, mixed_bfloat16} × {jit_compile=False, True}. Each is
 compiled (Adam) and warmed up with `train_on_batch` (tracing/compilation + 3 untimed steps); then the timed
 `train_on_batch` calls alternate between the variants (the order rotates every round), and each figure is the median.
-The first-call time (tracing, plus XLA compilation when on) is reported too. Prints a Markdown table.
+The first-call time (tracing, plus XLA compilation when on) is reported too. Prints the table and writes it as a
+section of `docs/benchmarks.md`.
 """
 
 import argparse
@@ -26,6 +27,8 @@ import tensorflow as tf  # noqa: E402
 
 from vqkeras.models import VQGAN  # noqa: E402
 from vqkeras.models import VQVAE  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402
 
 ARCHITECTURE = dict(
     image_channels=3,
@@ -63,6 +66,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--models", default="VQVAE,VQGAN")
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
     args = parser.parse_args()
 
     images = np.random.default_rng(0).uniform(-1, 1, (args.batch_size, args.image_size, args.image_size, 3))
@@ -93,15 +97,24 @@ def main():
             median = statistics.median(times)
             rows.append((model_name, policy, "on" if jit else "off", median * 1e3, base / median, first))
 
-    print(
-        f"Keras {keras.version()}, TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPU cores; batch {args.batch_size} of {args.image_size}×{args.image_size}×3, "
-        f"median of {args.steps} steps.\n"
-    )
-    print("| Model | Policy | XLA | Step (ms) | Speed-up vs float32, XLA off | First call (s) |")
-    print("|---|---|---|---:|---:|---:|")
+    lines = [
+        "## Scaling: XLA and mixed precision",
+        "",
+        f"Command: `python benchmarks/scaling.py --steps {args.steps}`. Date: {time.strftime('%Y-%m-%d')}. Machine: "
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU; TensorFlow {tf.__version__}, Keras {keras.version()}.",
+        "",
+        f"Batch {args.batch_size} of {args.image_size}×{args.image_size}×3; median of {args.steps} `train_on_batch` "
+        "steps, the four variants of each model alternated (rotating order) after a warm-up. VQVAE/VQGAN: "
+        f"{', '.join(f'{k}={v}' for k, v in ARCHITECTURE.items())}; VQGAN with the discriminator on and the "
+        "perceptual loss off.",
+        "",
+        "| Model | Policy | XLA | Step (ms) | Speed-up vs float32, XLA off | First call (s) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for model_name, policy, jit, ms, speedup, first in rows:
-        print(f"| {model_name} | {policy} | {jit} | {ms:.1f} | {speedup:.2f}× | {first:.1f} |")
+        lines.append(f"| {model_name} | {policy} | {jit} | {ms:.1f} | {speedup:.2f}× | {first:.1f} |")
+    print("\n".join(lines))
+    write_section(args.output, "\n".join(lines), lines[0])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from vqkeras.export import export_saved_model  # noqa: E402
 from vqkeras.models import VQVAE  # noqa: E402
 from vqkeras.models import ImageGenerator  # noqa: E402
 from vqkeras.priors import TransformerPrior  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402
 
 TOKENIZER = dict(
     image_channels=3,
@@ -87,6 +89,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(0)
@@ -116,7 +119,7 @@ def main(argv=None):
                       f"SavedModel {1000 * saved_s / batch:9.2f} ms/image ({keras_s / saved_s:.2f}×)", flush=True)
 
     lines = [
-        "## Serving (issue 6)",
+        "## Serving",
         "",
         "Command: `python benchmarks/serving.py` (from the repository root).",
         "",
@@ -147,6 +150,7 @@ def main(argv=None):
             f"{batch / keras_s:.1f} | {batch / saved_s:.1f} | {keras_s / saved_s:.2f}× |"
         )
     print("\n" + "\n".join(lines))
+    write_section(args.output, "\n".join(lines), lines[0])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Style measure of `ImageGenerator.generate_image` (issue 4): does a look-alike keep its own style image's style?
+"""Style measure of `ImageGenerator.generate_image`: does a look-alike keep its own style image's style?
 
 Run from the repository root (needs `saved_models/fashion_vqvae.keras` and Debian's `dataset-fashion-mnist`):
 
@@ -26,11 +26,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import vqkeras  # noqa: E402
-from docs_section import DOCS_PATH  # noqa: E402  (sibling script module)
-from docs_section import write_section  # noqa: E402
+from common import DOCS_PATH  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402
 from vqkeras.metrics import StyleDistance  # noqa: E402
 
-HEADING = "## Style measure of generate_image (issue 4)"
+HEADING = "## Style measure of generate_image"
 
 
 def draw_pairs(labels, pairs, seed):

@@ -37,9 +37,9 @@ from vqkeras.losses import PerceptualLoss  # noqa: E402
 from vqkeras.models import VQGAN  # noqa: E402
 from vqkeras.models import VQVAE  # noqa: E402
 
-from docs_section import write_section  # noqa: E402  (sibling script module)
+from common import write_section  # noqa: E402  (sibling script module)
 
-SECTION = "## VQ-GAN vs VQ-VAE training step (issue 3)"
+SECTION = "## VQ-GAN vs VQ-VAE training step"
 
 
 def build_models(arch, disc_start_off):

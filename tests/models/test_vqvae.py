@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tests import tiny_models
 from vqkeras.layers import VectorQuantizer
+from vqkeras.models import VQVAE
 from vqkeras.utils import to_model_range
 
 
@@ -183,44 +184,12 @@ def plain_and_variant(**kwargs):
     return plain, variant, x
 
 
-def test_code_prediction_term_matches_numpy_trains_its_predictor_and_round_trips(tmp_path):
-    plain, predicted, x = plain_and_variant(code_prediction_weight=0.4, code_entropy_temperature=2.0)
-    assert plain.code_predictor is None and len(predicted.trainable_variables) > len(plain.trainable_variables)
-    # L_pred = −mean_t Σ_k q_tk log p_tk, q = softmax(−‖z − e‖²/τ), p = softmax(predictor logits).
-    z = predicted.pre_quant(predicted.encoder(x)).numpy().astype("float64")
-    quantized = predicted.quantizer(z.astype("float32"))
-    logits = predicted.code_predictor(quantized).numpy().astype("float64").reshape(-1, 16)
-    e = predicted.quantizer.embeddings.numpy().astype("float64")
-    d = ((z.reshape(-1, z.shape[-1])[:, None, :] - e[None]) ** 2).sum(-1)
-    q = np.exp(-(d - d.min(1, keepdims=True)) / 2.0)
-    q /= q.sum(1, keepdims=True)
-    log_p = logits - logits.max(1, keepdims=True)
-    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
-    expected = -(q * log_p).sum(1).mean()
-    assignments = predicted.quantizer.soft_assignments(z.astype("float32"), 2.0)
-    np.testing.assert_allclose(float(predicted.code_prediction_loss(assignments, quantized)), expected, rtol=1e-4)
-    np.testing.assert_allclose(float(predicted.forward(x)["vq_loss"]),
-                               float(plain.forward(x)["vq_loss"]) + 0.4 * expected, rtol=1e-4)
-    # fit trains the predictor with the rest of the model, and the term's gradient reaches the encoder.
-    with tf.GradientTape() as tape:
-        latents = predicted.pre_quant(predicted.encoder(x))
-        loss = predicted.code_prediction_loss(predicted.quantizer.soft_assignments(latents, 2.0),
-                                              predicted.quantizer(latents))
-    grads = tape.gradient(loss, predicted.encoder.trainable_variables + predicted.code_predictor.trainable_variables)
-    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
-    before = [v.numpy().copy() for v in predicted.code_predictor.trainable_variables]
-    predicted.compile(optimizer="adam")
-    logs = predicted.fit(images(8), epochs=1, batch_size=4, verbose=0).history
-    assert 0 < logs["code_prediction_loss"][0] < 10 and "code_prediction_loss" not in plain.trackers
-    assert all(np.abs(a - v.numpy()).max() > 0 for a, v in zip(before, predicted.code_predictor.trainable_variables))
-    predicted.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.code_prediction_weight == 0.4
-    np.testing.assert_allclose(float(loaded.forward(x)["vq_loss"]), float(predicted.forward(x)["vq_loss"]),
-                               rtol=1e-6)
-    for bad in (-0.1, float("inf"), "high", True):
-        with pytest.raises(ValueError, match=f"code_prediction_weight={bad!r}"):
-            tiny_vqvae(code_prediction_weight=bad)
+def test_configs_with_the_removed_code_prediction_weight_load_at_its_old_default_only():
+    config = tiny_vqvae().get_config()
+    loaded = VQVAE.from_config({**config, "code_prediction_weight": 0.0})  # a .keras file saved before
+    assert "code_prediction_weight" not in loaded.get_config()
+    with pytest.raises(ValueError, match="code_prediction_weight=0.4"):
+        VQVAE.from_config({**config, "code_prediction_weight": 0.4})
 
 
 def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_arguments(tmp_path):

@@ -22,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from vqkeras.layers import VectorQuantizerEMA  # noqa: E402
 from vqkeras.models import VQVAE  # noqa: E402
-from vqkeras.models.vqvae import needs_multi_worker_workaround  # noqa: E402
+from vqkeras.distribute import needs_multi_worker_workaround  # noqa: E402
 
 
 def smooth_images(n, size=8, seed=0):

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
-from vqkeras.models.vqvae import keras_has_issue_20585
-from vqkeras.models.vqvae import needs_multi_worker_workaround
+from vqkeras.distribute import keras_has_issue_20585
+from vqkeras.distribute import needs_multi_worker_workaround
 
 HELPER = os.path.join(os.path.dirname(__file__), "multi_worker_run.py")
 TIMEOUT = 420
@@ -73,5 +73,5 @@ def test_two_workers_fit_to_identical_codebooks_and_the_loss_falls(tmp_path):
     for name in weights[0].files:
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
     # The override is scoped to vqkeras models: a plain Keras model is left as Keras made it. If this starts saying
-    # "ok", keras-team/keras#20585 is fixed in this Keras: set _KERAS_20585_FIXED_IN in vqkeras/models/vqvae.py.
+    # "ok", keras-team/keras#20585 is fixed in this Keras: set _KERAS_20585_FIXED_IN in vqkeras/distribute.py.
     print("plain keras.Sequential under MultiWorkerMirroredStrategy:", results[0]["plain_keras_model"])

@@ -119,8 +119,8 @@ def preprocess_image(image, image_size, channels=None):
         )
     image = _convert_channels(_to_unit_range(image), channels)
     if tuple(image.shape[-3:-1]) == (height, width):
-        # Already the size (known statically): steps 3 and 4 are identities, and the antialiased resize alone cost
-        # about ten times the rest of an epoch's input pipeline on 28×28 Fashion-MNIST.
+        # Already the size (known statically): steps 3 and 4 are identities, and the antialiased resize alone would
+        # dominate the cost of an epoch's input pipeline.
         return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
 
     # Largest centred crop with the target aspect ratio.

@@ -164,10 +164,10 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             guide_at_step: Optional integer ≥ 1. Keep a copy of the prior after this many training steps as the
                 generator's `guide` (`vqkeras.callbacks.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
             guide_fraction: Optional float in `(0, 1)`: the same, at this fraction of the run's steps (rounded, at
-                least step 1). A tenth or less worked best on Fashion-MNIST (docs/benchmarks.md).
-            jit_compile: `"auto"` (Keras' choice: XLA on accelerators only), `True` or `False`. XLA trains both
-                priors faster on a CPU too (docs/benchmarks.md: 0.84× the transformer's step, 0.73× the
-                PixelCNN's). Anything but `"auto"` recompiles a compiled prior, keeping its optimizer.
+                least step 1). An early, weak copy (a tenth of the steps or less) guides best.
+            jit_compile: `"auto"` (Keras' choice: XLA on accelerators only), `True` or `False`. XLA fuses the
+                priors' many small ops, so it trains them faster on a CPU too. Anything but `"auto"` recompiles a
+                compiled prior, keeping its optimizer.
             **fit_kwargs: Passed to the prior's `fit` (`callbacks`, `verbose`, ...).
 
         Returns:
@@ -219,7 +219,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         Guidance wants the same model trained less (autoguidance). `fit_prior(guide_fraction=f)` keeps such a copy
         during the prior's own run; after the run, this trains one: a fresh prior of the prior's class and config
         (new weights), for `steps` steps on the token grids of `images`. About a twentieth to a tenth of the prior's
-        own steps matches the copies that guided best in `docs/benchmarks.md`.
+        own steps gives a guide as weak as the early copies that guide best.
 
         Args:
             images: `tf.data.Dataset` or array of float images in [-1, 1] (the prior's training images).

@@ -29,7 +29,7 @@ class Decoder(ConvStack):
       resolution;
     - `"pixel_shuffle"`: a 3×3 convolution to `4·C_(l−1)` channels at the *lower* resolution, then `PixelShuffle(2)`
       to `C_(l−1)` channels (Shi et al. 2016). The full-resolution level then runs no convolution wider than its
-      own `C_0` channels: with few full-resolution channels the decoder step is much cheaper (docs/benchmarks.md).
+      own `C_0` channels: with few full-resolution channels the decoder step is much cheaper.
 
     Args:
         output_channels: Integer. Image channels (1 or 3).

@@ -29,7 +29,7 @@ class Encoder(ConvStack):
         patch_size: Integer ≥ 1. `p > 1` starts with space-to-depth: each `p×p` patch of pixels becomes `p²·C`
             channels of one position, and the first level runs at `H/p × W/p`. This multiplies `f` by `p` and
             removes every full-resolution convolution, which on a CPU are the slowest per multiply-add when they are
-            narrow (docs/benchmarks.md). Defaults to `1`.
+            narrow. Defaults to `1`.
         **kwargs: Base layer arguments.
 
     Call arguments:

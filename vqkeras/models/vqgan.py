@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from vqkeras.distribute import replica_mean
+from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.losses.adversarial import adaptive_weight
 from vqkeras.losses.adversarial import get_disc_loss
@@ -12,14 +14,12 @@ from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.losses.perceptual_loss import check_image_size
 from vqkeras.models.patch_discriminator import PatchDiscriminator
 from vqkeras.models.vqvae import VQVAE
-from vqkeras.models.vqvae import replica_mean
-from vqkeras.models.vqvae import replica_scaled
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
 # `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
 # defaults that its `kwargs` may change.
-_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature", "code_prediction_weight")
+_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature")
 _CONTINUABLE = ("name", "trainable", "dtype") + _CARRIED
 
 _GAN_METRICS = (
@@ -177,14 +177,12 @@ class VQGAN(VQVAE):
 
         The new model has `vqvae`'s architecture and a copy of its weights (encoder, 1×1 convs, quantizer with its
         EMA state, decoder), so it reconstructs and tokenizes exactly as `vqvae` does until it trains. Its
-        discriminator is new. Its reconstruction loss and code terms are `vqvae`'s unless `kwargs` sets them; a
-        `code_predictor` that `vqvae` lacks starts untrained.
+        discriminator is new. Its reconstruction loss and code-entropy term are `vqvae`'s unless `kwargs` sets them.
 
         Args:
             vqvae: A built `VQVAE` (or `VQGAN`).
             **kwargs: `VQGAN` arguments (`perceptual_weight`, `disc_weight`, `disc_start`, ...), plus
-                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `code_prediction_weight`,
-                `name` or `dtype`.
+                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `name` or `dtype`.
                 Architecture arguments can't be changed.
 
         Returns:
@@ -220,8 +218,6 @@ class VQGAN(VQVAE):
         gan.build((None, None, None, vqvae.image_channels))
         for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
             getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
-        if gan.code_predictor is not None and vqvae.code_predictor is not None:
-            gan.code_predictor.set_weights(vqvae.code_predictor.get_weights())
         return gan
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
@@ -309,8 +305,7 @@ class VQGAN(VQVAE):
         with `generator_losses`' dict plus `adaptive_weight` (`λ`) and `loss` (`L_G`).
 
         `λ`'s last-layer gradients repeat part of the update's backward pass; in graph mode TensorFlow computes the
-        shared part once (`benchmarks/vqgan_gradients.py`: 1.00× the step time of backpropagating each loss network
-        once, by hand).
+        shared part once, so backpropagating each loss network once by hand is no faster.
         """
         with tf.GradientTape(persistent=True) as tape:
             out = self.generator_losses(images)

@@ -4,7 +4,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.layers.causal_code_predictor import CausalCodePredictor
+from vqkeras.distribute import local_first_batch
+from vqkeras.distribute import needs_multi_worker_workaround
+from vqkeras.distribute import rank_1_logs
+from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.conv_stack import check_channel_multipliers
 from vqkeras.layers.decoder import Decoder
@@ -16,6 +19,7 @@ from vqkeras.utils.images import check_model_range
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.images import model_range_error
 from vqkeras.utils.keras_file_saving import KerasFileSaving
+from vqkeras.utils.removed_options import pop_removed_option
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
@@ -51,60 +55,6 @@ def check_indices(indices, num_embeddings, argument="indices"):
         return tf.identity(indices)
 
 
-def replica_scaled(loss):
-    """Divides `loss` by the number of replicas in sync, so summed replica gradients give the global mean."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return loss
-    return loss / ctx.num_replicas_in_sync
-
-
-# keras-team/keras#20585: Keras 3's `fit`/`evaluate` under `MultiWorkerMirroredStrategy` fail (1) in
-# `_maybe_symbolic_build`, which reduces the distributed first batch with `strategy.reduce("MEAN", batch, axis=None)`,
-# and (2) in `reduce_per_replica`, which reduces the scalar logs with `axis=0`. Open upstream and reproduced with
-# Keras 3.0 to 3.15.1 (TF 2.16 to 2.21); once a fixed release exists, set its version here.
-_KERAS_20585_FIXED_IN = None
-
-
-def _parse_version(text):
-    return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in text.split(".")[:3])
-
-
-def keras_has_issue_20585(keras_version=None):
-    """Whether this Keras (or `keras_version`) has keras-team/keras#20585."""
-    version = _parse_version(keras_version or keras.version())
-    fixed_in = _KERAS_20585_FIXED_IN and _parse_version(_KERAS_20585_FIXED_IN)
-    return version >= (3, 0, 0) and (not fixed_in or version < fixed_in)
-
-
-def needs_multi_worker_workaround(strategy):
-    """Whether `fit`/`evaluate` of a vqkeras model under `strategy` need the keras-team/keras#20585 workaround."""
-    return (
-        keras_has_issue_20585()
-        and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
-
-
-def _rank_1_logs(step_function):
-    """Wraps a train/test step so its scalar logs have shape `(1,)`: Keras' multi-worker `reduce_per_replica` then
-    averages them over the replicas with `axis=0` and returns scalars (keras-team/keras#20585, failure 2)."""
-
-    def step(data):
-        logs = step_function(data)
-        return {name: tf.reshape(v, (1,)) if v.shape.rank == 0 else v for name, v in logs.items()}
-
-    return step
-
-
-def replica_mean(value):
-    """Mean of `value` (a tensor) over the replicas in sync; identity outside `tf.distribute`."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return value
-    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, value)
-
-
 @keras.saving.register_keras_serializable(package="vqkeras")
 class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
@@ -129,16 +79,15 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
         dropout: Float. Dropout in the residual blocks. Defaults to `0.0`.
         normalization: `"group"` (GroupNorm in the encoder and decoder, as in Esser et al.) or `"none"`. Without
-            normalization a small model trains faster per CPU minute and, at the 7×7 grid of the Fashion-MNIST
-            benchmark, learns more per step too (docs/benchmarks.md). Defaults to `"group"`.
+            normalization a small model trains faster per CPU minute, and in short runs it can learn more per step
+            too. Defaults to `"group"`.
         upsample: The decoder's upsampling, `"nearest"` (nearest ×2, then a 3×3 convolution at the higher
             resolution, as in Esser et al.) or `"pixel_shuffle"` (a 3×3 convolution at the lower resolution, then
             depth-to-space: cheaper when the full-resolution level is narrow). See `Decoder`. Defaults to
             `"nearest"`.
         patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
             ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
-            the full-resolution convolutions of a narrow model dominate its step (docs/benchmarks.md). Defaults to
-            `1`.
+            the full-resolution convolutions of a narrow model dominate its step. Defaults to `1`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
             layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
@@ -148,19 +97,11 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         reconstruction_loss: `"l1"` or `"l2"`. Defaults to `"l1"`.
         code_entropy_weight: Float `λ`. Adds `λ·H(p̄)`, the entropy of the batch's mean soft code assignment
             (`BaseQuantizer.code_entropy`), to `L_vq`. `λ > 0` concentrates the codes on fewer entries: a lower rate,
-            so a prior models the token grids more easily, for some reconstruction error (a `λ = 0.3` VQGAN phase
-            took the benchmark's sample FID from 97.3 to 91.5 at a reconstruction FID 1.8 worse; docs/benchmarks.md).
+            so a prior models the token grids more easily, for some reconstruction error.
             `λ < 0` spreads them (a diversity term). `VQGAN.from_vqvae` can set it for the adversarial phase only.
             Defaults to `0.0` (off, no extra work).
-        code_entropy_temperature: Float `τ > 0` of the soft assignments of both code terms, or `None` (the batch's
+        code_entropy_temperature: Float `τ > 0` of the code-entropy term's soft assignments, or `None` (the batch's
             mean gap between the squared distances to the nearest and the second-nearest code). Defaults to `None`.
-        code_prediction_weight: Float `μ ≥ 0`. Adds `μ·L_pred` to `L_vq`: `L_pred = −mean_t Σ_k q_tk log p_tk`, the
-            cross-entropy of the soft code assignments `q_t` (`BaseQuantizer.soft_assignments`) under a small causal
-            model `p_t` of the codes before `t` (`CausalCodePredictor` on the quantized latents, trained with the
-            model). It pulls the encoder towards codes its context predicts: a lower conditional rate, the loss an
-            autoregressive prior pays, where `code_entropy_weight` lowers the rate of a model without context. The
-            predictor's weights are saved with the model; encoding and decoding never run it. `fit` logs `L_pred` as
-            `code_prediction_loss`. Defaults to `0.0` (off, no predictor).
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -198,11 +139,9 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         reconstruction_loss="l1",
         code_entropy_weight=0.0,
         code_entropy_temperature=None,
-        code_prediction_weight=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        code_prediction_weight = check_float("code_prediction_weight", code_prediction_weight, minimum=0)
+        super().__init__(**pop_removed_option(kwargs, "code_prediction_weight", 0.0))
         code_entropy_weight = check_float("code_entropy_weight", code_entropy_weight)
         code_entropy_temperature = check_float("code_entropy_temperature", code_entropy_temperature, minimum=0,
                                                exclusive_minimum=True, allow_none=True)
@@ -230,9 +169,6 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.code_entropy_weight = code_entropy_weight
         self.code_entropy_temperature = code_entropy_temperature
-        self.code_prediction_weight = code_prediction_weight
-        self.code_predictor = (CausalCodePredictor(self.num_embeddings, name="code_predictor")
-                               if self.code_prediction_weight else None)
         stack = dict(
             base_channels=self.base_channels,
             channel_multipliers=self.channel_multipliers,
@@ -260,8 +196,6 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                 "psnr",
             )
         }
-        if self.code_predictor is not None:
-            self.trackers["code_prediction_loss"] = keras.metrics.Mean(name="code_prediction_loss")
 
     @staticmethod
     def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost, gradient_estimator):
@@ -325,14 +259,12 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
         z_shape = self.encoder.compute_output_shape(input_shape)
         build_once(self.encoder, input_shape)
-        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder, self.code_predictor):
-            if layer is not None:
-                build_once(layer, z_shape)
+        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder):
+            build_once(layer, z_shape)
 
     # ----------------------------------------------------------------- forward
     def forward(self, images, training=False):
-        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics
-        (`code_prediction_loss` too with a `code_predictor`: nats per position, also logged by `fit`)."""
+        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics."""
         images = self.checked(images)
         if not self.built:
             self.build(tuple(images.shape))
@@ -340,17 +272,9 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         vq = self.quantizer.quantize_with_stats(z, training=training)
         reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
         vq_loss = vq["loss"]
-        extra = {}
-        if self.code_entropy_weight or self.code_predictor is not None:
-            # Both code terms use the same soft assignments: one (N, K) distance matrix and softmax.
-            assignments = self.quantizer.soft_assignments(z, self.code_entropy_temperature)
-            if self.code_entropy_weight:
-                vq_loss += self.code_entropy_weight * self.quantizer.mean_assignment_entropy(assignments)
-            if self.code_predictor is not None:
-                extra["code_prediction_loss"] = self.code_prediction_loss(assignments, vq["quantized"])
-                vq_loss += self.code_prediction_weight * extra["code_prediction_loss"]
+        if self.code_entropy_weight:
+            vq_loss += self.code_entropy_weight * self.quantizer.code_entropy(z, self.code_entropy_temperature)
         return {
-            **extra,
             "reconstructions": reconstructions,
             "indices": vq["indices"],
             "vq_loss": vq_loss,
@@ -358,13 +282,6 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             "codebook_usage": vq["codebook_usage"],
             "codebook_alive": vq["codebook_alive"],
         }
-
-    def code_prediction_loss(self, assignments, quantized):
-        """`L_pred`, the cross-entropy (nats per position) of the soft code assignments `assignments` (`(N, K)`, from
-        `quantizer.soft_assignments` of the latents) under `code_predictor` run on `quantized` (see
-        `code_prediction_weight`). A float32 scalar, this replica's mean."""
-        log_probs = tf.reshape(tf.nn.log_softmax(self.code_predictor(quantized), axis=-1), tf.shape(assignments))
-        return -tf.reduce_mean(tf.reduce_sum(assignments * log_probs, axis=-1))
 
     def call(self, images, training=None):
         images = self.checked(images)
@@ -432,8 +349,6 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             "codebook_alive": out["codebook_alive"],
             "psnr": tf.reduce_mean(psnr),
         }
-        if "code_prediction_loss" in out:
-            values["code_prediction_loss"] = out["code_prediction_loss"]
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {m.name: m.result() for m in self.metrics}
@@ -499,24 +414,16 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                 raise
             raise readable from None
 
-    # ------------------------------------------- keras-team/keras#20585 workaround (this model class only)
+    # ------------------------------------------- keras-team/keras#20585 workaround (vqkeras.distribute)
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
         if iterator is not None and data_batch is None and needs_multi_worker_workaround(strategy):
             # Failure 1: build from this worker's first local replica batch instead of reducing the distributed one.
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues)
-                    else v,
-                    next(batches),
-                )
-                break
-            iterator = None
+            data_batch, iterator = local_first_batch(strategy, iterator), None
         if self._distribute_strategy is None:
             # Build the model and optimizer(s) eagerly first (Keras defers it to the first traced step here): XLA can't
             # create variables inside the compiled step, and a `tf.function` whose first trace creates variables
-            # traces the whole step a second time (the first `fit` took up to 3.4× as long: docs/benchmarks.md).
+            # traces the whole step a second time.
             if data_batch is None and iterator is not None:
                 for _, _, batches in iterator:
                     data_batch = next(batches)
@@ -534,7 +441,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
 
     def _make_function(self, step_function):
         if needs_multi_worker_workaround(self._distribute_strategy):
-            step_function = _rank_1_logs(step_function)
+            step_function = rank_1_logs(step_function)
         return super()._make_function(step_function)
 
     # ------------------------------------------------------------------ config
@@ -556,6 +463,5 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             "reconstruction_loss": self.reconstruction_loss,
             "code_entropy_weight": self.code_entropy_weight,
             "code_entropy_temperature": self.code_entropy_temperature,
-            "code_prediction_weight": self.code_prediction_weight,
         }
         return {**super().get_config(), **config}

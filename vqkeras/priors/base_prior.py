@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.models.vqvae import replica_scaled
+from vqkeras.distribute import replica_scaled
 from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
@@ -156,7 +156,7 @@ class BasePrior(KerasFileSaving, keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None and self.optimizer is not None:
             # Build the weights and the optimizer before the first traced step (Keras defers it to that step here): a
-            # `tf.function` whose first trace creates variables traces the step a second time (2× the first step).
+            # `tf.function` whose first trace creates variables traces the step a second time.
             self.build()
             if not self.optimizer.built:
                 self.optimizer.build(self.trainable_variables)

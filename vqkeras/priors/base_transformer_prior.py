@@ -4,7 +4,7 @@ import keras
 
 from vqkeras.priors.base_prior import BasePrior
 from vqkeras.priors.transformer_block import TransformerBlock
-from vqkeras.priors.transformer_block import check_mlp_activation
+from vqkeras.utils.removed_options import pop_removed_option
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
@@ -28,12 +28,12 @@ class BaseTransformerPrior(BasePrior):
         causal: Boolean. Causal self-attention.
         num_classes: Optional integer. Number of classes of a class-conditioned prior.
         layer_norm_epsilon: Float.
-        mlp_activation: The blocks' MLP activation, one of `MLP_ACTIVATIONS` (see `TransformerBlock`).
         **kwargs: Base model arguments.
     """
 
     def __init__(self, num_embeddings, grid_shape, embed_dim, num_layers, num_heads, mlp_ratio, dropout, causal,
-                 num_classes=None, layer_norm_epsilon=1e-5, mlp_activation="gelu", **kwargs):
+                 num_classes=None, layer_norm_epsilon=1e-5, **kwargs):
+        kwargs = pop_removed_option(kwargs, "mlp_activation", "gelu")
         super().__init__(num_embeddings, grid_shape, num_classes=num_classes, **kwargs)
         self.embed_dim = check_int("embed_dim", embed_dim, minimum=1)
         self.num_layers = check_int("num_layers", num_layers, minimum=1)
@@ -47,7 +47,6 @@ class BaseTransformerPrior(BasePrior):
         self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, minimum=0,
                                               exclusive_minimum=True)
-        self.mlp_activation = check_mlp_activation(mlp_activation)
 
         self.token_embedding = keras.layers.Embedding(self.num_embeddings + 1, self.embed_dim, name="token_embedding")
         self.class_embedding = (
@@ -69,7 +68,6 @@ class BaseTransformerPrior(BasePrior):
                 dropout=self.dropout,
                 causal=causal,
                 layer_norm_epsilon=self.layer_norm_epsilon,
-                mlp_activation=self.mlp_activation,
                 name=f"block_{i}",
             )
             for i in range(self.num_layers)
@@ -99,6 +97,5 @@ class BaseTransformerPrior(BasePrior):
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
             "layer_norm_epsilon": self.layer_norm_epsilon,
-            "mlp_activation": self.mlp_activation,
         }
         return {**super().get_config(), **config}

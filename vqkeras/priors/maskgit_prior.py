@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.models.vqvae import replica_scaled
+from vqkeras.distribute import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
 from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
@@ -50,8 +50,6 @@ class MaskGITPrior(BaseTransformerPrior):
             annealed linearly to 0. Defaults to `4.5` (MaskGIT's value).
         steps: Integer `≥ 1`. Default number of decoding steps `T` of `sample`. Defaults to `8`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
-        mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. On a CPU the
-            GELUs are the slowest; ReLU's step took 0.86× the exact GELU's (docs/benchmarks.md). Defaults to `"gelu"`.
         seed: Optional integer seed of the training masks.
         **kwargs: Base model arguments.
 
@@ -88,7 +86,6 @@ class MaskGITPrior(BaseTransformerPrior):
         choice_temperature=4.5,
         steps=8,
         layer_norm_epsilon=1e-5,
-        mlp_activation="gelu",
         seed=None,
         **kwargs,
     ):
@@ -98,7 +95,7 @@ class MaskGITPrior(BaseTransformerPrior):
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=False, num_classes=num_classes,
-            layer_norm_epsilon=layer_norm_epsilon, mlp_activation=mlp_activation, **kwargs,
+            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
         )
         self.choice_temperature = float(choice_temperature)
         self.steps = int(steps)

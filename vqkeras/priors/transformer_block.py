@@ -3,36 +3,17 @@
 import keras
 
 from vqkeras.priors.self_attention import SelfAttention
+from vqkeras.utils.removed_options import pop_removed_option
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
-
-# The MLP's activation by name. Exact GELU (erf) is the GPT-2 choice; on a CPU its ops and their gradients were a
-# fifth or more of a small prior's self time in the TF profile, and a ReLU step took 0.86× the time
-# (docs/benchmarks.md), so cheaper ones are offered.
-MLP_ACTIVATIONS = {
-    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
-    "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),
-    "silu": keras.activations.silu,
-    "relu": keras.activations.relu,
-}
-
-
-def check_mlp_activation(mlp_activation):
-    """Returns `mlp_activation` if it names one of `MLP_ACTIVATIONS`, else raises a `ValueError` naming it."""
-    if mlp_activation not in MLP_ACTIVATIONS:
-        raise ValueError(
-            f"mlp_activation must be one of {sorted(MLP_ACTIVATIONS)}. Received: mlp_activation={mlp_activation!r}"
-        )
-    return mlp_activation
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class TransformerBlock(keras.layers.Layer):
     """Pre-norm transformer block (GPT-2 / Xiong et al. 2020 ordering).
 
-    `x ← x + Dropout(Attn(LN(x)))`,  `x ← x + Dropout(W₂ σ(W₁ LN(x)))`, with `σ` the MLP activation (GELU by
-    default).
+    `x ← x + Dropout(Attn(LN(x)))`,  `x ← x + Dropout(W₂ σ(W₁ LN(x)))`, with `σ` the exact (erf) GELU.
 
     With `causal=True` it is a decoder block (autoregressive priors); with `causal=False` a bidirectional encoder
     block (masked priors such as MaskGIT).
@@ -43,8 +24,6 @@ class TransformerBlock(keras.layers.Layer):
         dropout: Float in `[0, 1)`. Dropout after attention and MLP, and on the attention weights.
         causal: Boolean. Causal self-attention. Defaults to `True`.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
-        mlp_activation: `"gelu"` (exact, erf-based), `"gelu_tanh"` (the tanh approximation), `"silu"` or `"relu"`.
-            Defaults to `"gelu"`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -61,10 +40,8 @@ class TransformerBlock(keras.layers.Layer):
     TensorShape([2, 10, 32])
     """
 
-    def __init__(self, num_heads, mlp_ratio=4.0, dropout=0.0, causal=True, layer_norm_epsilon=1e-5,
-                 mlp_activation="gelu", **kwargs):
-        super().__init__(**kwargs)
-        self.mlp_activation = check_mlp_activation(mlp_activation)
+    def __init__(self, num_heads, mlp_ratio=4.0, dropout=0.0, causal=True, layer_norm_epsilon=1e-5, **kwargs):
+        super().__init__(**pop_removed_option(kwargs, "mlp_activation", "gelu"))
         self.mlp_ratio = check_float("mlp_ratio", mlp_ratio, minimum=0, exclusive_minimum=True)
         self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.layer_norm_epsilon = check_float("layer_norm_epsilon", layer_norm_epsilon, minimum=0,
@@ -89,7 +66,7 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_output.build(shape[:-1] + (int(round(dim * self.mlp_ratio)),))
 
     def _mlp(self, x, training=None):
-        hidden = MLP_ACTIVATIONS[self.mlp_activation](self.mlp_hidden(self.mlp_norm(x)))
+        hidden = keras.activations.gelu(self.mlp_hidden(self.mlp_norm(x)), approximate=False)
         return self.mlp_dropout(self.mlp_output(hidden), training=training)
 
     def call(self, inputs, training=None):
@@ -121,7 +98,6 @@ class TransformerBlock(keras.layers.Layer):
                 "dropout": self.dropout,
                 "causal": self.causal,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
-                "mlp_activation": self.mlp_activation,
             }
         )
         return config

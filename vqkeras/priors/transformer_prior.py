@@ -33,8 +33,6 @@ class TransformerPrior(BaseTransformerPrior):
         dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches. Defaults to `0.1`.
         num_classes: Optional integer. Class-conditioned prior: the first input token is the class embedding.
         layer_norm_epsilon: Float. Defaults to `1e-5`.
-        mlp_activation: The MLP activation: `"gelu"` (exact), `"gelu_tanh"`, `"silu"` or `"relu"`. On a CPU the
-            GELUs are the slowest; ReLU's step took 0.86× the exact GELU's (docs/benchmarks.md). Defaults to `"gelu"`.
         **kwargs: Base model arguments.
 
     Call arguments:
@@ -63,13 +61,12 @@ class TransformerPrior(BaseTransformerPrior):
         dropout=0.1,
         num_classes=None,
         layer_norm_epsilon=1e-5,
-        mlp_activation="gelu",
         **kwargs,
     ):
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=True, num_classes=num_classes,
-            layer_norm_epsilon=layer_norm_epsilon, mlp_activation=mlp_activation, **kwargs,
+            layer_norm_epsilon=layer_norm_epsilon, **kwargs,
         )
         self.start_token = self.num_embeddings  # index K of the token embedding
         self.build()
