@@ -8,8 +8,8 @@ from vqkeras.layers.causal_code_predictor import CausalCodePredictor
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
-from vqkeras.layers.vector_quantizer import VectorQuantizer
-from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.quantizers.vector_quantizer import VectorQuantizer
+from vqkeras.quantizers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 

@@ -3,16 +3,15 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.codebook_initializer import CodebookInitializer
+from vqkeras.quantizers.codebook_initializer import CodebookInitializer
+from vqkeras.quantizers.quantizer import Quantizer
+from vqkeras.quantizers.quantizer import all_gather_rows
+from vqkeras.quantizers.quantizer import all_reduce_sum
+from vqkeras.quantizers.quantizer import entropy
 
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
 GRADIENT_ESTIMATORS = ("straight_through", "rotation")
-
-
-def entropy(probs):
-    """Entropy in nats, `−Σ p log p`, of a probability vector (`1e-10` keeps empty entries finite)."""
-    return -tf.reduce_sum(probs * tf.math.log(probs + 1e-10))
 
 
 def rotation_trick(z, e, epsilon=1e-12):
@@ -44,7 +43,7 @@ def rotation_trick(z, e, epsilon=1e-12):
     return out + tf.stop_gradient(e - out)
 
 
-class BaseQuantizer(keras.layers.Layer):
+class BaseQuantizer(Quantizer):
     """Nearest-neighbour lookup, losses, diagnostics and dead-code restarts shared by the quantizers.
 
     Subclasses decide how the codebook is stored and learned (`VectorQuantizer` by gradient,
@@ -118,22 +117,12 @@ class BaseQuantizer(keras.layers.Layer):
             self.project_out = keras.layers.Dense(self.embedding_dim, name="project_out")
         else:
             self.project_in = self.project_out = None
-        self.perplexity_tracker = keras.metrics.Mean(name="perplexity")
-        self.usage_tracker = keras.metrics.Mean(name="codebook_usage")
-        self.alive_tracker = keras.metrics.Mean(name="codebook_alive")
 
     # ------------------------------------------------------------------ build
     @property
     def lookup_dim(self):
         """Integer. Dimension in which codes are compared: `codebook_dim` if set, else `embedding_dim`."""
         return self.codebook_dim or self.embedding_dim
-
-    def _check_input_shape(self, input_shape):
-        if input_shape[-1] != self.embedding_dim:
-            raise ValueError(
-                f"The last dimension of the quantizer's inputs must equal embedding_dim={self.embedding_dim}. "
-                f"Received: inputs.shape={tuple(input_shape)}"
-            )
 
     def build(self, input_shape):
         self._check_input_shape(input_shape)
@@ -224,20 +213,9 @@ class BaseQuantizer(keras.layers.Layer):
         return out
 
     # ------------------------------------------------------------ public API
-    def _check_inputs(self, inputs):
-        dtype = getattr(inputs, "dtype", None)
-        if dtype is not None and not tf.as_dtype(dtype).is_floating:
-            raise ValueError(
-                f"The quantizer expects floating-point inputs. Received: inputs.dtype={tf.as_dtype(dtype).name}"
-            )
-        self._check_input_shape(inputs.shape)
-
-    def get_code_indices(self, inputs):
+    def codes_to_indices(self, inputs):
         """Int32 indices of the nearest codes, of shape `inputs.shape[:-1]`."""
-        inputs = tf.convert_to_tensor(inputs)
-        self._check_inputs(inputs)
-        if not self.built:
-            self.build(inputs.shape)
+        inputs = self._prepare(inputs)
         idx = self._nearest(self._to_lookup_space(inputs))
         return tf.reshape(idx, tf.shape(inputs)[:-1])
 
@@ -287,9 +265,7 @@ class BaseQuantizer(keras.layers.Layer):
         total = self._all_reduce_sum(tf.reduce_sum(assignments, axis=0))
         return entropy(total / tf.maximum(tf.reduce_sum(total), 1e-12))
 
-    def get_codebook_entries(self, indices):
-        """Code vectors `(*indices.shape, embedding_dim)` for int indices (the inverse lookup)."""
-        indices = tf.cast(indices, tf.int32)
+    def _indices_to_codes(self, indices):
         flat = self._lookup(tf.reshape(indices, (-1,)))
         return self._from_lookup_space(flat, tf.shape(indices))
 
@@ -302,13 +278,12 @@ class BaseQuantizer(keras.layers.Layer):
 
         Returns:
             Dict with `quantized` (same shape and dtype as the inputs, straight-through gradient),
-            `indices` (int32, `inputs.shape[:-1]`), `loss` (scalar float32 quantizer loss),
+            `indices` (int32, `inputs.shape[:-1]`), `loss` (scalar float32 quantizer loss), `losses` (its weighted
+            terms by name),
             `perplexity`, `codebook_usage` (fraction of codes hit in this batch) and
             `codebook_alive` (fraction of codes whose EMA usage is at or above the dead-code threshold).
         """
-        self._check_inputs(inputs)
-        if not self.built:
-            self.build(inputs.shape)
+        inputs = self._prepare(inputs)
         batch_shape = tf.shape(inputs)[:-1]
         z = self._to_lookup_space(inputs)
         indices = self._nearest(z)
@@ -319,7 +294,7 @@ class BaseQuantizer(keras.layers.Layer):
         if training:
             self._update_codebook(z, indices, counts)
             self._restart_dead_codes(z)
-        loss = self._quantizer_loss(z, e)
+        losses = self._quantizer_losses(z, e)
         if self.gradient_estimator == "rotation":
             quantized_flat = rotation_trick(z, e)
         else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
@@ -334,26 +309,16 @@ class BaseQuantizer(keras.layers.Layer):
         return {
             "quantized": quantized,
             "indices": tf.reshape(indices, batch_shape),
-            "loss": loss,
+            "loss": tf.add_n(list(losses.values())),
+            "losses": losses,
             "perplexity": perplexity,
             "codebook_usage": usage,
             "codebook_alive": alive,
         }
 
-    def call(self, inputs, training=None):
-        out = self.quantize_with_stats(inputs, training=bool(training))
-        self.add_loss(out["loss"])
-        if training:
-            self.perplexity_tracker.update_state(out["perplexity"])
-            self.usage_tracker.update_state(out["codebook_usage"])
-            self.alive_tracker.update_state(out["codebook_alive"])
-        return out["quantized"]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     # ---------------------------------------------------------------- training
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
+        """Dict of the weighted loss terms, scalar float32, by name."""
         raise NotImplementedError
 
     def _update_codebook(self, z, indices, counts):
@@ -371,10 +336,7 @@ class BaseQuantizer(keras.layers.Layer):
 
     def _all_reduce_sum(self, value):
         """Sums `value` over replicas inside a `tf.distribute` replica context; identity otherwise."""
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            return value
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+        return all_reduce_sum(value)
 
     def _restart_dead_codes(self, z):
         """Replaces codes whose EMA count fell below `dead_code_threshold` by random rows of `z`."""
@@ -389,10 +351,7 @@ class BaseQuantizer(keras.layers.Layer):
 
     def _gather_restart_candidates(self, z):
         """Rows from which dead codes are re-drawn: the whole global batch under `tf.distribute`."""
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            return z
-        return ctx.all_gather(z, axis=0)
+        return all_gather_rows(z)
 
     # ----------------------------------------------------------------- config
     def get_config(self):

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
-from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
+from vqkeras.quantizers.base_quantizer import BaseQuantizer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -142,9 +142,9 @@ class VectorQuantizerEMA(BaseQuantizer):
     def _usage_counts(self):
         return self.ema_cluster_size.value
 
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
         commitment_loss = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
-        return self.commitment_cost * commitment_loss
+        return {"commitment_loss": self.commitment_cost * commitment_loss}
 
     def _update_codebook(self, z, indices, counts):
         embed_sums = self._all_reduce_sum(tf.math.unsorted_segment_sum(z, indices, self.num_embeddings))

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
-from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
+from vqkeras.quantizers.base_quantizer import BaseQuantizer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -108,10 +108,10 @@ class VectorQuantizer(BaseQuantizer):
     def _usage_counts(self):
         return self.usage_ema.value
 
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
         codebook_loss = tf.reduce_mean(tf.square(tf.stop_gradient(z) - e))
         commitment_loss = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
-        return codebook_loss + self.commitment_cost * commitment_loss
+        return {"codebook_loss": codebook_loss, "commitment_loss": self.commitment_cost * commitment_loss}
 
     def _update_codebook(self, z, indices, counts):
         self.usage_ema.assign(self.decay * self.usage_ema + (1.0 - self.decay) * counts)
