@@ -54,6 +54,10 @@ class BaseQuantizer(Quantizer):
     scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is
     the code either way.
 
+    `kmeans_init=True` sets the codebook on the first training call: `kmeans_iters` Lloyd iterations over the
+    batch's vectors (the global batch under `tf.distribute`), started from random vectors of it; the learning state
+    is set consistently with it (`N_k = max(n_k, 1)` rows per code, and `m_k = e_k·N_k` for the EMA codebook).
+
     Distances are `d(z, e) = ‖z‖² − 2·z·e + ‖e‖²`, one matmul, always in float32 whatever the layer's
     compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values
     (default `2**24`, i.e. 64 MiB), the rows are processed in chunks of `max_distance_elements //
@@ -73,6 +77,8 @@ class BaseQuantizer(Quantizer):
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
         gradient_estimator="straight_through",
+        kmeans_init=False,
+        kmeans_iters=10,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,6 +104,10 @@ class BaseQuantizer(Quantizer):
                 f"gradient_estimator must be one of {GRADIENT_ESTIMATORS}. "
                 f"Received: gradient_estimator={gradient_estimator!r}"
             )
+        if kmeans_init and (isinstance(kmeans_iters, bool) or not isinstance(kmeans_iters, int) or kmeans_iters < 1):
+            raise ValueError(f"kmeans_iters must be an integer >= 1. Received: kmeans_iters={kmeans_iters!r}")
+        self.kmeans_init = bool(kmeans_init)
+        self.kmeans_iters = int(kmeans_iters)
         self.num_embeddings = int(num_embeddings)
         self.gradient_estimator = gradient_estimator
         self.embedding_dim = int(embedding_dim)
@@ -130,6 +140,11 @@ class BaseQuantizer(Quantizer):
             self.project_in.build(tuple(input_shape[:-1]) + (self.embedding_dim,))
             self.project_out.build(tuple(input_shape[:-1]) + (self.codebook_dim,))
         self._build_codebook()
+        if self.kmeans_init:  # only then: files saved without k-means keep their variables
+            self.kmeans_initialized = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, autocast=False, dtype="float32",
+                name="kmeans_initialized",
+            )
 
     def _build_codebook(self):
         raise NotImplementedError
@@ -285,36 +300,87 @@ class BaseQuantizer(Quantizer):
         """
         inputs = self._prepare(inputs)
         batch_shape = tf.shape(inputs)[:-1]
-        z = self._to_lookup_space(inputs)
-        indices = self._nearest(z)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(indices, "float32"), indices, self.num_embeddings)
-        counts = self._all_reduce_sum(counts)
-        # Quantize with the codebook as it is before this step's update (as Sonnet does).
-        e = self._lookup(indices)
-        if training:
-            self._update_codebook(z, indices, counts)
-            self._restart_dead_codes(z)
-        losses = self._quantizer_losses(z, e)
-        if self.gradient_estimator == "rotation":
-            quantized_flat = rotation_trick(z, e)
-        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
-            quantized_flat = z + tf.stop_gradient(e - z)
-        quantized = self._from_lookup_space(quantized_flat, batch_shape)
+        out = self.quantize_rows(self._to_lookup_space(inputs), training)
+        quantized = self._from_lookup_space(out["quantized"], batch_shape)
         if self.project_out is None:
             quantized = tf.cast(quantized, inputs.dtype)
+        return {**out, "quantized": quantized, "indices": tf.reshape(out["indices"], batch_shape)}
+
+    def quantize_rows(self, z, training=False, learn=True):
+        """`quantize_with_stats` on float32 rows `z` `(N, lookup_dim)` in lookup space: the quantized rows stay
+        float32 rows and the indices flat. With `learn=False` a training call changes no state (a residual
+        quantizer with a shared codebook then calls `learn` once for all its stages)."""
+        if training and learn:
+            self._maybe_kmeans_init(z)
+        indices = self._nearest(z)
+        counts = self.code_counts(indices)
+        # Quantize with the codebook as it is before this step's update (as Sonnet does).
+        e = self._lookup(indices)
+        if training and learn:
+            self.learn(z, indices, counts)
+        losses = self._quantizer_losses(z, e)
+        if self.gradient_estimator == "rotation":
+            quantized = rotation_trick(z, e)
+        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
+            quantized = z + tf.stop_gradient(e - z)
         probs = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
-        perplexity = tf.exp(entropy(probs))
-        usage = tf.reduce_mean(tf.cast(counts > 0, "float32"))
-        alive = tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32"))
         return {
             "quantized": quantized,
-            "indices": tf.reshape(indices, batch_shape),
+            "indices": indices,
             "loss": tf.add_n(list(losses.values())),
             "losses": losses,
-            "perplexity": perplexity,
-            "codebook_usage": usage,
-            "codebook_alive": alive,
+            "perplexity": tf.exp(entropy(probs)),
+            "codebook_usage": tf.reduce_mean(tf.cast(counts > 0, "float32")),
+            "codebook_alive": tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32")),
         }
+
+    def code_counts(self, indices):
+        """Float32 `(K,)` number of rows assigned to each code, over the global batch."""
+        return self._all_reduce_sum(
+            tf.math.unsorted_segment_sum(tf.ones_like(indices, "float32"), indices, self.num_embeddings)
+        )
+
+    def learn(self, z, indices, counts=None):
+        """One training step's state change from rows `z` assigned to `indices`: the codebook update (EMA) or the
+        usage EMA, then dead-code restarts."""
+        counts = self.code_counts(indices) if counts is None else counts
+        self._update_codebook(z, indices, counts)
+        self._restart_dead_codes(z)
+
+    # ---------------------------------------------------------- k-means init
+    def _maybe_kmeans_init(self, z):
+        """On the first training call with `kmeans_init`, sets the codebook to `kmeans_iters` Lloyd iterations
+        over the rows `z` of the global batch."""
+        if not self.kmeans_init:
+            return
+
+        def initialize():
+            codebook, counts = self.kmeans(all_gather_rows(z))
+            self._set_codebook(codebook, tf.maximum(counts, 1.0))
+            self.kmeans_initialized.assign(1.0)
+            return tf.constant(True)
+
+        tf.cond(self.kmeans_initialized > 0, lambda: tf.constant(False), initialize)
+
+    def kmeans(self, rows):
+        """`(codebook (K, lookup_dim), counts (K,))` after `kmeans_iters` Lloyd iterations on float32 `rows`,
+        started from `K` random rows (drawn with replacement, the same on every replica). Forms the whole
+        `(N, K)` distance matrix of the batch. A centroid that loses all its rows stays where it is."""
+        picks = keras.random.randint((self.num_embeddings,), 0, 2**30, seed=self.seed_generator, dtype="int32")
+        codebook = self._normalize(tf.gather(rows, picks % tf.shape(rows)[0]))
+        counts = tf.zeros((self.num_embeddings,))
+        for _ in range(self.kmeans_iters):
+            e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
+            assigned = self._nearest_chunk(rows, codebook, e_sq)
+            counts = tf.math.unsorted_segment_sum(tf.ones_like(assigned, "float32"), assigned, self.num_embeddings)
+            sums = tf.math.unsorted_segment_sum(rows, assigned, self.num_embeddings)
+            means = self._normalize(sums / tf.maximum(counts, 1.0)[:, tf.newaxis])
+            codebook = tf.where(counts[:, tf.newaxis] > 0, means, codebook)
+        return codebook, counts
+
+    def _set_codebook(self, codebook, counts):
+        """Sets the codebook to `codebook` with the state of codes used `counts` times."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- training
     def _quantizer_losses(self, z, e):
@@ -367,5 +433,7 @@ class BaseQuantizer(Quantizer):
             "max_distance_elements": self.max_distance_elements,
             "seed": self.seed,
             "gradient_estimator": self.gradient_estimator,
+            "kmeans_init": self.kmeans_init,
+            "kmeans_iters": self.kmeans_iters,
         }
         return {**super().get_config(), **config}

@@ -54,6 +54,7 @@ class Quantizer(keras.layers.Layer):
     """
 
     index_shape = ()
+    min_index = 0  # a residual quantizer also accepts -1, a stage left out by quantize-dropout
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -97,14 +98,15 @@ class Quantizer(keras.layers.Layer):
         indices = tf.cast(indices, tf.int32)
         if tf.executing_eagerly():
             values = indices.numpy()
-            if values.size and (values.min() < 0 or values.max() >= self.codebook_size):
+            if values.size and (values.min() < self.min_index or values.max() >= self.codebook_size):
                 raise ValueError(
-                    f"indices must be in [0, {self.codebook_size}) (codebook_size={self.codebook_size}). "
+                    f"indices must be in [{self.min_index}, {self.codebook_size}) (codebook_size="
+                    f"{self.codebook_size}). "
                     f"Received: indices with values in [{values.min()}, {values.max()}]"
                 )
             return indices
         with tf.control_dependencies([
-            tf.debugging.assert_non_negative(indices, message="indices must be >= 0"),
+            tf.debugging.assert_greater_equal(indices, self.min_index, message=f"indices must be >= {self.min_index}"),
             tf.debugging.assert_less(indices, self.codebook_size, message=f"indices must be < {self.codebook_size}"),
         ]):
             return tf.identity(indices)
@@ -169,20 +171,58 @@ class Quantizer(keras.layers.Layer):
 
 
 class UsageTrackingQuantizer(Quantizer):
-    """A `Quantizer` without a learned codebook that keeps an EMA of code usage, `U ← γ·U + (1−γ)·n`, for the
-    `codebook_alive` diagnostic (fraction of codes with `U ≥ 1e-3`). The EMA holds `codebook_size` float32 values
-    and changes only in training."""
+    """A `Quantizer` without a nearest-neighbour codebook: optional dense projections between `embedding_dim` and
+    the quantizer's own width, and an EMA of code usage, `U ← γ·U + (1−γ)·n`, for the `codebook_alive` diagnostic
+    (fraction of codes with `U ≥ 1e-3`). The EMA holds `codebook_size` float32 values and changes only in
+    training."""
 
     usage_decay = 0.99
+    max_tracked_codes = 2**20
+
+    def _make_projections(self, inner_dim):
+        """Dense `project_in` / `project_out` layers when `embedding_dim != inner_dim`, else `None`."""
+        self.inner_dim = int(inner_dim)
+        if self.embedding_dim == self.inner_dim:
+            self.project_in = self.project_out = None
+        else:
+            self.project_in = keras.layers.Dense(self.inner_dim, name="project_in", dtype=self.dtype_policy)
+            self.project_out = keras.layers.Dense(self.embedding_dim, name="project_out", dtype=self.dtype_policy)
+
+    def _build_projections(self, input_shape):
+        if self.project_in is not None:
+            self.project_in.build(tuple(input_shape[:-1]) + (self.embedding_dim,))
+            self.project_out.build(tuple(input_shape[:-1]) + (self.inner_dim,))
+
+    def _to_inner(self, inputs):
+        """Float32 rows `(N, inner_dim)` of `inputs` `(..., embedding_dim)`, projected in if needed."""
+        z = inputs if self.project_in is None else self.project_in(inputs)
+        return tf.reshape(tf.cast(z, "float32"), (-1, self.inner_dim))
+
+    def _from_inner(self, vectors, batch_shape):
+        """`(*batch_shape, embedding_dim)` in the compute dtype from float32 rows `(N, inner_dim)`."""
+        out = tf.cast(tf.reshape(vectors, tf.concat([batch_shape, [self.inner_dim]], axis=0)), self.compute_dtype)
+        return out if self.project_out is None else self.project_out(out)
 
     def _build_usage(self):
+        if self.codebook_size > self.max_tracked_codes:
+            self.usage_ema = None
+            return
         self.usage_ema = self.add_weight(
             shape=(self.codebook_size,), initializer="zeros", trainable=False, autocast=False, dtype="float32",
             name="usage_ema",
         )
 
     def usage_stats(self, indices, training):
-        """Dict of `perplexity`, `codebook_usage` and `codebook_alive` for int32 `indices`."""
+        """Dict of `perplexity`, `codebook_usage` and `codebook_alive` for int32 `indices`.
+
+        Above `max_tracked_codes` (`2^20`) codes no per-code state is kept: the statistics come from the distinct
+        indices of the global batch, and `codebook_alive` is the batch's usage."""
+        if self.usage_ema is None:
+            _, _, counts = tf.unique_with_counts(tf.reshape(all_gather_rows(tf.reshape(indices, (-1,))), (-1,)))
+            counts = tf.cast(counts, "float32")
+            probs = counts / tf.reduce_sum(counts)
+            usage = tf.cast(tf.size(counts), "float32") / float(self.codebook_size)
+            return {"perplexity": tf.exp(entropy(probs)), "codebook_usage": usage, "codebook_alive": usage}
         counts, perplexity, usage = self.histogram_stats(indices)
         if training:
             self.usage_ema.assign(self.usage_decay * self.usage_ema + (1.0 - self.usage_decay) * counts)

@@ -54,6 +54,9 @@ class VectorQuantizerEMA(BaseQuantizer):
         seed: Optional integer. Seed of the dead-code restarts.
         gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
             see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
+        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
+            Defaults to `False`.
+        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -88,6 +91,8 @@ class VectorQuantizerEMA(BaseQuantizer):
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
         gradient_estimator="straight_through",
+        kmeans_init=False,
+        kmeans_iters=10,
         **kwargs,
     ):
         super().__init__(
@@ -102,6 +107,8 @@ class VectorQuantizerEMA(BaseQuantizer):
             max_distance_elements=max_distance_elements,
             seed=seed,
             gradient_estimator=gradient_estimator,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
             **kwargs,
         )
         if epsilon <= 0:
@@ -156,6 +163,11 @@ class VectorQuantizerEMA(BaseQuantizer):
         self.ema_cluster_size.assign(cluster_size)  # the unsmoothed counts are the state
         self.ema_embed_sum.assign(embed_sum)
         self.embeddings.assign(self._normalize(embed_sum / smoothed[:, tf.newaxis]))
+
+    def _set_codebook(self, codebook, counts):
+        self.embeddings.assign(codebook)
+        self.ema_cluster_size.assign(counts)
+        self.ema_embed_sum.assign(codebook * counts[:, tf.newaxis])
 
     def _reset_codes(self, mask, vectors):
         threshold = self.dead_code_threshold
