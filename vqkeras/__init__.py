@@ -20,6 +20,7 @@ from vqkeras import metrics
 from vqkeras import models
 from vqkeras import presets
 from vqkeras import priors
+from vqkeras import quantizers
 from vqkeras import utils
 from vqkeras.generator import train_vqgan
 from vqkeras.generator import train_vqvae

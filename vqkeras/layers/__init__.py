@@ -1,8 +1,8 @@
 """Quantizers and building blocks."""
 
-from vqkeras.layers.codebook_initializer import CodebookInitializer
-from vqkeras.layers.vector_quantizer import VectorQuantizer
-from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.quantizers import CodebookInitializer  # re-exported: the quantizers live in vqkeras.quantizers
+from vqkeras.quantizers import VectorQuantizer
+from vqkeras.quantizers import VectorQuantizerEMA
 from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder

@@ -12,8 +12,8 @@ from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.conv_stack import check_channel_multipliers
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
-from vqkeras.layers.vector_quantizer import VectorQuantizer
-from vqkeras.layers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.quantizers.vector_quantizer import VectorQuantizer
+from vqkeras.quantizers.vector_quantizer_ema import VectorQuantizerEMA
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import check_model_range
 from vqkeras.utils.images import from_model_range
@@ -88,8 +88,9 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
             ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
             the full-resolution convolutions of a narrow model dominate its step. Defaults to `1`.
-        quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or a quantizer
-            layer instance (its `num_embeddings` and `embedding_dim` win). Defaults to `None` (EMA).
+        quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or any
+            `vqkeras.quantizers` layer (`FSQ`, `LFQ`, `GumbelQuantizer`, `ResidualQuantizer`, ...) or its config; a
+            layer's `num_embeddings` (its `codebook_size`) and `embedding_dim` win. Defaults to `None` (EMA).
         commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
         gradient_estimator: How gradients pass a quantizer built here: `"straight_through"` or `"rotation"` (the
             rotation trick, Fifty et al. 2024; see `BaseQuantizer`). A quantizer layer passed in keeps its own.
@@ -156,6 +157,14 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             )
         self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost,
                                               gradient_estimator)
+        for name, value in (("code_entropy_weight", code_entropy_weight),
+                            ("code_prediction_weight", code_prediction_weight)):
+            if value and not hasattr(self.quantizer, "soft_assignments"):
+                raise ValueError(
+                    f"{name} needs a quantizer with code distances (VectorQuantizerEMA or VectorQuantizer); "
+                    f"{type(self.quantizer).__name__} has none. Received: {name}={value!r} with "
+                    f"quantizer={type(self.quantizer).__name__}"
+                )
         self.image_channels = int(image_channels)
         self.num_embeddings = self.quantizer.num_embeddings
         self.latent_dim = self.quantizer.embedding_dim
@@ -289,20 +298,26 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         quantized = self.quantizer(z, training=training)
         return self.decoder(self.post_quant(quantized), training=training)
 
+    @property
+    def index_shape(self):
+        """Tuple. The indices per token position: `()`, or `(depth,)` for a residual quantizer."""
+        return tuple(self.quantizer.index_shape)
+
     def encode(self, images):
-        """Int32 code indices `(batch, H/f, W/f)` of float images in [-1, 1]."""
+        """Int32 code indices `(batch, H/f, W/f, *index_shape)` of float images in [-1, 1]."""
         images = self.checked(tf.convert_to_tensor(images))
         return self.quantizer.get_code_indices(self.pre_quant(self.encoder(images, training=False)))
 
     def decode(self, indices):
-        """Images in about [-1, 1] from int code indices `(batch, h, w)` in `[0, K)`.
+        """Images in about [-1, 1] from int code indices `(batch, h, w, *index_shape)` in `[0, K)`.
 
         Indices outside `[0, K)` raise a `ValueError` eagerly, and an `InvalidArgumentError` from an assertion in a
         graph (a GPU's gather would return zeros for them instead of failing)."""
         indices = tf.convert_to_tensor(indices)
-        if indices.shape.rank != 3 or not indices.dtype.is_integer:
+        if indices.shape.rank != 3 + len(self.index_shape) or not indices.dtype.is_integer:
+            expected = ", ".join(["batch", "h", "w", *map(str, self.index_shape)])
             raise ValueError(
-                "indices must be an integer tensor of shape (batch, h, w). "
+                f"indices must be an integer tensor of shape ({expected}). "
                 f"Received: indices.shape={indices.shape}, indices.dtype={indices.dtype.name}"
             )
         if not self.built:

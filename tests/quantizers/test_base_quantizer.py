@@ -104,7 +104,7 @@ def test_rotation_trick_forward_is_the_code_and_gradient_matches_numpy(cls):
 
 
 def test_rotation_trick_degenerate_rows_keep_the_code_and_finite_gradients():
-    from vqkeras.layers.base_quantizer import rotation_trick
+    from vqkeras.quantizers.base_quantizer import rotation_trick
 
     e = tf.constant([[1.0, 2.0, 0.5], [0.0, 1.0, 0.0], [3.0, 0.0, 0.0]])
     z = tf.Variable([[0.0, 0.0, 0.0], [0.0, -2.0, 0.0], [1.0, 1.0, 1.0]])  # z = 0; z opposite its code; generic

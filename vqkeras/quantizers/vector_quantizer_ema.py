@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
-from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
+from vqkeras.quantizers.base_quantizer import BaseQuantizer
 from vqkeras.utils.validation import check_float
 
 
@@ -54,6 +54,9 @@ class VectorQuantizerEMA(BaseQuantizer):
         seed: Optional integer. Seed of the dead-code restarts.
         gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
             see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
+        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
+            Defaults to `False`.
+        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -88,6 +91,8 @@ class VectorQuantizerEMA(BaseQuantizer):
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
         gradient_estimator="straight_through",
+        kmeans_init=False,
+        kmeans_iters=10,
         **kwargs,
     ):
         super().__init__(
@@ -102,6 +107,8 @@ class VectorQuantizerEMA(BaseQuantizer):
             max_distance_elements=max_distance_elements,
             seed=seed,
             gradient_estimator=gradient_estimator,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
             **kwargs,
         )
         self.epsilon = check_float("epsilon", epsilon, minimum=0, exclusive_minimum=True)
@@ -140,9 +147,9 @@ class VectorQuantizerEMA(BaseQuantizer):
     def _usage_counts(self):
         return self.ema_cluster_size.value
 
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
         commitment_loss = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
-        return self.commitment_cost * commitment_loss
+        return {"commitment_loss": self.commitment_cost * commitment_loss}
 
     def _update_codebook(self, z, indices, counts):
         embed_sums = self._all_reduce_sum(tf.math.unsorted_segment_sum(z, indices, self.num_embeddings))
@@ -154,6 +161,11 @@ class VectorQuantizerEMA(BaseQuantizer):
         self.ema_cluster_size.assign(cluster_size)  # the unsmoothed counts are the state
         self.ema_embed_sum.assign(embed_sum)
         self.embeddings.assign(self._normalize(embed_sum / smoothed[:, tf.newaxis]))
+
+    def _set_codebook(self, codebook, counts):
+        self.embeddings.assign(codebook)
+        self.ema_cluster_size.assign(counts)
+        self.ema_embed_sum.assign(codebook * counts[:, tf.newaxis])
 
     def _reset_codes(self, mask, vectors):
         threshold = self.dead_code_threshold

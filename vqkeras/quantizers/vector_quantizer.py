@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
-from vqkeras.layers.base_quantizer import BaseQuantizer
+from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
+from vqkeras.quantizers.base_quantizer import BaseQuantizer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -38,6 +38,9 @@ class VectorQuantizer(BaseQuantizer):
         seed: Optional integer. Seed of the dead-code restarts.
         gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
             see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
+        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
+            Defaults to `False`.
+        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -67,6 +70,8 @@ class VectorQuantizer(BaseQuantizer):
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
         gradient_estimator="straight_through",
+        kmeans_init=False,
+        kmeans_iters=10,
         **kwargs,
     ):
         super().__init__(
@@ -81,6 +86,8 @@ class VectorQuantizer(BaseQuantizer):
             max_distance_elements=max_distance_elements,
             seed=seed,
             gradient_estimator=gradient_estimator,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
             **kwargs,
         )
 
@@ -108,13 +115,17 @@ class VectorQuantizer(BaseQuantizer):
     def _usage_counts(self):
         return self.usage_ema.value
 
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
         codebook_loss = tf.reduce_mean(tf.square(tf.stop_gradient(z) - e))
         commitment_loss = tf.reduce_mean(tf.square(z - tf.stop_gradient(e)))
-        return codebook_loss + self.commitment_cost * commitment_loss
+        return {"codebook_loss": codebook_loss, "commitment_loss": self.commitment_cost * commitment_loss}
 
     def _update_codebook(self, z, indices, counts):
         self.usage_ema.assign(self.decay * self.usage_ema + (1.0 - self.decay) * counts)
+
+    def _set_codebook(self, codebook, counts):
+        self.embeddings.assign(codebook)
+        self.usage_ema.assign(counts)
 
     def _reset_codes(self, mask, vectors):
         self.embeddings.assign(tf.where(mask[:, tf.newaxis], vectors, self.embeddings))

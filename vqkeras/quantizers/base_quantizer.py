@@ -3,7 +3,11 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.layers.codebook_initializer import CodebookInitializer
+from vqkeras.quantizers.codebook_initializer import CodebookInitializer
+from vqkeras.quantizers.quantizer import Quantizer
+from vqkeras.quantizers.quantizer import all_gather_rows
+from vqkeras.quantizers.quantizer import all_reduce_sum
+from vqkeras.quantizers.quantizer import entropy
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
@@ -12,11 +16,6 @@ from vqkeras.utils.validation import check_seed
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
 GRADIENT_ESTIMATORS = ("straight_through", "rotation")
-
-
-def entropy(probs):
-    """Entropy in nats, `−Σ p log p`, of a probability vector (`1e-10` keeps empty entries finite)."""
-    return -tf.reduce_sum(probs * tf.math.log(probs + 1e-10))
 
 
 def rotation_trick(z, e, epsilon=1e-12):
@@ -48,7 +47,7 @@ def rotation_trick(z, e, epsilon=1e-12):
     return out + tf.stop_gradient(e - out)
 
 
-class BaseQuantizer(keras.layers.Layer):
+class BaseQuantizer(Quantizer):
     """Nearest-neighbour lookup, losses, diagnostics and dead-code restarts shared by the quantizers.
 
     Subclasses decide how the codebook is stored and learned (`VectorQuantizer` by gradient,
@@ -58,6 +57,10 @@ class BaseQuantizer(keras.layers.Layer):
     `"straight_through"` copies them (`q = z + sg(e − z)`, van den Oord et al. 2017); `"rotation"` rotates and
     scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is
     the code either way.
+
+    `kmeans_init=True` sets the codebook on the first training call: `kmeans_iters` Lloyd iterations over the
+    batch's vectors (the global batch under `tf.distribute`), started from random vectors of it; the learning state
+    is set consistently with it (`N_k = max(n_k, 1)` rows per code, and `m_k = e_k·N_k` for the EMA codebook).
 
     Distances are `d(z, e) = ‖z‖² − 2·z·e + ‖e‖²`, one matmul, always in float32 whatever the layer's
     compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values
@@ -78,6 +81,8 @@ class BaseQuantizer(keras.layers.Layer):
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
         gradient_estimator="straight_through",
+        kmeans_init=False,
+        kmeans_iters=10,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +104,10 @@ class BaseQuantizer(keras.layers.Layer):
                 f"gradient_estimator must be one of {GRADIENT_ESTIMATORS}. "
                 f"Received: gradient_estimator={gradient_estimator!r}"
             )
+        if kmeans_init and (isinstance(kmeans_iters, bool) or not isinstance(kmeans_iters, int) or kmeans_iters < 1):
+            raise ValueError(f"kmeans_iters must be an integer >= 1. Received: kmeans_iters={kmeans_iters!r}")
+        self.kmeans_init = bool(kmeans_init)
+        self.kmeans_iters = int(kmeans_iters)
         self.num_embeddings = int(num_embeddings)
         self.gradient_estimator = gradient_estimator
         self.embedding_dim = int(embedding_dim)
@@ -118,9 +127,6 @@ class BaseQuantizer(keras.layers.Layer):
             self.project_out = keras.layers.Dense(self.embedding_dim, name="project_out")
         else:
             self.project_in = self.project_out = None
-        self.perplexity_tracker = keras.metrics.Mean(name="perplexity")
-        self.usage_tracker = keras.metrics.Mean(name="codebook_usage")
-        self.alive_tracker = keras.metrics.Mean(name="codebook_alive")
 
     # ------------------------------------------------------------------ build
     @property
@@ -128,19 +134,17 @@ class BaseQuantizer(keras.layers.Layer):
         """Integer. Dimension in which codes are compared: `codebook_dim` if set, else `embedding_dim`."""
         return self.codebook_dim or self.embedding_dim
 
-    def _check_input_shape(self, input_shape):
-        if input_shape[-1] != self.embedding_dim:
-            raise ValueError(
-                f"The last dimension of the quantizer's inputs must equal embedding_dim={self.embedding_dim}. "
-                f"Received: inputs.shape={tuple(input_shape)}"
-            )
-
     def build(self, input_shape):
         self._check_input_shape(input_shape)
         if self.project_in is not None:
             self.project_in.build(tuple(input_shape[:-1]) + (self.embedding_dim,))
             self.project_out.build(tuple(input_shape[:-1]) + (self.codebook_dim,))
         self._build_codebook()
+        if self.kmeans_init:  # only then: files saved without k-means keep their variables
+            self.kmeans_initialized = self.add_weight(
+                shape=(), initializer="zeros", trainable=False, autocast=False, dtype="float32",
+                name="kmeans_initialized",
+            )
 
     def _build_codebook(self):
         raise NotImplementedError
@@ -224,20 +228,9 @@ class BaseQuantizer(keras.layers.Layer):
         return out
 
     # ------------------------------------------------------------ public API
-    def _check_inputs(self, inputs):
-        dtype = getattr(inputs, "dtype", None)
-        if dtype is not None and not tf.as_dtype(dtype).is_floating:
-            raise ValueError(
-                f"The quantizer expects floating-point inputs. Received: inputs.dtype={tf.as_dtype(dtype).name}"
-            )
-        self._check_input_shape(inputs.shape)
-
-    def get_code_indices(self, inputs):
+    def codes_to_indices(self, inputs):
         """Int32 indices of the nearest codes, of shape `inputs.shape[:-1]`."""
-        inputs = tf.convert_to_tensor(inputs)
-        self._check_inputs(inputs)
-        if not self.built:
-            self.build(inputs.shape)
+        inputs = self._prepare(inputs)
         idx = self._nearest(self._to_lookup_space(inputs))
         return tf.reshape(idx, tf.shape(inputs)[:-1])
 
@@ -287,9 +280,7 @@ class BaseQuantizer(keras.layers.Layer):
         total = self._all_reduce_sum(tf.reduce_sum(assignments, axis=0))
         return entropy(total / tf.maximum(tf.reduce_sum(total), 1e-12))
 
-    def get_codebook_entries(self, indices):
-        """Code vectors `(*indices.shape, embedding_dim)` for int indices (the inverse lookup)."""
-        indices = tf.cast(indices, tf.int32)
+    def _indices_to_codes(self, indices):
         flat = self._lookup(tf.reshape(indices, (-1,)))
         return self._from_lookup_space(flat, tf.shape(indices))
 
@@ -302,58 +293,98 @@ class BaseQuantizer(keras.layers.Layer):
 
         Returns:
             Dict with `quantized` (same shape and dtype as the inputs, straight-through gradient),
-            `indices` (int32, `inputs.shape[:-1]`), `loss` (scalar float32 quantizer loss),
+            `indices` (int32, `inputs.shape[:-1]`), `loss` (scalar float32 quantizer loss), `losses` (its weighted
+            terms by name),
             `perplexity`, `codebook_usage` (fraction of codes hit in this batch) and
             `codebook_alive` (fraction of codes whose EMA usage is at or above the dead-code threshold).
         """
-        self._check_inputs(inputs)
-        if not self.built:
-            self.build(inputs.shape)
+        inputs = self._prepare(inputs)
         batch_shape = tf.shape(inputs)[:-1]
-        z = self._to_lookup_space(inputs)
-        indices = self._nearest(z)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(indices, "float32"), indices, self.num_embeddings)
-        counts = self._all_reduce_sum(counts)
-        # Quantize with the codebook as it is before this step's update (as Sonnet does).
-        e = self._lookup(indices)
-        if training:
-            self._update_codebook(z, indices, counts)
-            self._restart_dead_codes(z)
-        loss = self._quantizer_loss(z, e)
-        if self.gradient_estimator == "rotation":
-            quantized_flat = rotation_trick(z, e)
-        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
-            quantized_flat = z + tf.stop_gradient(e - z)
-        quantized = self._from_lookup_space(quantized_flat, batch_shape)
+        out = self.quantize_rows(self._to_lookup_space(inputs), training)
+        quantized = self._from_lookup_space(out["quantized"], batch_shape)
         if self.project_out is None:
             quantized = tf.cast(quantized, inputs.dtype)
+        return {**out, "quantized": quantized, "indices": tf.reshape(out["indices"], batch_shape)}
+
+    def quantize_rows(self, z, training=False, learn=True):
+        """`quantize_with_stats` on float32 rows `z` `(N, lookup_dim)` in lookup space: the quantized rows stay
+        float32 rows and the indices flat. With `learn=False` a training call changes no state (a residual
+        quantizer with a shared codebook then calls `learn` once for all its stages)."""
+        if training and learn:
+            self._maybe_kmeans_init(z)
+        indices = self._nearest(z)
+        counts = self.code_counts(indices)
+        # Quantize with the codebook as it is before this step's update (as Sonnet does).
+        e = self._lookup(indices)
+        if training and learn:
+            self.learn(z, indices, counts)
+        losses = self._quantizer_losses(z, e)
+        if self.gradient_estimator == "rotation":
+            quantized = rotation_trick(z, e)
+        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
+            quantized = z + tf.stop_gradient(e - z)
         probs = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
-        perplexity = tf.exp(entropy(probs))
-        usage = tf.reduce_mean(tf.cast(counts > 0, "float32"))
-        alive = tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32"))
         return {
             "quantized": quantized,
-            "indices": tf.reshape(indices, batch_shape),
-            "loss": loss,
-            "perplexity": perplexity,
-            "codebook_usage": usage,
-            "codebook_alive": alive,
+            "indices": indices,
+            "loss": tf.add_n(list(losses.values())),
+            "losses": losses,
+            "perplexity": tf.exp(entropy(probs)),
+            "codebook_usage": tf.reduce_mean(tf.cast(counts > 0, "float32")),
+            "codebook_alive": tf.reduce_mean(tf.cast(self._usage_counts() >= self.alive_threshold, "float32")),
         }
 
-    def call(self, inputs, training=None):
-        out = self.quantize_with_stats(inputs, training=bool(training))
-        self.add_loss(out["loss"])
-        if training:
-            self.perplexity_tracker.update_state(out["perplexity"])
-            self.usage_tracker.update_state(out["codebook_usage"])
-            self.alive_tracker.update_state(out["codebook_alive"])
-        return out["quantized"]
+    def code_counts(self, indices):
+        """Float32 `(K,)` number of rows assigned to each code, over the global batch."""
+        return self._all_reduce_sum(
+            tf.math.unsorted_segment_sum(tf.ones_like(indices, "float32"), indices, self.num_embeddings)
+        )
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def learn(self, z, indices, counts=None):
+        """One training step's state change from rows `z` assigned to `indices`: the codebook update (EMA) or the
+        usage EMA, then dead-code restarts."""
+        counts = self.code_counts(indices) if counts is None else counts
+        self._update_codebook(z, indices, counts)
+        self._restart_dead_codes(z)
+
+    # ---------------------------------------------------------- k-means init
+    def _maybe_kmeans_init(self, z):
+        """On the first training call with `kmeans_init`, sets the codebook to `kmeans_iters` Lloyd iterations
+        over the rows `z` of the global batch."""
+        if not self.kmeans_init:
+            return
+
+        def initialize():
+            codebook, counts = self.kmeans(all_gather_rows(z))
+            self._set_codebook(codebook, tf.maximum(counts, 1.0))
+            self.kmeans_initialized.assign(1.0)
+            return tf.constant(True)
+
+        tf.cond(self.kmeans_initialized > 0, lambda: tf.constant(False), initialize)
+
+    def kmeans(self, rows):
+        """`(codebook (K, lookup_dim), counts (K,))` after `kmeans_iters` Lloyd iterations on float32 `rows`,
+        started from `K` random rows (drawn with replacement, the same on every replica). Forms the whole
+        `(N, K)` distance matrix of the batch. A centroid that loses all its rows stays where it is."""
+        picks = keras.random.randint((self.num_embeddings,), 0, 2**30, seed=self.seed_generator, dtype="int32")
+        codebook = self._normalize(tf.gather(rows, picks % tf.shape(rows)[0]))
+        counts = tf.zeros((self.num_embeddings,))
+        for _ in range(self.kmeans_iters):
+            e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
+            assigned = self._nearest_chunk(rows, codebook, e_sq)
+            counts = tf.math.unsorted_segment_sum(tf.ones_like(assigned, "float32"), assigned, self.num_embeddings)
+            sums = tf.math.unsorted_segment_sum(rows, assigned, self.num_embeddings)
+            means = self._normalize(sums / tf.maximum(counts, 1.0)[:, tf.newaxis])
+            codebook = tf.where(counts[:, tf.newaxis] > 0, means, codebook)
+        return codebook, counts
+
+    def _set_codebook(self, codebook, counts):
+        """Sets the codebook to `codebook` with the state of codes used `counts` times."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- training
-    def _quantizer_loss(self, z, e):
+    def _quantizer_losses(self, z, e):
+        """Dict of the weighted loss terms, scalar float32, by name."""
         raise NotImplementedError
 
     def _update_codebook(self, z, indices, counts):
@@ -371,10 +402,7 @@ class BaseQuantizer(keras.layers.Layer):
 
     def _all_reduce_sum(self, value):
         """Sums `value` over replicas inside a `tf.distribute` replica context; identity otherwise."""
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            return value
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+        return all_reduce_sum(value)
 
     def _restart_dead_codes(self, z):
         """Replaces codes whose EMA count fell below `dead_code_threshold` by random rows of `z`."""
@@ -389,10 +417,7 @@ class BaseQuantizer(keras.layers.Layer):
 
     def _gather_restart_candidates(self, z):
         """Rows from which dead codes are re-drawn: the whole global batch under `tf.distribute`."""
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            return z
-        return ctx.all_gather(z, axis=0)
+        return all_gather_rows(z)
 
     # ----------------------------------------------------------------- config
     def get_config(self):
@@ -408,5 +433,7 @@ class BaseQuantizer(keras.layers.Layer):
             "max_distance_elements": self.max_distance_elements,
             "seed": self.seed,
             "gradient_estimator": self.gradient_estimator,
+            "kmeans_init": self.kmeans_init,
+            "kmeans_iters": self.kmeans_iters,
         }
         return {**super().get_config(), **config}
