@@ -157,14 +157,12 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             )
         self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost,
                                               gradient_estimator)
-        for name, value in (("code_entropy_weight", code_entropy_weight),
-                            ("code_prediction_weight", code_prediction_weight)):
-            if value and not hasattr(self.quantizer, "soft_assignments"):
-                raise ValueError(
-                    f"{name} needs a quantizer with code distances (VectorQuantizerEMA or VectorQuantizer); "
-                    f"{type(self.quantizer).__name__} has none. Received: {name}={value!r} with "
-                    f"quantizer={type(self.quantizer).__name__}"
-                )
+        if code_entropy_weight and not hasattr(self.quantizer, "soft_assignments"):
+            raise ValueError(
+                "code_entropy_weight needs a quantizer with code distances (VectorQuantizerEMA or VectorQuantizer); "
+                f"{type(self.quantizer).__name__} has none. Received: code_entropy_weight={code_entropy_weight!r} "
+                f"with quantizer={type(self.quantizer).__name__}"
+            )
         self.image_channels = int(image_channels)
         self.num_embeddings = self.quantizer.num_embeddings
         self.latent_dim = self.quantizer.embedding_dim
