@@ -66,7 +66,7 @@ def test_decode_checks_the_index_shape():
 
 
 @pytest.mark.parametrize("member", ["fsq", "lfq", "gumbel", "residual_vq"])
-@pytest.mark.parametrize("argument", ["code_entropy_weight", "code_prediction_weight"])
+@pytest.mark.parametrize("argument", ["code_entropy_weight"])
 def test_code_regularisers_need_distances(member, argument):
     name = type(MEMBERS[member]()).__name__
     with pytest.raises(ValueError, match=rf"{argument} needs a quantizer with code distances.*{argument}=0.3 with "
