@@ -14,6 +14,7 @@ if "tensorflow" not in _sys.modules:  # quiet TensorFlow's C++ start-up logs unl
 
 from vqkeras import backbones
 from vqkeras import callbacks
+from vqkeras import convert
 from vqkeras import data
 from vqkeras import export
 from vqkeras import layers

@@ -315,6 +315,26 @@ def cmd_evaluate(args):
         print(f"{name}: {float(value):.4f}")
 
 
+def cmd_convert(args):
+    from vqkeras.convert import from_llamagen
+    from vqkeras.convert import from_taming
+    from vqkeras.convert.tokenizer import save_atomically
+
+    checkpoint, out = Path(args.checkpoint), Path(args.out)
+    if not checkpoint.is_file():
+        raise CommandError(f"checkpoint not found: {checkpoint}")
+    if out.suffix != ".keras":
+        raise CommandError(f"--out must end in .keras. Received: {out}")
+    folder = out.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise CommandError(f"--out folder {folder} does not exist or is not writable")
+    converter = {"taming": from_taming, "llamagen": from_llamagen}[args.source]
+    model = converter(checkpoint)
+    save_atomically(model, out)
+    print(f"wrote {out}: {args.source} tokenizer, {model.num_embeddings} codes of dim {model.latent_dim}, "
+          f"f = {model.downsample_factor}, {model.count_params():,} parameters")
+
+
 def demo_paths(models_dir):
     models_dir = Path(models_dir)
     return models_dir / "faces_vqgan.keras", models_dir / "fashion_vqvae.keras", models_dir / "style_examples.npy"
@@ -478,6 +498,13 @@ def build_parser():
     p.add_argument("--model", required=True, help="tokenizer or generator .keras file")
     _add_data_flags(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("convert", help="convert a taming-transformers or LlamaGen checkpoint into a .keras tokenizer")
+    p.add_argument("--from", dest="source", required=True, choices=["taming", "llamagen"],
+                   help="which code base wrote the checkpoint")
+    p.add_argument("--checkpoint", required=True, help="the torch.save file (.ckpt, .pt); read without torch")
+    p.add_argument("--out", required=True, help="output .keras file")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("demo", help="new faces and style look-alikes from the shipped models (offline)")
     p.add_argument("--out-dir", default=".", help="where to write faces.png and style.png")
