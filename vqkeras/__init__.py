@@ -12,6 +12,7 @@ _set_tensorflow_log_level()  # before TensorFlow loads: it reads the level once 
 
 from vqkeras import backbones
 from vqkeras import callbacks
+from vqkeras import convert
 from vqkeras import data
 from vqkeras import export
 from vqkeras import layers

@@ -150,6 +150,7 @@ BOX = _Number(int, 0, example="x,y,w,h")
 
 
 MODEL_IN = _Path("model file", "in")
+CHECKPOINT_IN = _Path("checkpoint file", "in")
 IMAGE_IN = _Path("image file", "in")
 FOLDER_IN = _Path("folder", "in", folder=True)
 MODEL_OUT = _Path("model file", "out", suffixes=(".keras",))
@@ -461,6 +462,17 @@ def cmd_evaluate(args):
         print(f"{name}: {float(value):.4f}")
 
 
+def cmd_convert(args):
+    from vqkeras.convert import from_llamagen
+    from vqkeras.convert import from_taming
+
+    converter = {"taming": from_taming, "llamagen": from_llamagen}[args.source]
+    model = converter(args.checkpoint)
+    model.save(args.out)  # atomic: a temporary file beside it, then os.replace
+    print(f"wrote {args.out}: {args.source} tokenizer, {model.num_embeddings} codes of dim {model.latent_dim}, "
+          f"f = {model.downsample_factor}, {model.count_params():,} parameters")
+
+
 def demo_paths(models_dir):
     models_dir = Path(models_dir)
     return models_dir / "faces_vqgan.keras", models_dir / "fashion_vqvae.keras", models_dir / "style_examples.npy"
@@ -633,6 +645,14 @@ def build_parser():
     p.add_argument("--model", type=MODEL_IN, required=True, help="tokenizer or generator .keras file")
     _add_data_flags(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("convert", help="convert a taming-transformers or LlamaGen checkpoint into a .keras tokenizer")
+    p.add_argument("--from", dest="source", required=True, choices=["taming", "llamagen"],
+                   help="which code base wrote the checkpoint")
+    p.add_argument("--checkpoint", type=CHECKPOINT_IN, required=True,
+                   help="the torch.save file (.ckpt, .pt); read without torch")
+    p.add_argument("--out", type=MODEL_OUT, required=True, help="output .keras file")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("demo", help="new faces and style look-alikes from the shipped models (offline)")
     p.add_argument("--out-dir", type=FOLDER_OUT, default=".", help="where to write faces.png and style.png")

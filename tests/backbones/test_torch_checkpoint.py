@@ -221,3 +221,118 @@ def test_real_checkpoint_non_contiguous_tensor_matches_manual_reading():
     np.testing.assert_array_equal(weight, manual)
     # A reader that ignored the strides would get something else.
     assert not np.array_equal(weight, flat[:864].reshape(32, 3, 3, 3))
+
+
+# ------------------------------------------------------------------ zip format (torch >= 1.6, the default)
+def _zip_with_pickle(path, data_pkl):
+    from tests import torch_pickles
+
+    path.write_bytes(torch_pickles.zip_file(data_pkl, {}))
+    return path
+
+
+@pytest.mark.parametrize("payload", ["system", "eval", "nested_system"])
+def test_zip_data_pkl_never_runs_code(tmp_path, payload):
+    marker = tmp_path / "pwned"
+    evil = {
+        "system": _System(f"touch {marker}"),
+        "eval": _Eval(),
+        "nested_system": {"state_dict": {"w": [_System(f"touch {marker}")]}},
+    }[payload]
+    path = _zip_with_pickle(tmp_path / "evil.ckpt", pickle.dumps(evil, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match=r"Refusing to load global '(posix\.system|os\.system|"
+                                                     r"(__builtin__|builtins)\.eval)'"):
+        load_torch_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_zip_refuses_an_unlisted_global_by_name(tmp_path):
+    import collections
+
+    path = _zip_with_pickle(tmp_path / "c.ckpt", pickle.dumps(collections.Counter("ab"), protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match="'collections.Counter'"):
+        load_torch_checkpoint(path)
+
+
+def test_truncated_zip_is_a_clear_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "full.pth"
+    torch.save({"w": torch.randn(64, 64)}, path)
+    raw = path.read_bytes()
+    for cut in (len(raw) // 2, len(raw) - 30):
+        truncated = tmp_path / f"cut{cut}.pth"
+        truncated.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match="truncated or corrupt zip"):
+            load_torch_checkpoint(truncated)
+
+
+def test_zip_without_data_pkl_is_a_clear_error(tmp_path):
+    import zipfile
+
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match="not a torch checkpoint"):
+        load_torch_checkpoint(path)
+
+
+def _lightning_style_checkpoint(torch):
+    """A dict as Lightning and LlamaGen save it: tensors (some non-contiguous, fp16, bf16, int64, a Parameter) beside
+    non-tensor objects."""
+    import argparse
+    import collections
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(6, 5, 4, 3, generator=g)
+    state = collections.OrderedDict(
+        conv=base.permute(0, 3, 1, 2),  # non-contiguous (OIHW view of an OHWI buffer)
+        transposed=torch.randn(7, 9, generator=g).t(),
+        sliced=torch.arange(40.0).reshape(8, 5)[2:6:2, 1:4],  # offset and strides
+        half=torch.randn(3, 4, generator=g).half(),
+        bf16=torch.randn(5, generator=g).bfloat16(),
+        steps=torch.tensor(12345, dtype=torch.int64),
+        flags=torch.tensor([True, False]),
+        param=torch.nn.Parameter(torch.randn(2, 2, generator=g)),
+        shared=base[1],  # shares `conv`'s storage
+    )
+    return {"state_dict": state, "args": argparse.Namespace(lr=1e-4, image_size=256), "epoch": 3,
+            "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]}]}
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_real_torch_save_matches_torch_load(tmp_path, zipped):
+    torch = pytest.importorskip("torch")
+    checkpoint = _lightning_style_checkpoint(torch)
+    path = tmp_path / "model.ckpt"
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=zipped)
+    assert (path.read_bytes()[:2] == b"PK") == zipped
+    ours = load_torch_checkpoint(path)
+    reference = torch.load(path, weights_only=False)["state_dict"]
+    assert list(ours["state_dict"]) == list(reference)
+    for name, tensor in reference.items():
+        expected = tensor.detach().float().numpy() if tensor.dtype == torch.bfloat16 else tensor.detach().numpy()
+        got = ours["state_dict"][name]
+        assert got.dtype == expected.dtype and got.shape == expected.shape, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert ours["epoch"] == 3
+    assert ours["optimizer_states"][0]["param_groups"][0]["params"] == [0, 1]
+    args = ours["args"]  # an inert stand-in with the object's state as plain data
+    assert args.global_name == "argparse.Namespace" and args.state == {"lr": 1e-4, "image_size": 256}
+    assert not hasattr(args, "lr")
+
+
+def test_lightning_model_checkpoint_callback_loads_inert(tmp_path):
+    """Lightning 1.x keys its callback states by the callback's class: the reader needs it as a global."""
+    from tests import torch_pickles as tp
+
+    callbacks = (tp.MARK + tp.glob("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
+                 + b"}" + tp.text("best_model_path") + tp.text("last.ckpt") + b"s" + b"d")
+    data_pkl = tp.PROTO + tp.MARK + tp.text("callbacks") + callbacks + tp.text("w") + tp.tensor(
+        "0", (2,), (1,), 2, legacy=False) + b"d" + tp.STOP
+    path = tmp_path / "pl.ckpt"
+    path.write_bytes(tp.zip_file(data_pkl, {"0": np.array([1.5, 2.5], "<f4")}))
+    loaded = load_torch_checkpoint(path)
+    np.testing.assert_array_equal(loaded["w"], [1.5, 2.5])
+    (cls, value), = loaded["callbacks"].items()
+    assert cls.global_name == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
+    assert value == {"best_model_path": "last.ckpt"}

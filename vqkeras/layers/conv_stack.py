@@ -2,6 +2,7 @@
 
 import keras
 
+from vqkeras.layers.attention_block import AttentionBlock
 from vqkeras.layers.res_block import ResBlock
 from vqkeras.layers.res_block import check_normalization
 from vqkeras.layers.res_block import make_norm
@@ -14,6 +15,22 @@ def build_once(layer, input_shape):
     """Builds `layer` unless it already is (sub-layers may have been built by an earlier call)."""
     if not layer.built:
         layer.build(input_shape)
+
+
+def check_attention_levels(attention_levels, num_levels):
+    """Returns `attention_levels` as a sorted tuple of distinct level indices in `[0, num_levels)`, else raises a
+    `ValueError` naming it."""
+    try:
+        levels = tuple(attention_levels)
+        valid = all(not isinstance(v, bool) and int(v) == v and 0 <= int(v) < num_levels for v in levels)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid or len(set(levels)) != len(levels):
+        raise ValueError(
+            f"attention_levels must be distinct level indices in [0, {num_levels}) (one level per channel "
+            f"multiplier). Received: attention_levels={attention_levels!r}"
+        )
+    return tuple(sorted(int(v) for v in levels))
 
 
 def check_channel_multipliers(channel_multipliers):
@@ -37,6 +54,10 @@ class ConvStack(keras.layers.Layer):
     the build, the call and the config shared by `Encoder` and `Decoder`. With `patch_size = p > 1` the encoder
     starts with space-to-depth (`p×p` pixel patches become channels) and the decoder ends with depth-to-space, so
     no convolution runs at full resolution; the resampling factor is `p·2^(levels − 1)`.
+
+    `attention_levels` lists the levels (0 = full resolution) whose residual blocks are each followed by an
+    `AttentionBlock`, as taming-transformers' `attn_resolutions` (level `log2(resolution / attn_resolution)`) and
+    LlamaGen's lowest level do. Attention costs `O((HW)²)` per image at its level, so it belongs at low resolutions.
     """
 
     def __init__(
@@ -49,6 +70,7 @@ class ConvStack(keras.layers.Layer):
         dropout=0.0,
         normalization="group",
         patch_size=1,
+        attention_levels=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +82,7 @@ class ConvStack(keras.layers.Layer):
         self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
         self.normalization = check_normalization(normalization)
         self.patch_size = check_int("patch_size", patch_size, minimum=1)
+        self.attention_levels = check_attention_levels(attention_levels, len(self.channel_multipliers))
         channels = self._make_body()
         self.norm_out = make_norm(self.normalization, channels, "norm_out", self.dtype_policy)
         self.conv_out = keras.layers.Conv2D(
@@ -86,6 +109,15 @@ class ConvStack(keras.layers.Layer):
     def _res_block(self, channels, name):
         """A `ResBlock` with this stack's dropout, normalization and dtype policy."""
         return ResBlock(channels, self.dropout, normalization=self.normalization, name=name, dtype=self.dtype_policy)
+
+    def _level_blocks(self, level, channels, count):
+        """The `count` residual blocks of `level`, each followed by an `AttentionBlock` if the level has attention."""
+        blocks = []
+        for i in range(count):
+            blocks.append(self._res_block(channels, f"res_{level}_{i}"))
+            if level in self.attention_levels:
+                blocks.append(AttentionBlock(name=f"attn_{level}_{i}", dtype=self.dtype_policy))
+        return blocks
 
     @property
     def factor(self):
@@ -114,5 +146,6 @@ class ConvStack(keras.layers.Layer):
             "dropout": self.dropout,
             "normalization": self.normalization,
             "patch_size": self.patch_size,
+            "attention_levels": list(self.attention_levels),
         }
         return {**super().get_config(), **config}

@@ -42,6 +42,8 @@ class Decoder(ConvStack):
         upsample: `"nearest"` or `"pixel_shuffle"`, as above. Defaults to `"nearest"`.
         patch_size: Integer ≥ 1, the encoder's. `p > 1` ends with `conv_out` to `p²·output_channels` channels at
             `H/p × W/p`, then depth-to-space to `H × W`, the mirror of the encoder's space-to-depth. Defaults to `1`.
+        attention_levels: Tuple of level indices, the encoder's: an `AttentionBlock` after each residual block of
+            these levels. Defaults to `()`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -68,10 +70,7 @@ class Decoder(ConvStack):
         body.append(self._res_block(channels, "mid_res_2"))
         for level in reversed(range(len(self.channel_multipliers))):
             channels = self.base_channels * self.channel_multipliers[level]
-            body += [
-                self._res_block(channels, f"res_{level}_{i}")
-                for i in range(self.num_res_blocks + 1)
-            ]
+            body += self._level_blocks(level, channels, self.num_res_blocks + 1)
             if level != 0:
                 body += self._upsampling(level, channels)
         self.body = body

@@ -30,6 +30,8 @@ class Encoder(ConvStack):
             channels of one position, and the first level runs at `H/p × W/p`. This multiplies `f` by `p` and
             removes every full-resolution convolution, which on a CPU are the slowest per multiply-add when they are
             narrow. Defaults to `1`.
+        attention_levels: Tuple of level indices (0 = full resolution). Each residual block of these levels is
+            followed by an `AttentionBlock` (taming's `attn_resolutions`). Defaults to `()`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -46,8 +48,7 @@ class Encoder(ConvStack):
         last = len(self.channel_multipliers) - 1
         for level, mult in enumerate(self.channel_multipliers):
             channels = self.base_channels * mult
-            body += [self._res_block(channels, f"res_{level}_{i}")
-                     for i in range(self.num_res_blocks)]
+            body += self._level_blocks(level, channels, self.num_res_blocks)
             if level != last:
                 body.append(keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down_{level}",
                                                 dtype=policy))

@@ -60,6 +60,8 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
 
     `images → Encoder → 1×1 pre-quant conv → quantizer → 1×1 post-quant conv → Decoder → reconstructions`.
+    The encoder's output and the decoder's input have `z_channels` channels, the codes `latent_dim`: the 1×1 convs
+    map between them (taming's `quant_conv`/`post_quant_conv`).
 
     Training minimises `L = L_rec + L_vq`, with `L_rec = mean|x − x̂|` (`"l1"`) or `mean(x − x̂)²` (`"l2"`) and
     `L_vq` the quantizer's loss (commitment, plus the codebook term for a gradient-trained codebook).
@@ -88,6 +90,12 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
             ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
             the full-resolution convolutions of a narrow model dominate its step. Defaults to `1`.
+        z_channels: Integer or `None`. Channels of the encoder's output and the decoder's input, mapped to and from
+            the `latent_dim`-dimensional codes by the 1×1 convs: LlamaGen has 256 channels around 8-d codes.
+            Defaults to `None` (`latent_dim`).
+        attention_levels: Tuple of level indices (0 = full resolution): each residual block of these levels is
+            followed by an attention block, in the encoder and the decoder (taming-transformers' `attn_resolutions`:
+            level `log2(resolution / attn_resolution)`). Defaults to `()`.
         quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or any
             `vqkeras.quantizers` layer (`FSQ`, `LFQ`, `GumbelQuantizer`, `ResidualQuantizer`, ...) or its config; a
             layer's `num_embeddings` (its `codebook_size`) and `embedding_dim` win. Defaults to `None` (EMA).
@@ -135,6 +143,8 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         upsample="nearest",
         patch_size=1,
         quantizer=None,
+        z_channels=None,
+        attention_levels=(),
         commitment_cost=0.25,
         gradient_estimator="straight_through",
         reconstruction_loss="l1",
@@ -184,11 +194,17 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             dropout=self.dropout,
             normalization=self.normalization,
             patch_size=patch_size,
+            attention_levels=attention_levels,
         )
-        self.encoder = Encoder(self.latent_dim, name="encoder", **stack)
+        if z_channels is not None and (isinstance(z_channels, bool) or int(z_channels) != z_channels
+                                       or z_channels < 1):
+            raise ValueError(f"z_channels must be a positive integer or None. Received: z_channels={z_channels!r}")
+        self.z_channels = self.latent_dim if z_channels is None else int(z_channels)
+        self.encoder = Encoder(self.z_channels, name="encoder", **stack)
         self.patch_size = self.encoder.patch_size
+        self.attention_levels = self.encoder.attention_levels
         self.pre_quant = keras.layers.Conv2D(self.latent_dim, 1, name="pre_quant")
-        self.post_quant = keras.layers.Conv2D(self.latent_dim, 1, name="post_quant")
+        self.post_quant = keras.layers.Conv2D(self.z_channels, 1, name="post_quant")
         self.upsample = upsample  # checked by the decoder, with the value in the error
         self.decoder = Decoder(self.image_channels, upsample=self.upsample, name="decoder", **stack)
         self.trackers = {
@@ -265,9 +281,12 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     def build(self, input_shape):
         self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
         z_shape = self.encoder.compute_output_shape(input_shape)
+        code_shape = tuple(z_shape[:-1]) + (self.latent_dim,)
         build_once(self.encoder, input_shape)
-        for layer in (self.pre_quant, self.quantizer, self.post_quant, self.decoder):
-            build_once(layer, z_shape)
+        build_once(self.pre_quant, z_shape)
+        for layer in (self.quantizer, self.post_quant):
+            build_once(layer, code_shape)
+        build_once(self.decoder, z_shape)
 
     # ----------------------------------------------------------------- forward
     def forward(self, images, training=False):
@@ -472,6 +491,8 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             "upsample": self.upsample,
             "patch_size": self.patch_size,
             "quantizer": keras.saving.serialize_keras_object(self.quantizer),
+            "z_channels": self.z_channels,
+            "attention_levels": list(self.attention_levels),
             "commitment_cost": self.commitment_cost,
             "reconstruction_loss": self.reconstruction_loss,
             "code_entropy_weight": self.code_entropy_weight,

@@ -1,0 +1,101 @@
+"""What the taming and LlamaGen converters share: reading the state dict, inferring and building the model, saving.
+
+A converted tokenizer is a `VQVAE` with a gradient-trained `VectorQuantizer` (both originals train their codebooks
+by gradient, with `β = 0.25`), GroupNorm, nearest-neighbour upsampling and attention in the middle, described by a
+plain dict (`config`) of `VQVAE` arguments plus `l2_normalize` (LlamaGen compares l2-normalised codes).
+"""
+
+import os
+
+import numpy as np
+
+from vqkeras.backbones.torch_checkpoint import load_torch_checkpoint
+from vqkeras.quantizers.vector_quantizer import VectorQuantizer
+from vqkeras.models.vqvae import VQVAE
+
+CONFIG_KEYS = ("image_channels", "num_embeddings", "latent_dim", "z_channels", "base_channels",
+               "channel_multipliers", "num_res_blocks", "attention_levels", "l2_normalize")
+
+
+def read_state_dict(path, source, containers):
+    """The state dict inside a `torch.save` file: the first of `containers` (keys of a training checkpoint's dict,
+    e.g. Lightning's `"state_dict"`) present, else the file's dict itself. Raises a `ValueError` naming the file
+    if it holds no dict of tensors."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    obj = load_torch_checkpoint(path)
+    if isinstance(obj, dict):
+        for key in containers:
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError(f"{path} does not hold a {source} state dict (a dict of tensors, or one under "
+                         f"{', '.join(map(repr, containers))}). Received: {type(obj).__name__}")
+    state = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
+    if len(state) != len(obj):
+        odd = next(k for k, v in obj.items() if not isinstance(v, np.ndarray))
+        raise ValueError(f"{path}: the {source} state dict holds a non-tensor entry {odd!r} "
+                         f"({type(obj[odd]).__name__}).")
+    return state
+
+
+def infer_config(state, source, level_prefix, block, conv_in="encoder.conv_in.weight"):
+    """A converter config inferred from the encoder's tensor shapes.
+
+    Args:
+        state: The state dict.
+        source: String naming the checkpoint in errors.
+        level_prefix: Callable `level → "encoder.<...>.<level>"`, the encoder's level modules.
+        block: String. The name of a level's residual block list (`"block"` in taming, `"res"` in LlamaGen).
+        conv_in: String. The key of the encoder's first convolution.
+    """
+    def shape(key):
+        if key not in state:
+            raise ValueError(f"{source}: tensor {key!r} is missing; it is not a checkpoint of this architecture.")
+        return state[key].shape
+
+    base, image_channels = shape(conv_in)[:2]
+    levels = 0
+    while f"{level_prefix(levels)}.{block}.0.conv1.weight" in state:
+        levels += 1
+    if levels == 0:
+        shape(f"{level_prefix(0)}.{block}.0.conv1.weight")
+    num_res_blocks = 0
+    while f"{level_prefix(0)}.{block}.{num_res_blocks}.conv1.weight" in state:
+        num_res_blocks += 1
+    multipliers = []
+    for level in range(levels):
+        channels = shape(f"{level_prefix(level)}.{block}.0.conv1.weight")[0]
+        if channels % base:
+            raise ValueError(f"{source}: level {level} has {channels} channels, not a multiple of the first "
+                             f"convolution's {base}.")
+        multipliers.append(channels // base)
+    num_embeddings, latent_dim = shape("quantize.embedding.weight")
+    return {
+        "image_channels": int(image_channels),
+        "num_embeddings": int(num_embeddings),
+        "latent_dim": int(latent_dim),
+        "z_channels": int(shape("encoder.conv_out.weight")[0]),
+        "base_channels": int(base),
+        "channel_multipliers": multipliers,
+        "num_res_blocks": num_res_blocks,
+        "attention_levels": [level for level in range(levels) if f"{level_prefix(level)}.attn.0.q.weight" in state],
+        "l2_normalize": False,
+    }
+
+
+def build_tokenizer(config):
+    """A built `VQVAE` (weights not loaded) from a converter config (see the module docstring)."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    missing = sorted(set(CONFIG_KEYS) - set(config) - {"l2_normalize"})
+    if unknown or missing:
+        raise ValueError(f"A converter config needs the keys {CONFIG_KEYS}. Received unknown keys {unknown}, "
+                         f"missing keys {missing}")
+    config = dict(config)
+    l2_normalize = bool(config.pop("l2_normalize", False))
+    quantizer = VectorQuantizer(config["num_embeddings"], config["latent_dim"], l2_normalize=l2_normalize,
+                                name="quantizer")
+    model = VQVAE(**config, quantizer=quantizer, use_attention=True, normalization="group", upsample="nearest")
+    model.build((None, None, None, config["image_channels"]))
+    return model
