@@ -37,21 +37,24 @@ def test_compile_needs_a_discriminator_optimizer():
         tiny_vqgan().compile(optimizer="adam")
 
 
-def manual_generator_losses(model, x, perceptual_weight):
-    """`L_nll` (L1 + perceptual), `L_adv` (hinge) and `L_vq` of one forward pass, written out."""
+def manual_generator_losses(model, x, perceptual_weight, augment=None):
+    """`L_nll` (L1 + perceptual), `L_adv` (hinge, on `augment(x̂)` if given) and `L_vq` of one forward pass."""
     out = model.forward(x, training=True)
     fake = out["reconstructions"]
-    nll = tf.reduce_mean(tf.abs(x - fake)) + perceptual_weight * tf.reduce_mean(model.perceptual(x, fake))
-    return nll, hinge_g_loss(model.discriminator(fake, training=False)), out["vq_loss"]
+    nll = tf.reduce_mean(tf.abs(x - fake))
+    if perceptual_weight:
+        nll += perceptual_weight * tf.reduce_mean(model.perceptual(x, fake))
+    seen = fake if augment is None else augment(fake)
+    return nll, hinge_g_loss(model.discriminator(seen, training=False)), out["vq_loss"]
 
 
-def manual_adaptive_weight(model, x, disc_weight, perceptual_weight):
+def manual_adaptive_weight(model, x, disc_weight, perceptual_weight, augment=None):
     """`disc_weight·‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4)`, w the decoder's last kernel, in NumPy from two tapes."""
     kernel = model.decoder.conv_out.kernel
     with tf.GradientTape() as nll_tape:
-        nll, _, _ = manual_generator_losses(model, x, perceptual_weight)
+        nll, _, _ = manual_generator_losses(model, x, perceptual_weight, augment)
     with tf.GradientTape() as adv_tape:
-        _, adv, _ = manual_generator_losses(model, x, perceptual_weight)
+        _, adv, _ = manual_generator_losses(model, x, perceptual_weight, augment)
     g_nll = np.linalg.norm(nll_tape.gradient(nll, kernel).numpy())
     g_adv = np.linalg.norm(adv_tape.gradient(adv, kernel).numpy())
     return disc_weight * np.clip(g_nll / (g_adv + 1e-4), 0.0, 1e4)

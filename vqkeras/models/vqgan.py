@@ -6,6 +6,7 @@ import tensorflow as tf
 from vqkeras.distribute import replica_mean
 from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
+from vqkeras.layers.diff_augment import DiffAugment
 from vqkeras.losses.adversarial import adaptive_weight
 from vqkeras.losses.adversarial import get_disc_loss
 from vqkeras.losses.adversarial import get_gen_loss
@@ -99,6 +100,12 @@ class VQGAN(VQVAE):
         disc_filters: Integer. Base filters of the discriminator. Defaults to `64`.
         disc_norm: `"batch"`, `"group"` or `"none"`. Defaults to `"batch"`.
         discriminator: Optional discriminator model (overrides the three `disc_*` architecture arguments).
+        diff_augment: None (default: off), a `DiffAugment` layer, or its policy (e.g. `("color", "translation",
+            "cutout")` or `"color,translation,cutout"`). The discriminator then sees only augmented images, real and
+            fake, in its own step and in the generator's adversarial term (fresh draws each time), so `L_adv` and
+            `λ`'s gradient `∇_w L_adv` go through the augmentation, and so does R1 (on the augmented real images).
+            For small data sets (a few hundred to a few thousand images), where the discriminator otherwise
+            memorises the real images (Zhao et al. 2020).
         **kwargs: `VQVAE` arguments (`image_channels`, `num_embeddings`, `latent_dim`, `channel_multipliers`, ...).
 
     Example:
@@ -126,6 +133,7 @@ class VQGAN(VQVAE):
         disc_filters=64,
         disc_norm="batch",
         discriminator=None,
+        diff_augment=None,
         **kwargs,
     ):
         kwargs.setdefault("reconstruction_loss", "l1")
@@ -166,10 +174,28 @@ class VQGAN(VQVAE):
         self.discriminator = discriminator or PatchDiscriminator(
             num_layers=self.disc_num_layers, filters=self.disc_filters, norm=self.disc_norm, name="discriminator"
         )
+        self.diff_augment = self._make_diff_augment(diff_augment)
         # Built by compile(), eagerly and only for training: inference and loading need no backbone weights.
         self.perceptual = None
         self.discriminator_optimizer = None
         self.trackers.update({name: keras.metrics.Mean(name=name) for name in _GAN_METRICS})
+
+    @staticmethod
+    def _make_diff_augment(diff_augment):
+        if diff_augment is None or isinstance(diff_augment, DiffAugment):
+            return diff_augment
+        if isinstance(diff_augment, dict):
+            return keras.saving.deserialize_keras_object(diff_augment)
+        if isinstance(diff_augment, (str, list, tuple)):
+            return DiffAugment(diff_augment, name="diff_augment")
+        raise ValueError(
+            "diff_augment must be None, a DiffAugment layer or a policy such as ('color', 'translation', 'cutout'). "
+            f"Received: diff_augment={diff_augment!r}"
+        )
+
+    def augment_for_discriminator(self, images):
+        """`images` as the discriminator sees them: through `diff_augment` (fresh draws) when it is set."""
+        return images if self.diff_augment is None else self.diff_augment(images, training=True)
 
     @classmethod
     def from_vqvae(cls, vqvae, **kwargs):
@@ -291,7 +317,7 @@ class VQGAN(VQVAE):
         reconstruction_loss = self.reconstruction_error(images, fake)
         perceptual_loss = tf.reduce_mean(self.perceptual(images, fake)) if self.perceptual is not None else tf.zeros(())
         # Inference-mode D: the generator's pass must not move D's normalisation statistics.
-        fake_logits = tf.cast(self.discriminator(fake, training=False), "float32")
+        fake_logits = tf.cast(self.discriminator(self.augment_for_discriminator(fake), training=False), "float32")
         return {
             **out,
             "reconstruction_loss": reconstruction_loss,
@@ -339,12 +365,14 @@ class VQGAN(VQVAE):
         fake = tf.stop_gradient(out["reconstructions"])
 
         def discriminator_gradients():
+            real = self.augment_for_discriminator(images)
             with tf.GradientTape() as d_tape:
-                real_logits = tf.cast(self.discriminator(images, training=True), "float32")
-                fake_logits = tf.cast(self.discriminator(fake, training=True), "float32")
+                real_logits = tf.cast(self.discriminator(real, training=True), "float32")
+                fake_logits = tf.cast(self.discriminator(self.augment_for_discriminator(fake), training=True),
+                                      "float32")
                 d_loss = self.d_loss_fn(real_logits, fake_logits)
                 if self.r1_weight > 0:
-                    d_loss += 0.5 * self.r1_weight * r1_penalty(self.discriminator, images)
+                    d_loss += 0.5 * self.r1_weight * r1_penalty(self.discriminator, real)
                 scaled_d_loss = self.discriminator_optimizer.scale_loss(replica_scaled(d_loss))
             d_grads = d_tape.gradient(scaled_d_loss, discriminator_variables)
             return d_grads, d_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
@@ -381,5 +409,7 @@ class VQGAN(VQVAE):
             "disc_filters": self.disc_filters,
             "disc_norm": self.disc_norm,
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "diff_augment": None if self.diff_augment is None else keras.saving.serialize_keras_object(
+                self.diff_augment),
         }
         return {**super().get_config(), **config}
