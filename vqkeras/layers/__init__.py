@@ -8,5 +8,4 @@ from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
 from vqkeras.layers.pixel_shuffle import PixelShuffle
 from vqkeras.layers.res_block import ResBlock
-from vqkeras.layers.causal_code_predictor import CausalCodePredictor
 from vqkeras.layers.diff_augment import DiffAugment
