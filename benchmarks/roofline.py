@@ -15,7 +15,8 @@ Method:
 - Machine peak = FLOP/s of a large dense float32 `tf.matmul` (`2·n³` FLOPs for n×n) in the same process, median of
   several runs. Ratio = achieved ÷ matmul FLOP/s. Forward-only time is measured too, to show where the time goes.
 
-The model is the vqkeras configuration of `benchmarks/quality.py` (28×28×1 Fashion-MNIST-sized inputs, f = 4, K = 64).
+The model is a small VQ-VAE (`CONFIG`: 28×28×1 Fashion-MNIST-sized inputs, f = 4, K = 64). Prints the figures and
+writes them as a section of `docs/benchmarks.md`.
 """
 
 import argparse

@@ -93,6 +93,39 @@ def test_generator_update_is_the_gradient_of_the_whole_loss():
         np.testing.assert_allclose(b - v.numpy(), g, rtol=1e-3, atol=1e-5, err_msg=v.path)
 
 
+def manual_r1(discriminator, x):
+    """R1 written out: `mean_i ‖∇_x Σ_p D(x_i)_p‖²` from a tape on the images (Mescheder et al. 2018, eq. 9)."""
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(discriminator(x, training=True))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(tape.gradient(total, x)), axis=[1, 2, 3]))
+
+
+@pytest.mark.parametrize("r1_weight", [0.0, 3.0])
+def test_discriminator_update_adds_half_r1_weight_times_r1(r1_weight):
+    """The discriminator's loss and update (SGD, lr 1) must be those of `L_D + r1_weight/2·R1`, `L_D` the hinge loss
+    on real images and the step's reconstructions, with R1 written out here; `r1_weight=0` adds nothing."""
+    model = tiny_vqgan(quantizer="gradient", disc_norm="none", r1_weight=r1_weight)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), discriminator_optimizer=keras.optimizers.SGD(1.0))
+    x = images(4)
+    model.build(x.shape)
+    fake = model.forward(x, training=False)["reconstructions"]
+    variables = model.discriminator.trainable_variables
+    with tf.GradientTape() as tape:
+        hinge = 0.5 * (tf.reduce_mean(tf.nn.relu(1.0 - model.discriminator(x, training=True)))
+                       + tf.reduce_mean(tf.nn.relu(1.0 + model.discriminator(fake, training=True))))
+        r1 = manual_r1(model.discriminator, x)
+        total = hinge + 0.5 * r1_weight * r1
+    expected = [g.numpy() for g in tape.gradient(total, variables)]
+    before = [v.numpy().copy() for v in variables]
+    logs = model.train_on_batch(x, return_dict=True)
+    assert float(r1) > 1e-6
+    np.testing.assert_allclose(logs["discriminator_loss"], float(total), rtol=1e-5)
+    for b, v, g in zip(before, variables, expected):
+        np.testing.assert_allclose(b - v.numpy(), g, rtol=1e-3, atol=1e-6, err_msg=v.path)
+
+
 def test_discriminator_frozen_before_disc_start_and_trained_after():
     model = compiled(tiny_vqgan(disc_start=3))
     x = images(8)
