@@ -38,6 +38,9 @@ def is_command_line(argv0=None, orig_argv=None):
 @contextlib.contextmanager
 def _stderr_to_devnull():
     """Points file descriptor 2 (native and Python writes alike) at the null device, then restores it."""
+    if sys.stderr is None:  # Python started with file descriptor 2 closed: nothing to quiet
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)

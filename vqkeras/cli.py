@@ -105,10 +105,12 @@ class _Path:
     - `role="out"`: its name must end in one of `suffixes` (when given), it must not be an existing folder (or, with
       `folder=True`, an existing file), and the nearest existing folder on its path must take a new file: a real
       write is tried (an access check says yes to root even in `/proc`). Missing folders are created later.
+      Suffixes match exactly (Keras saves models to `.keras` only), or in any case with `any_case=True`.
     """
 
-    def __init__(self, what, role, suffixes=(), folder=False):
-        self.what, self.role, self.suffixes, self.folder = what, role, suffixes, folder
+    def __init__(self, what, role, suffixes=(), folder=False, any_case=False):
+        self.what, self.role, self.suffixes, self.folder, self.any_case = what, role, suffixes, folder, any_case
+        self.a_what = ("an " if what[0] in "aeiou" else "a ") + what
         self.__name__ = "path"
 
     def __call__(self, text):
@@ -120,13 +122,13 @@ class _Path:
             if not path.exists():
                 raise CommandError(f"{flag}: {self.what} not found: {value}")
             if path.is_dir() != self.folder:
-                raise CommandError(f"{flag} must be a {self.what}, not a {'file' if self.folder else 'folder'}. "
+                raise CommandError(f"{flag} must be {self.a_what}, not a {'file' if self.folder else 'folder'}. "
                                    f"Received: {flag} {value}")
             return
-        if self.suffixes and path.suffix.lower() not in self.suffixes:
+        if self.suffixes and (path.suffix.lower() if self.any_case else path.suffix) not in self.suffixes:
             raise CommandError(f"{flag} must end in {' or '.join(self.suffixes)}. Received: {flag} {value}")
         if path.exists() and path.is_dir() != self.folder:
-            raise CommandError(f"{flag} must be a {self.what}, but it is an existing "
+            raise CommandError(f"{flag} must be {self.a_what}, but it is an existing "
                                f"{'file' if self.folder else 'folder'}. Received: {flag} {value}")
         _check_writable(flag, value, path if self.folder else path.parent)
 
@@ -154,7 +156,7 @@ CHECKPOINT_IN = _Path("checkpoint file", "in")
 IMAGE_IN = _Path("image file", "in")
 FOLDER_IN = _Path("folder", "in", folder=True)
 MODEL_OUT = _Path("model file", "out", suffixes=(".keras",))
-IMAGE_OUT = _Path("image file", "out", suffixes=IMAGE_SUFFIXES)
+IMAGE_OUT = _Path("image file", "out", suffixes=IMAGE_SUFFIXES, any_case=True)
 FOLDER_OUT = _Path("folder", "out", folder=True)
 
 

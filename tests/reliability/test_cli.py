@@ -226,12 +226,14 @@ def run_process(*argv, cwd):
 
 
 def test_a_failing_command_prints_one_line_in_a_real_process(files, tmp_path):
-    """TensorFlow loads and the model loads (which starts TensorFlow's devices: cuInit), then the command fails."""
+    """TensorFlow loads (its start-up lines), the model loads (TensorFlow starts its devices: on a CPU machine,
+    `failed call to cuInit`), then the command fails: stderr must hold the command's one line only."""
     result = run_process("reconstruct", "--model", files["tok"], "--image", files["img9"], cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("vqkeras: error:") and result.stderr.count("\n") == 1, result.stderr
 
 
+@pytest.mark.slow  # the test above covers the same lines (start-up and cuInit) in a shorter run
 def test_demo_prints_only_its_own_lines(tmp_path):
     """On a CPU machine TensorFlow logs `failed call to cuInit ... (303)` and its start-up lines (oneDNN, CUDA stubs,
     absl) on stderr; the command hides them unless TF_CPP_MIN_LOG_LEVEL is set."""
