@@ -294,6 +294,11 @@ def _epochs(elements, shuffle, augment, buffer_size, seed):
     return start.flat_map(one_epoch), next_epoch
 
 
+def follows_epochs(dataset):
+    """Whether `dataset` was returned by `load_images`, so `set_epoch` chooses its order."""
+    return getattr(dataset, _EPOCH_ATTRIBUTE, None) is not None
+
+
 def set_epoch(dataset, epoch):
     """Makes the next pass over a `load_images` dataset epoch `epoch` (0-based): its order and flips become those of
     `(seed, epoch)`.
@@ -306,15 +311,14 @@ def set_epoch(dataset, epoch):
         ValueError: if `dataset` was not returned by `load_images` (a transformed dataset is a new object), or
             `epoch` is not a non-negative integer.
     """
-    variable = getattr(dataset, _EPOCH_ATTRIBUTE, None)
-    if variable is None:
+    if not follows_epochs(dataset):
         raise ValueError(
             "dataset must be the dataset load_images returned (a .map/.take of it is a new dataset without its "
             f"epoch counter). Received: dataset={type(dataset).__name__}"
         )
     if not _is_int(epoch) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer. Received: epoch={epoch!r}")
-    variable.assign(int(epoch))
+    getattr(dataset, _EPOCH_ATTRIBUTE).assign(int(epoch))
 
 
 def load_images(
