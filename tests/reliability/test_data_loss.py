@@ -85,12 +85,22 @@ def test_model_save_killed_at_a_random_moment_leaves_a_whole_model(child, tmp_pa
     assert _saved_value(target) in (done, done + 1)  # the last finished save, or the one just finished
 
 
-def test_a_failing_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
-    target = tmp_path / "model.keras"
+def _saved_weights(path):
+    if path.name.endswith(".keras"):
+        return weights_of(path)
     model = tiny_vqvae()
     model(images(1))
-    model.save(target)
-    before = weights_of(target)
+    model.load_weights(path)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("name, method", [("model.keras", "save"), ("model.weights.h5", "save_weights")])
+def test_a_failing_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch, name, method):
+    target = tmp_path / name
+    model = tiny_vqvae()
+    model(images(1))
+    getattr(model, method)(target)
+    before = _saved_weights(target)
     original, calls = h5py.Group.create_dataset, []
 
     def failing(self, *args, **kwargs):
@@ -102,9 +112,9 @@ def test_a_failing_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monk
     monkeypatch.setattr(h5py.Group, "create_dataset", failing)
     model.set_weights([w + 1 for w in model.get_weights()])
     with pytest.raises(OSError, match="disk full"):
-        model.save(target)
-    assert same_weights(weights_of(target), before)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+        getattr(model, method)(target)
+    assert same_weights(_saved_weights(target), before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 # ----------------------------------------------------------------------------- export_saved_model(overwrite=True)
