@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--num-images", type=int, default=16, help="faces to generate")
     parser.add_argument("--out", default="faces.png", help="PNG grid of generated faces")
     parser.add_argument("--save", default=None, help="save the ImageGenerator as this .keras file")
-    parser.add_argument("--backup", default=None, help="BackupAndRestore directory: resume an interrupted run")
+    parser.add_argument("--backup", default=None, help="backup directory (AtomicBackupAndRestore): rerun to resume an interrupted run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
@@ -45,7 +45,7 @@ def main():
     held_out = np.concatenate(list(vqkeras.data.load_images("orl_faces", 64, channels=1, batch_size=40,
                                                              split="train[90%:]", shuffle=False)))
     steps = args.epochs * len(train)
-    callbacks = [keras.callbacks.BackupAndRestore(args.backup)] if args.backup else None
+    callbacks = [vqkeras.callbacks.AtomicBackupAndRestore(args.backup)] if args.backup else None
     generator = vqkeras.train_vqgan(
         train,
         epochs=args.epochs,

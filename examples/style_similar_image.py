@@ -31,7 +31,7 @@ def main():
     parser.add_argument("--looks", type=int, default=4, help="look-alikes per style image")
     parser.add_argument("--out", default="style.png", help="PNG grid: style image | look-alikes")
     parser.add_argument("--save", default=None, help="save the ImageGenerator as this .keras file")
-    parser.add_argument("--backup", default=None, help="BackupAndRestore directory: resume an interrupted run")
+    parser.add_argument("--backup", default=None, help="backup directory (AtomicBackupAndRestore): rerun to resume an interrupted run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
@@ -42,7 +42,7 @@ def main():
     train = vqkeras.data.load_images(args.data, 32, channels=1, batch_size=64, split=train_split, seed=args.seed)
     test = np.concatenate(list(vqkeras.data.load_images(args.data, 32, channels=1, batch_size=500, split=test_split,
                                                          shuffle=False).take(2)))
-    callbacks = [keras.callbacks.BackupAndRestore(args.backup)] if args.backup else None
+    callbacks = [vqkeras.callbacks.AtomicBackupAndRestore(args.backup)] if args.backup else None
     generator = vqkeras.train_vqvae(
         train,
         epochs=args.epochs,

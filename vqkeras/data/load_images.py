@@ -252,6 +252,21 @@ def _source_images(source, split, shuffle, seed, image_key, data_dir):
 _EPOCH_ATTRIBUTE = "_vqkeras_next_epoch"
 
 
+def _shuffle_windows(elements, buffer_size, seed):
+    """Shuffles consecutive windows of `buffer_size` elements, window `w` by the permutation of seed `(seed, w)`.
+
+    A full shuffle when the window holds the whole dataset (in-memory sources, by default); like a shuffle buffer,
+    it holds `buffer_size` elements. Stateless, unlike `Dataset.shuffle`, whose tensor seeds cannot be made inside a
+    `tf.data` function once a global seed is set.
+    """
+
+    def permute(window_index, window):
+        keys = tf.random.stateless_uniform(tf.shape(window)[:1], seed=tf.stack([seed, window_index]))
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).map(lambda j: tf.gather(window, j))
+
+    return elements.batch(buffer_size).enumerate().flat_map(permute)
+
+
 def _epochs(elements, shuffle, augment, buffer_size, seed):
     """Each pass over `elements`: shuffled, and paired with flip coins, by `(seed, epoch)` alone.
 
@@ -270,13 +285,7 @@ def _epochs(elements, shuffle, augment, buffer_size, seed):
         seeds = tf.random.stateless_uniform(
             (2,), seed=tf.stack([base_seed, epoch]), minval=0, maxval=2**31 - 1, dtype=tf.int64
         )
-        dataset = elements
-        if shuffle:
-            # The order depends on (seed, epoch) alone, not on a global seed: this traced function's own graph gets
-            # no graph seed. (With a global seed of 0, TF's seed resolution would also test the tensor seed in
-            # Python and fail.)
-            tf.compat.v1.get_default_graph().seed = None
-            dataset = dataset.shuffle(buffer_size, seed=seeds[0], reshuffle_each_iteration=False)
+        dataset = _shuffle_windows(elements, buffer_size, seeds[0]) if shuffle else elements
         if augment:
             dataset = dataset.enumerate().map(
                 lambda i, element: (element, tf.random.stateless_uniform((), seed=tf.stack([seeds[1], i])))
@@ -285,6 +294,11 @@ def _epochs(elements, shuffle, augment, buffer_size, seed):
 
     start = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(lambda _: next_epoch.assign_add(1) - 1)
     return start.flat_map(one_epoch), next_epoch
+
+
+def follows_epochs(dataset):
+    """Whether `dataset` was returned by `load_images`, so `set_epoch` chooses its order."""
+    return getattr(dataset, _EPOCH_ATTRIBUTE, None) is not None
 
 
 def set_epoch(dataset, epoch):
@@ -299,15 +313,14 @@ def set_epoch(dataset, epoch):
         ValueError: if `dataset` was not returned by `load_images` (a transformed dataset is a new object), or
             `epoch` is not a non-negative integer.
     """
-    variable = getattr(dataset, _EPOCH_ATTRIBUTE, None)
-    if variable is None:
+    if not follows_epochs(dataset):
         raise ValueError(
             "dataset must be the dataset load_images returned (a .map/.take of it is a new dataset without its "
             f"epoch counter). Received: dataset={type(dataset).__name__}"
         )
     if not _is_int(epoch) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer. Received: epoch={epoch!r}")
-    variable.assign(int(epoch))
+    getattr(dataset, _EPOCH_ATTRIBUTE).assign(int(epoch))
 
 
 def load_images(
@@ -380,8 +393,9 @@ def load_images(
         drop_remainder: Boolean. Drop the last, smaller batch. Defaults to `False`.
         data_dir: Optional path. The tfds data directory for tfds sources; the folder
             holding the files for offline sources.
-        shuffle_buffer: Optional integer. Shuffle buffer size; defaults to the whole
-            dataset for in-memory sources and `min(N, 10000)` for streamed ones.
+        shuffle_buffer: Optional integer. Shuffle window: each run of this many
+            consecutive images is permuted. Defaults to the whole dataset for in-memory
+            sources and `min(N, 10000)` for streamed ones.
 
     Returns:
         A `tf.data.Dataset` yielding float32 tensors of shape
@@ -430,6 +444,8 @@ def load_images(
         to_images = None
 
     dataset, next_epoch = _epochs(elements, shuffle, augment, buffer_size, seed)
+    if count is not None:  # lost in `_epochs`' flat_map; Keras' progress bar and epoch ends read it
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
     def finish(batch, coins=None):

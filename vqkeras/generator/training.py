@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from vqkeras.callbacks.dataset_epoch import DatasetEpoch
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
+from vqkeras.data.load_images import follows_epochs
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
 from vqkeras.models.vqgan import VQGAN
@@ -48,7 +49,7 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     tokenizer = tokenizer_cls(**tokenizer_kwargs)
     tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
     tokenizer.compile(**optimizers(learning_rate))
-    if not isinstance(dataset, tf.data.Dataset):  # made by load_images
+    if follows_epochs(images):  # made by load_images, here or by the caller
         # Epoch e's order and flips are those of (seed, e), also when a backup callback resumes the run at epoch e.
         callbacks = [DatasetEpoch(images), *(callbacks or [])]
     tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)

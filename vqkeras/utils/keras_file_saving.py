@@ -19,8 +19,9 @@ class KerasFileSaving:
       (`vqkeras.export.load_model` gives the same advice for `.h5` files written by other means.)
     - Keras writes straight into the target, so a process killed mid-save leaves a truncated file where a valid model
       was. Here the model is written beside the target and renamed over it (`vqkeras.utils.atomic_files`): the path
-      holds the old or the new model at every moment. This covers `keras.callbacks.ModelCheckpoint`, which calls
-      `save`. Remote paths (`gs://`, `hf://`) and file objects go to Keras unchanged.
+      holds the old or the new model at every moment. `save_weights` to a `.weights.h5` file does the same. This
+      covers `keras.callbacks.ModelCheckpoint`, which calls one of them. Remote paths (`gs://`, `hf://`), file
+      objects and sharded weights go to Keras unchanged.
     """
 
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
@@ -43,3 +44,12 @@ class KerasFileSaving:
             with atomic_file(name, suffix=".keras") as temporary:  # Keras checks the extension
                 return super().save(temporary, overwrite=True, zipped=zipped, **kwargs)
         return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)  # Keras' error for other paths
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        name = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else ""
+        if not name.endswith(".weights.h5") or "://" in name or kwargs.get("max_shard_size") is not None:
+            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if os.path.exists(name) and not overwrite and not ask_to_proceed_with_overwrite(name):
+            return None
+        with atomic_file(name, suffix=".weights.h5") as temporary:
+            return super().save_weights(temporary, overwrite=True, **kwargs)
