@@ -96,8 +96,8 @@ def load_tfds_images(name, split, image_key=None, shuffle_files=False, seed=None
         ) from None
     except OSError as error:  # requests' and urllib's connection errors, an unreachable or unwritable data_dir
         raise OSError(
-            f"source='tfds:{name}' could not be downloaded ({type(error).__name__}: {' '.join(str(error).split())[:300]}"
-            "). A tfds dataset needs a network once, to download it into data_dir (~/tensorflow_datasets by default); "
+            f"source='tfds:{name}' could not be downloaded ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:300]}). A tfds dataset needs a network once, to download it into data_dir (~/tensorflow_datasets by default); "
             "later runs read it from there offline. Offline, use a source from vqkeras.data.offline (e.g. "
             "'mnist5k', 'fashion_mnist', 'orl_faces')."
         ) from None

@@ -412,12 +412,15 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
 
     # --------------------------------------------- host-side checks of fit / evaluate / predict inputs
     def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`, with `x`'s images checked first (see `_run_checked`)."""
         return self._run_checked(super().fit, x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with `x`'s images checked first (see `_run_checked`)."""
         return self._run_checked(super().evaluate, x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, with `x`'s images checked first (see `_run_checked`)."""
         return self._run_checked(super().predict, x, *args, **kwargs)
 
     def _run_checked(self, method, x, *args, **kwargs):

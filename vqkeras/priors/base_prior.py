@@ -329,8 +329,8 @@ class BasePrior(KerasFileSaving, keras.Model):
             # NaN or +inf logits, or a row without a finite one, make the categorical draw return K, not a token.
             bad = np.isnan(bias) | np.isposinf(bias)
             if bad.any():
-                raise ValueError(f"logit_bias must be finite, or -inf to exclude a token; NaN and +inf are not allowed. "
-                                 f"Received: logit_bias with {int(bad.sum())} NaN or +inf value(s)")
+                raise ValueError(f"logit_bias must be finite, or -inf to exclude a token; NaN and +inf are not "
+                                 f"allowed. Received: logit_bias with {int(bad.sum())} NaN or +inf value(s)")
             excluded = np.isneginf(bias).all(axis=-1)
             if excluded.any():
                 raise ValueError(f"logit_bias excludes every one of the K={k} tokens (all -inf) in sample(s) "

@@ -4,8 +4,8 @@ The house rule for images entering a model, one for every entry point:
 - integer images (`uint8`, ...) are in [0, 255]; the methods that promise a conversion (`ImageGenerator`'s, through
   `as_model_images`) convert them with `to_model_range`, the models themselves refuse them;
 - float images must already be in [-1, 1] (up to `RANGE_TOLERANCE`): nothing guesses their range from their values,
-  so a bright [-1, 1] photo is never rescaled. Convert [0, 1] or [0, 255] floats with `to_model_range` (after
-  dividing by 255).
+  so a bright [-1, 1] photo is never rescaled. Convert [0, 1] floats with `to_model_range`, and [0, 255] floats
+  after casting them to uint8.
 """
 
 import keras
@@ -147,7 +147,8 @@ def check_model_range(images, argument="images"):
         if not bool(in_range):
             raise _range_error(argument, images.numpy())
         return images
-    message = f"{GRAPH_CHECK_MESSAGE} (NaN, Inf or values outside; see vqkeras.utils.to_model_range). {argument} min, max:"
+    message = (f"{GRAPH_CHECK_MESSAGE} (NaN, Inf or values outside; see vqkeras.utils.to_model_range). "
+               f"{argument} min, max:")
     check = tf.debugging.Assert(in_range, [message, tf.reduce_min(images), tf.reduce_max(images)])
     with tf.control_dependencies([check]):
         return tf.identity(images)
