@@ -79,7 +79,13 @@ class ImageGenerator(KerasFileSaving, keras.Model):
         self.prior_trained = bool(prior_trained)
         self.set_guide(guide)
         f = tokenizer.downsample_factor
-        self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] * f, tokenizer.image_channels)
+        self.depth = int(np.prod(getattr(tokenizer, "index_shape", ())))
+        if self.grid_shape[1] % self.depth:
+            raise ValueError(
+                f"A residual tokenizer of depth {self.depth} needs a prior grid (h, w·depth). Received: prior with "
+                f"grid_shape={self.grid_shape}"
+            )
+        self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] // self.depth * f, tokenizer.image_channels)
         self.build()
 
     @property
@@ -121,20 +127,49 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             array = tf.image.resize(array, (height, width), antialias=True)
         return tf.clip_by_value(array, -1.0, 1.0)
 
+    def to_prior_tokens(self, indices):
+        """The prior's token grid `(n, h, w·depth)` of tokenizer indices `(n, h, w, depth)` (depth innermost in the
+        raster order); unchanged for a tokenizer with one index per position."""
+        if self.depth == 1:
+            return indices
+        shape = tf.shape(indices)
+        return tf.reshape(indices, tf.stack([shape[0], shape[1], shape[2] * self.depth]))
+
+    def to_tokenizer_indices(self, tokens):
+        """The inverse of `to_prior_tokens`."""
+        if self.depth == 1:
+            return tokens
+        shape = tf.shape(tokens)
+        return tf.reshape(tokens, tf.stack([shape[0], shape[1], shape[2] // self.depth, self.depth]))
+
+    def _check_single_index(self, method):
+        if self.depth != 1:
+            raise ValueError(
+                f"{method}() edits token positions of the image grid and needs one index per position; this "
+                f"generator's tokenizer has index_shape={tuple(self.tokenizer.index_shape)}. Received: a residual "
+                "tokenizer"
+            )
+
     def encode(self, images):
-        """Int32 token grids `(n, h, w)` of images (any range `prepare_images` accepts)."""
-        return self.tokenizer.encode(self.prepare_images(images))
+        """Int32 token grids `(n, h, w)` of images (any range `prepare_images` accepts); `(n, h, w·depth)`, the
+        prior's layout, for a residual tokenizer."""
+        return self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(images)))
 
     def decode(self, tokens):
-        """Images in [-1, 1] from token grids."""
-        return tf.clip_by_value(self.tokenizer.decode(tokens), -1.0, 1.0)
+        """Images in [-1, 1] from token grids in the prior's layout (as `encode` and `generate_tokens` give)."""
+        tokens = tf.convert_to_tensor(tokens)
+        if self.depth != 1 and tokens.shape.rank != 3:
+            raise ValueError(f"tokens must have shape (n, h, w·depth) with depth={self.depth}. Received: "
+                             f"tokens.shape={tokens.shape}")
+        return tf.clip_by_value(self.tokenizer.decode(self.to_tokenizer_indices(tokens)), -1.0, 1.0)
 
     # ---------------------------------------------------------------- training
     def encode_dataset(self, images, batch_size=64):
         """Token grids for every image of a `tf.data.Dataset` (of images or `(images, ...)`) or array, as NumPy."""
         if not isinstance(images, tf.data.Dataset):
             images = tf.data.Dataset.from_tensor_slices(np.asarray(images, np.float32)).batch(batch_size)
-        tokens = [self.tokenizer.encode(self.tokenizer.unpack_images(batch)).numpy() for batch in images]
+        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.tokenizer.unpack_images(batch))).numpy()
+                  for batch in images]
         if not tokens:
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)
@@ -319,6 +354,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
         if histogram_weight < 0:
             raise ValueError(f"histogram_weight must be >= 0. Received: histogram_weight={histogram_weight}")
+        self._check_single_index("generate_image")
         self._check_prior_trained()
         style = self.prepare_images(style_image, argument="style_image")
         if style.shape[0] != 1:
@@ -423,6 +459,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens, cells)` where
             `cells` is the boolean `(n, h, w)` grid of marked tokens.
         """
+        self._check_single_index("inpaint")
         self._check_prior_trained()
         raw = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
         input_size = raw.shape[-3:-1] if raw.ndim in (3, 4) else None
@@ -484,6 +521,7 @@ class ImageGenerator(KerasFileSaving, keras.Model):
             )
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1]. Received: strength={strength}")
+        self._check_single_index("upscale")
         sample_kwargs = self._prior_sample_kwargs(steps)
         factor = int(factor)
         array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)

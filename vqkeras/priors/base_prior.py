@@ -8,6 +8,8 @@ from vqkeras.models.vqvae import replica_scaled
 from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 
+MAX_NUM_EMBEDDINGS = 2**16  # largest vocabulary of the dense softmax heads
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class BasePrior(KerasFileSaving, keras.Model):
@@ -23,8 +25,10 @@ class BasePrior(KerasFileSaving, keras.Model):
     `accuracy` (of the argmax prediction) and `perplexity = exp(loss)` (the exponential of the epoch's mean loss).
 
     Args:
-        num_embeddings: Integer. Vocabulary size `K ≥ 2` (the tokenizer's codebook size).
-        grid_shape: Tuple `(h, w)` of the token grid.
+        num_embeddings: Integer. Vocabulary size `2 ≤ K ≤ 2^16` (the tokenizer's codebook size: FSQ, LFQ and Gumbel
+            tokens too). Above `2^16` the dense `K`-way head is refused.
+        grid_shape: Tuple `(h, w)` of the token grid. A residual tokenizer's `(h, w, depth)` indices are modelled
+            as the grid `(h, w·depth)`: depth flattened into the raster sequence, innermost.
         num_classes: Optional integer. Number of classes for class conditioning; `None` for unconditional.
         **kwargs: Base model arguments.
     """
@@ -33,6 +37,12 @@ class BasePrior(KerasFileSaving, keras.Model):
         super().__init__(**kwargs)
         if int(num_embeddings) != num_embeddings or num_embeddings < 2:
             raise ValueError(f"num_embeddings must be an integer ≥ 2. Received: num_embeddings={num_embeddings}")
+        if num_embeddings > MAX_NUM_EMBEDDINGS:
+            raise ValueError(
+                f"num_embeddings must be at most {MAX_NUM_EMBEDDINGS} (2^16): the priors' output heads are dense "
+                "K-way softmaxes and there is no factorised head; use a smaller codebook (FSQ levels, LFQ bits). "
+                f"Received: num_embeddings={num_embeddings}"
+            )
         grid_shape = tuple(grid_shape)
         if len(grid_shape) != 2 or any(int(s) != s or s < 1 for s in grid_shape):
             raise ValueError(f"grid_shape must be two positive integers (h, w). Received: grid_shape={grid_shape}")
