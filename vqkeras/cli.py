@@ -147,6 +147,7 @@ def _check_writable(flag, value, folder):
 
 
 MULTIPLIERS = _Number(int, 1, example="1,2,2,4", count=None)
+LEVELS = _Number(int, 2, example="8,5,5,5", count=None)  # FSQ levels per channel
 SIZE = _Number(int, 1, example="h,w")
 BOX = _Number(int, 0, example="x,y,w,h")
 
@@ -285,6 +286,15 @@ def cmd_train(args):
     from vqkeras.models import VQVAE
 
     keras.utils.set_random_seed(args.seed)  # the initial weights too, not only the data order
+    quantizer = args.quantizer
+    if quantizer not in ("ema", "gradient") or args.kmeans_init:  # before the data: a bad option costs nothing
+        from vqkeras.quantizers import make_quantizer
+
+        quantizer = make_quantizer(
+            args.quantizer, args.latent_dim, num_embeddings=args.num_embeddings, levels=args.levels,
+            num_bits=args.num_bits, depth=args.depth, kmeans_init=args.kmeans_init,
+            gradient_estimator=args.gradient_estimator,
+        )
     data = _dataset(args)
     sample = next(iter(data))
     config = dict(
@@ -292,7 +302,7 @@ def cmd_train(args):
         base_channels=args.base_channels, channel_multipliers=args.channel_multipliers,
         num_res_blocks=args.num_res_blocks, use_attention=not args.no_attention,
         normalization=args.normalization, upsample=args.upsample, patch_size=args.patch_size,
-        quantizer=args.quantizer, gradient_estimator=args.gradient_estimator,
+        quantizer=quantizer, gradient_estimator=args.gradient_estimator,
     )
     if args.model == "vqgan":
         model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight,
@@ -551,7 +561,12 @@ def build_parser():
     p.add_argument("--patch-size", type=COUNT, default=1,
                    help="p > 1: space to depth of p×p patches before the encoder and depth to space after the "
                         "decoder, so no convolution runs at full resolution (f = p·2^(levels-1))")
-    p.add_argument("--quantizer", choices=["ema", "gradient"], default="ema", help="codebook learning rule")
+    p.add_argument("--quantizer", choices=["ema", "gradient", "fsq", "lfq", "bsq", "gumbel", "residual"],
+                   default="ema", help="quantizer family (vqkeras.quantizers.make_quantizer)")
+    p.add_argument("--levels", type=LEVELS, default=None, help="fsq (or residual FSQ): levels per channel, e.g. 8,5,5,5")
+    p.add_argument("--num-bits", type=COUNT, default=None, help="lfq / bsq: bits per code (2^bits codes)")
+    p.add_argument("--depth", type=COUNT, default=None, help="residual: number of stages (default 4)")
+    p.add_argument("--kmeans-init", action="store_true", help="ema / gradient / residual: k-means codebook init")
     p.add_argument("--gradient-estimator", choices=["straight_through", "rotation"], default="straight_through",
                    help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")
     p.add_argument("--disc-start", type=NATURAL, default=2000, help="VQ-GAN: steps before the discriminator trains")

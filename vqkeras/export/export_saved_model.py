@@ -9,6 +9,10 @@ returns a dict, so REST clients see stable output names:
 - `generate`: `num_images` int32 `()`, `seed` int64 `()`, `temperature` float32 `()`, `top_k` int32 `()` (and
   `labels` int32 `(n,)` for a class-conditioned prior) → `images` float32, `tokens` int32 `(n, h, w)`.
 
+With a residual quantizer (`index_shape = (depth,)`) a tokenizer's `indices` are `(n, h, w, depth)`; a generator's
+are in its prior's layout, `(n, h, w·depth)` (depth innermost in the raster order), in `encode`, `decode` and
+`generate`'s `tokens`.
+
 `generate` runs the prior's whole sampling loop in the graph (`BasePrior.sample_graph`: a `tf.while_loop`, with the KV
 cache of a `TransformerPrior`), so TF Serving needs no Python. Its integer `seed` becomes the stateless seed
 `[0, seed]`, exactly as `vqkeras.priors.sampling.make_seed` does, so `ImageGenerator.generate_tokens(n, seed=s)` and
@@ -97,12 +101,19 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
     f = tokenizer.downsample_factor
     grid = (None if height is None else height // f, None if width is None else width // f)
     decode_model = generator if generator is not None else tokenizer
+    index_shape = tuple(getattr(tokenizer, "index_shape", ()))
+    if generator is not None:  # the generator's (and its prior's) layout: a residual depth goes into the rows
+        depth = int(np.prod(index_shape))
+        grid, index_shape = (grid[0], None if grid[1] is None else grid[1] * depth), ()
 
     def serving_default(images):
         return {"reconstructions": model(images, training=False)}
 
     def encode(images):
-        return {"indices": tf.cast(tokenizer.encode(images), tf.int32)}
+        indices = tokenizer.encode(images)
+        if generator is not None:
+            indices = generator.to_prior_tokens(indices)
+        return {"indices": tf.cast(indices, tf.int32)}
 
     def decode(indices):
         # `decode` asserts that the indices lie in [0, K) (an INVALID_ARGUMENT in TF Serving otherwise), and the
@@ -112,7 +123,8 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
     images_spec = tf.TensorSpec((None, height, width, channels), tf.float32, name="images")
     archive.add_endpoint("serving_default", serving_default, input_signature=[images_spec])
     archive.add_endpoint("encode", encode, input_signature=[images_spec])
-    archive.add_endpoint("decode", decode, input_signature=[tf.TensorSpec((None, *grid), tf.int32, name="indices")])
+    archive.add_endpoint("decode", decode, input_signature=[
+        tf.TensorSpec((None, *grid, *index_shape), tf.int32, name="indices")])
 
 
 def _add_generate_endpoint(archive, generator):

@@ -83,7 +83,13 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         self.prior_trained = check_bool("prior_trained", prior_trained)
         self.set_guide(guide)
         f = tokenizer.downsample_factor
-        self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] * f, tokenizer.image_channels)
+        self.depth = int(np.prod(getattr(tokenizer, "index_shape", ())))
+        if self.grid_shape[1] % self.depth:
+            raise ValueError(
+                f"A residual tokenizer of depth {self.depth} needs a prior grid (h, w·depth). Received: prior with "
+                f"grid_shape={self.grid_shape}"
+            )
+        self.image_shape = (self.grid_shape[0] * f, self.grid_shape[1] // self.depth * f, tokenizer.image_channels)
         self.build()
 
     @property
@@ -128,13 +134,41 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             array = tf.image.resize(array, (height, width), antialias=True)
         return tf.clip_by_value(array, -1.0, 1.0)
 
+    def to_prior_tokens(self, indices):
+        """The prior's token grid `(n, h, w·depth)` of tokenizer indices `(n, h, w, depth)` (depth innermost in the
+        raster order); unchanged for a tokenizer with one index per position."""
+        if self.depth == 1:
+            return indices
+        shape = tf.shape(indices)
+        return tf.reshape(indices, tf.stack([shape[0], shape[1], shape[2] * self.depth]))
+
+    def to_tokenizer_indices(self, tokens):
+        """The inverse of `to_prior_tokens`."""
+        if self.depth == 1:
+            return tokens
+        shape = tf.shape(tokens)
+        return tf.reshape(tokens, tf.stack([shape[0], shape[1], shape[2] // self.depth, self.depth]))
+
+    def _check_single_index(self, method):
+        if self.depth != 1:
+            raise ValueError(
+                f"{method}() edits token positions of the image grid and needs one index per position; this "
+                f"generator's tokenizer has index_shape={tuple(self.tokenizer.index_shape)}. Received: a residual "
+                "tokenizer"
+            )
+
     def encode(self, images):
-        """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`)."""
-        return self.tokenizer.encode(self.prepare_images(images))
+        """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`); `(n, h, w·depth)`,
+        the prior's layout, for a residual tokenizer."""
+        return self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(images)))
 
     def decode(self, tokens):
-        """Images in [-1, 1] from token grids."""
-        return tf.clip_by_value(self.tokenizer.decode(tokens), -1.0, 1.0)
+        """Images in [-1, 1] from token grids in the prior's layout (as `encode` and `generate_tokens` give)."""
+        tokens = tf.convert_to_tensor(tokens)
+        if self.depth != 1 and tokens.shape.rank != 3:
+            raise ValueError(f"tokens must have shape (n, h, w·depth) with depth={self.depth}. Received: "
+                             f"tokens.shape={tokens.shape}")
+        return tf.clip_by_value(self.tokenizer.decode(self.to_tokenizer_indices(tokens)), -1.0, 1.0)
 
     # ---------------------------------------------------------------- training
     def encode_dataset(self, images, batch_size=64):
@@ -146,7 +180,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             if array.ndim == 4 and array.shape[0] == 0:
                 raise ValueError(f"images is empty. Received: images.shape={array.shape}")
             images = tf.data.Dataset.from_tensor_slices(self.prepare_images(array)).batch(batch_size)
-        tokens = [self.tokenizer.encode(self.prepare_images(self.tokenizer.unpack_images(batch))).numpy()
+        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(self.tokenizer.unpack_images(batch))))
+                  .numpy()
                   for batch in images]
         if not tokens:
             raise ValueError("images is empty. Received: a dataset with no batches")
@@ -336,6 +371,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         histogram_weight = check_float("histogram_weight", histogram_weight, minimum=0)
         num_images = check_int("num_images", num_images, minimum=1)
         seed = check_int("seed", seed, minimum=0, allow_none=True)
+        self._check_single_index("generate_image")
         self._check_prior_trained()
         style = self.prepare_images(style_image, argument="style_image")
         if style.shape[0] != 1:
@@ -439,6 +475,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens, cells)` where
             `cells` is the boolean `(n, h, w)` grid of marked tokens.
         """
+        self._check_single_index("inpaint")
         self._check_prior_trained()
         raw = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
         input_size = raw.shape[-3:-1] if raw.ndim in (3, 4) else None
@@ -500,6 +537,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                 f"Received: factor={factor}"
             )
         strength = check_float("strength", strength, minimum=0, maximum=1)
+        self._check_single_index("upscale")
         sample_kwargs = self._prior_sample_kwargs(steps)
         array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
         if array.ndim == 3:

@@ -1,6 +1,7 @@
 """One-call training: a tokenizer, then a prior on its tokens, returned as an `ImageGenerator`."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vqkeras.callbacks.dataset_epoch import DatasetEpoch
@@ -54,7 +55,8 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
         callbacks = [DatasetEpoch(images), *(callbacks or [])]
     tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
     f = tokenizer.downsample_factor
-    prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f),
+    depth = int(np.prod(tokenizer.index_shape))  # a residual tokenizer's depth goes into the prior's rows
+    prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f * depth),
                                  **(prior_kwargs or {}))
     generator = ImageGenerator(tokenizer, prior_model, dataset_name=dataset_name or source_name)
     generator.fit_prior(images, epochs=prior_epochs, batch_size=batch_size, guide_fraction=guide_fraction,

@@ -9,6 +9,8 @@ from vqkeras.priors import sampling
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
 
+MAX_NUM_EMBEDDINGS = 2**16  # largest vocabulary of the dense softmax heads
+
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class BasePrior(KerasFileSaving, keras.Model):
@@ -24,8 +26,10 @@ class BasePrior(KerasFileSaving, keras.Model):
     `accuracy` (of the argmax prediction) and `perplexity = exp(loss)` (the exponential of the epoch's mean loss).
 
     Args:
-        num_embeddings: Integer. Vocabulary size `K ≥ 2` (the tokenizer's codebook size).
-        grid_shape: Tuple `(h, w)` of the token grid.
+        num_embeddings: Integer. Vocabulary size `2 ≤ K ≤ 2^16` (the tokenizer's codebook size: FSQ, LFQ and Gumbel
+            tokens too). Above `2^16` the dense `K`-way head is refused.
+        grid_shape: Tuple `(h, w)` of the token grid. A residual tokenizer's `(h, w, depth)` indices are modelled
+            as the grid `(h, w·depth)`: depth flattened into the raster sequence, innermost.
         num_classes: Optional integer. Number of classes for class conditioning; `None` for unconditional.
         **kwargs: Base model arguments.
     """
@@ -33,6 +37,12 @@ class BasePrior(KerasFileSaving, keras.Model):
     def __init__(self, num_embeddings, grid_shape, num_classes=None, **kwargs):
         super().__init__(**kwargs)
         self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
+        if self.num_embeddings > MAX_NUM_EMBEDDINGS:
+            raise ValueError(
+                f"num_embeddings must be at most {MAX_NUM_EMBEDDINGS} (2^16): the priors' output heads are dense "
+                "K-way softmaxes and there is no factorised head; use a smaller codebook (FSQ levels, LFQ bits). "
+                f"Received: num_embeddings={num_embeddings}"
+            )
         try:
             self.grid_shape = tuple(check_int("grid_shape", s, minimum=1) for s in grid_shape)
         except (TypeError, ValueError):

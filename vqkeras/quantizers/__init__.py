@@ -8,3 +8,4 @@ from vqkeras.quantizers.fsq import FSQ
 from vqkeras.quantizers.lfq import LFQ
 from vqkeras.quantizers.gumbel_quantizer import GumbelQuantizer
 from vqkeras.quantizers.residual_quantizer import ResidualQuantizer
+from vqkeras.quantizers.make_quantizer import make_quantizer

@@ -353,9 +353,12 @@ class BaseQuantizer(Quantizer):
         over the rows `z` of the global batch."""
         if not self.kmeans_init:
             return
+        # Gathered on every training step (one all-gather of the rows): a collective can't sit inside a branch of
+        # the tf.cond under tf.distribute.
+        rows = all_gather_rows(z)
 
         def initialize():
-            codebook, counts = self.kmeans(all_gather_rows(z))
+            codebook, counts = self.kmeans(rows)
             self._set_codebook(codebook, tf.maximum(counts, 1.0))
             self.kmeans_initialized.assign(1.0)
             return tf.constant(True)
