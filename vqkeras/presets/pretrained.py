@@ -36,58 +36,43 @@ def _heibox(folder):
 _F16 = (1, 1, 2, 2, 4)
 _F8 = (1, 2, 2, 4)
 
+def _tokenizer(description, config, url, sha256, fmt, file, member=None):
+    weights = {"url": url, "sha256": sha256, "format": fmt, "file": file}
+    if member:
+        weights["member"] = member
+    return {"kind": "tokenizer", "description": description, "config": config, "weights": weights}
+
+
+_LDM = "https://ommer-lab.com/files/latent-diffusion/"
+_LLAMAGEN = "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/"
+
 PRETRAINED_PRESETS = {
-    "taming_imagenet_f16_1024": {
-        "kind": "tokenizer",
-        "description": "taming-transformers VQGAN, ImageNet, f=16, 1024 codes of dim 256 (rFID 7.94).",
-        "config": _config(1024, 256, 256, _F16, 4),
-        "weights": {"url": _heibox("8088892a516d4e3baf92"), "sha256": None, "format": "taming",
-                    "file": "vqgan_imagenet_f16_1024.ckpt"},
-    },
-    "taming_imagenet_f16_16384": {
-        "kind": "tokenizer",
-        "description": "taming-transformers VQGAN, ImageNet, f=16, 16384 codes of dim 256 (rFID 4.98).",
-        "config": _config(16384, 256, 256, _F16, 4),
-        "weights": {"url": _heibox("a7530b09fed84f80a887"), "sha256": None, "format": "taming",
-                    "file": "vqgan_imagenet_f16_16384.ckpt"},
-    },
-    "taming_openimages_f8_256": {
-        "kind": "tokenizer",
-        "description": "latent-diffusion VQ-f8 (taming's OpenImages f=8 table entry), 256 codes of dim 4.",
-        "config": _config(256, 4, 4, _F8, 3),
-        "weights": {"url": "https://ommer-lab.com/files/latent-diffusion/vq-f8-n256.zip", "sha256": None,
-                    "format": "taming", "file": "vq-f8-n256.zip", "member": "model.ckpt"},
-    },
-    "taming_openimages_f8_16384": {
-        "kind": "tokenizer",
-        "description": "latent-diffusion VQ-f8 (taming's OpenImages f=8 table entry), 16384 codes of dim 4.",
-        "config": _config(16384, 4, 4, _F8, 3),
-        "weights": {"url": "https://ommer-lab.com/files/latent-diffusion/vq-f8.zip", "sha256": None,
-                    "format": "taming", "file": "vq-f8.zip", "member": "model.ckpt"},
-    },
-    "taming_gumbel_f8": {
-        "kind": "tokenizer",
-        "description": "taming-transformers Gumbel-softmax VQGAN, OpenImages, f=8, 8192 codes (conversion not yet "
-                       "supported).",
-        "config": _config(8192, 256, 256, (1, 1, 2, 4), 3),
-        "weights": {"url": _heibox("2e5662443a6b4307b470"), "sha256": None, "format": "taming_gumbel",
-                    "file": "vqgan_gumbel_f8.ckpt"},
-    },
-    "llamagen_vq_ds16": {
-        "kind": "tokenizer",
-        "description": "LlamaGen VQ-16 (ImageNet), f=16, 16384 l2-normalised codes of dim 8 (rFID 2.19 at 256 px).",
-        "config": _config(16384, 8, 256, _F16, 4, l2_normalize=True),
-        "weights": {"url": "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/vq_ds16_c2i.pt",
-                    "sha256": None, "format": "llamagen", "file": "vq_ds16_c2i.pt"},
-    },
-    "llamagen_vq_ds8": {
-        "kind": "tokenizer",
-        "description": "LlamaGen VQ-8 (ImageNet), f=8, 16384 l2-normalised codes of dim 8.",
-        "config": _config(16384, 8, 256, _F8, 3, l2_normalize=True),
-        "weights": {"url": "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/vq_ds8_c2i.pt",
-                    "sha256": "c70d2966ec012f378793214ff0755087e7c5fe6f035b469995143325dca4a4e3",
-                    "format": "llamagen", "file": "vq_ds8_c2i.pt"},
-    },
+    "taming_imagenet_f16_1024": _tokenizer(
+        "taming-transformers VQGAN, ImageNet, f=16, 1024 codes of dim 256 (rFID 7.94).",
+        _config(1024, 256, 256, _F16, 4), _heibox("8088892a516d4e3baf92"), None, "taming",
+        "vqgan_imagenet_f16_1024.ckpt"),
+    "taming_imagenet_f16_16384": _tokenizer(
+        "taming-transformers VQGAN, ImageNet, f=16, 16384 codes of dim 256 (rFID 4.98).",
+        _config(16384, 256, 256, _F16, 4), _heibox("a7530b09fed84f80a887"), None, "taming",
+        "vqgan_imagenet_f16_16384.ckpt"),
+    "taming_openimages_f8_256": _tokenizer(
+        "latent-diffusion VQ-f8 (taming's OpenImages f=8 table entry), 256 codes of dim 4.",
+        _config(256, 4, 4, _F8, 3), _LDM + "vq-f8-n256.zip", None, "taming", "vq-f8-n256.zip", "model.ckpt"),
+    "taming_openimages_f8_16384": _tokenizer(
+        "latent-diffusion VQ-f8 (taming's OpenImages f=8 table entry), 16384 codes of dim 4.",
+        _config(16384, 4, 4, _F8, 3), _LDM + "vq-f8.zip", None, "taming", "vq-f8.zip", "model.ckpt"),
+    "taming_gumbel_f8": _tokenizer(
+        "taming-transformers Gumbel-softmax VQGAN, OpenImages, f=8, 8192 codes (conversion not yet supported).",
+        _config(8192, 256, 256, (1, 1, 2, 4), 3), _heibox("2e5662443a6b4307b470"), None, "taming_gumbel",
+        "vqgan_gumbel_f8.ckpt"),
+    "llamagen_vq_ds16": _tokenizer(
+        "LlamaGen VQ-16 (ImageNet), f=16, 16384 l2-normalised codes of dim 8 (rFID 2.19 at 256 px).",
+        _config(16384, 8, 256, _F16, 4, l2_normalize=True), _LLAMAGEN + "vq_ds16_c2i.pt", None, "llamagen",
+        "vq_ds16_c2i.pt"),
+    "llamagen_vq_ds8": _tokenizer(
+        "LlamaGen VQ-8 (ImageNet), f=8, 16384 l2-normalised codes of dim 8.",
+        _config(16384, 8, 256, _F8, 3, l2_normalize=True), _LLAMAGEN + "vq_ds8_c2i.pt",
+        "c70d2966ec012f378793214ff0755087e7c5fe6f035b469995143325dca4a4e3", "llamagen", "vq_ds8_c2i.pt"),
 }
 
 register_presets(PRETRAINED_PRESETS)
