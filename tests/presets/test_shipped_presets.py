@@ -47,3 +47,15 @@ def test_preset_without_weights_builds_from_config(monkeypatch):
     model = VQVAE.from_preset("t")
     assert isinstance(model, VQVAE) and model.num_embeddings == 16 and model.latent_dim == 4
     assert "fashion_mnist_32" not in vqkeras.presets.list_presets()  # the monkeypatched registry is in use
+
+
+def test_pretrained_preset_goes_through_the_converter_and_says_both_ways_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    import keras
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(ValueError, match=r"checkpoint="):
+        VQVAE.from_preset("taming_imagenet_f16_1024")

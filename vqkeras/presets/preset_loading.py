@@ -10,9 +10,10 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 def load_preset(name, expected_class=None, checkpoint=None):
     """The model of preset `name`.
 
-    - `weights: {"file": ...}`: the shipped `.keras` file, loaded through the checked `vqkeras.export.load_model`.
     - `weights: {"url": ...}`: a pretrained checkpoint in another framework's format, converted by
       `vqkeras.convert` (downloaded once where there is a network, or read from `checkpoint`).
+    - `weights: {"file": ...}` alone: the shipped `.keras` file, loaded through the checked
+      `vqkeras.export.load_model`.
     - no weights: a fresh model of `expected_class` built from the preset's config.
 
     Asking a tokenizer class (`VQVAE`) for a generator preset returns the generator's tokenizer.
@@ -30,14 +31,14 @@ def load_preset(name, expected_class=None, checkpoint=None):
         if expected_class is None:
             raise ValueError(f"Preset {name!r} has no weights; build it with a model class's from_preset.")
         return expected_class(**preset["config"])
-    if "file" in weights:
-        if checkpoint is not None:
-            raise ValueError(f"Preset {name!r} ships its own file; checkpoint= is for converted presets.")
-        model = load_model(REPOSITORY_ROOT / weights["file"])
-    else:
+    if "url" in weights:
         from vqkeras import convert
 
         model = convert.from_preset(name, checkpoint=checkpoint)
+    else:
+        if checkpoint is not None:
+            raise ValueError(f"Preset {name!r} ships its own file; checkpoint= is for converted presets.")
+        model = load_model(REPOSITORY_ROOT / weights["file"])
     return _as_class(model, expected_class, name)
 
 

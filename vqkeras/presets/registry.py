@@ -7,8 +7,9 @@ A preset is a dict with:
 - `config`: the plain-data configuration (constructor or training arguments);
 - `weights` (optional): where the weights come from, one of
   - `{"file": "saved_models/<name>.keras"}`: a file shipped inside the repository (relative to its root),
-  - `{"url": "https://...", "sha256": "<hex>" or None, "format": "<converter name>"}`: a file to download once
-    on a machine with a network (`sha256` None says that no published hash could be found).
+  - `{"url": "https://...", "sha256": "<hex>" or None, "format": "<converter name>", "file": "<download name>"}`: a
+    checkpoint to download once on a machine with a network and convert (`sha256` None says that no published hash
+    could be found; see `vqkeras.convert.from_preset`).
 
 Preset families live in their own modules and call `register_presets` when `vqkeras.presets` imports them.
 """
