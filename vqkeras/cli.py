@@ -316,6 +316,8 @@ def cmd_evaluate(args):
 
 
 def cmd_convert(args):
+    import pickle
+
     from vqkeras.convert import from_llamagen
     from vqkeras.convert import from_taming
     from vqkeras.convert.tokenizer import save_atomically
@@ -329,7 +331,10 @@ def cmd_convert(args):
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise CommandError(f"--out folder {folder} does not exist or is not writable")
     converter = {"taming": from_taming, "llamagen": from_llamagen}[args.source]
-    model = converter(checkpoint)
+    try:
+        model = converter(checkpoint)
+    except pickle.UnpicklingError as error:  # a global outside the reader's allow-list: named, never run
+        raise CommandError(f"{checkpoint}: {error}")
     save_atomically(model, out)
     print(f"wrote {out}: {args.source} tokenizer, {model.num_embeddings} codes of dim {model.latent_dim}, "
           f"f = {model.downsample_factor}, {model.count_params():,} parameters")
