@@ -475,11 +475,16 @@ def cmd_evaluate(args):
 
 
 def cmd_convert(args):
+    import pickle
+
     from vqkeras.convert import from_llamagen
     from vqkeras.convert import from_taming
 
     converter = {"taming": from_taming, "llamagen": from_llamagen}[args.source]
-    model = converter(args.checkpoint)
+    try:
+        model = converter(args.checkpoint)
+    except pickle.UnpicklingError as error:  # a global outside the reader's allow-list: named, never run
+        raise CommandError(f"{args.checkpoint}: {error}")
     model.save(args.out)  # atomic: a temporary file beside it, then os.replace
     print(f"wrote {args.out}: {args.source} tokenizer, {model.num_embeddings} codes of dim {model.latent_dim}, "
           f"f = {model.downsample_factor}, {model.count_params():,} parameters")

@@ -206,3 +206,23 @@ def test_cli_convert_of_a_truncated_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "truncated or corrupt zip" in err and err.count("\n") == 1
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_cli_convert_of_a_malicious_file_is_one_line_and_runs_nothing(tmp_path, capsys):
+    import os
+    import pickle
+
+    from tests import torch_pickles
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    ckpt = tmp_path / "evil.ckpt"
+    ckpt.write_bytes(torch_pickles.zip_file(pickle.dumps({"state_dict": Evil()}, protocol=2), {}))
+    assert main(["convert", "--from", "taming", "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.keras")]) == 2
+    err = capsys.readouterr().err
+    assert "Refusing to load global" in err and err.count("\n") == 1
+    assert not marker.exists()
