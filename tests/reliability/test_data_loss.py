@@ -5,6 +5,7 @@ named moment inside a write (deterministic: the moments where today's Keras leav
 a random delay. Then the target is loaded and compared, and the next save, export or resumed run must succeed.
 """
 
+import os
 import random
 import time
 
@@ -157,10 +158,11 @@ def test_a_failing_export_leaves_the_old_version(tmp_path, monkeypatch):
     model(images(1))
     version = export_saved_model(model, tmp_path, version=1)
     archive_class = type(keras.export.ExportArchive())  # the backend's subclass, which defines write_out
-    original = archive_class.write_out
 
-    def failing(self, filepath, *args, **kwargs):
-        original(self, filepath, *args, **kwargs)
+    def failing(self, filepath, *args, **kwargs):  # fails half-way: a directory with a partial file
+        os.makedirs(filepath, exist_ok=True)
+        with open(os.path.join(filepath, "saved_model.pb"), "wb") as f:
+            f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(archive_class, "write_out", failing)

@@ -255,28 +255,28 @@ _EPOCH_ATTRIBUTE = "_vqkeras_next_epoch"
 def _shuffle_windows(elements, buffer_size, seed):
     """Shuffles consecutive windows of `buffer_size` elements, window `w` by the permutation of seed `(seed, w)`.
 
-    A full shuffle when the window holds the whole dataset (in-memory sources, by default); like a shuffle buffer,
-    it holds `buffer_size` elements. Stateless, unlike `Dataset.shuffle`, whose tensor seeds cannot be made inside a
-    `tf.data` function once a global seed is set.
+    A full shuffle when the window holds the whole dataset (in-memory sources, by default). A window and its permuted
+    copy are in memory at once: twice a shuffle buffer's size. Stateless, unlike `Dataset.shuffle`, whose tensor seeds
+    cannot be made inside a `tf.data` function once a global seed of 0 is set.
     """
 
     def permute(window_index, window):
         keys = tf.random.stateless_uniform(tf.shape(window)[:1], seed=tf.stack([seed, window_index]))
-        return tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).map(lambda j: tf.gather(window, j))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(window, tf.argsort(keys)))
 
     return elements.batch(buffer_size).enumerate().flat_map(permute)
 
 
-def _epochs(elements, shuffle, augment, buffer_size, seed):
-    """Each pass over `elements`: shuffled, and paired with flip coins, by `(seed, epoch)` alone.
+def _epochs(elements, batch_size, drop_remainder, shuffle, augment, buffer_size, seed):
+    """The batches of each pass over `elements`: shuffled, with flip coins, by `(seed, epoch)` alone.
 
     `epoch` is read from a variable when a pass begins, then incremented; `set_epoch` sets it. Epoch `e` draws the
-    shuffle's seed and the flips' seed from `stateless_uniform(seed=(seed, e))`, and image `i` of the pass flips when
-    `stateless_uniform(seed=(flip_seed, i)) < 1/2`. So an epoch's order and flips depend on its number, not on how
-    many passes this process made before it: a resumed run sees the batches of an uninterrupted one.
+    shuffle's seed and the flips' seed from `stateless_uniform(seed=(seed, e))`, and the images of batch `b` flip
+    where `stateless_uniform(seed=(flip_seed, b)) < 1/2`. So an epoch's order and flips depend on its number, not on
+    how many passes this process made before it: a resumed run sees the batches of an uninterrupted one.
 
     Returns:
-        The dataset (elements, or `(element, coin)` pairs with `augment`) and the epoch variable.
+        The dataset of batches (or `(batch, coins)` pairs with `augment`) and the epoch variable.
     """
     next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="next_epoch")
     base_seed = tf.constant(np.random.randint(2**31 - 1) if seed is None else seed, tf.int64)
@@ -286,9 +286,10 @@ def _epochs(elements, shuffle, augment, buffer_size, seed):
             (2,), seed=tf.stack([base_seed, epoch]), minval=0, maxval=2**31 - 1, dtype=tf.int64
         )
         dataset = _shuffle_windows(elements, buffer_size, seeds[0]) if shuffle else elements
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         if augment:
             dataset = dataset.enumerate().map(
-                lambda i, element: (element, tf.random.stateless_uniform((), seed=tf.stack([seeds[1], i])))
+                lambda b, batch: (batch, tf.random.stateless_uniform(tf.shape(batch)[:1], seed=tf.stack([seeds[1], b])))
             )
         return dataset
 
@@ -443,10 +444,10 @@ def load_images(
         buffer_size = shuffle_buffer or min(count or _MAX_STREAM_SHUFFLE_BUFFER, _MAX_STREAM_SHUFFLE_BUFFER)
         to_images = None
 
-    dataset, next_epoch = _epochs(elements, shuffle, augment, buffer_size, seed)
+    dataset, next_epoch = _epochs(elements, batch_size, drop_remainder, shuffle, augment, buffer_size, seed)
     if count is not None:  # lost in `_epochs`' flat_map; Keras' progress bar and epoch ends read it
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        batches = count // batch_size if drop_remainder else -(-count // batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
 
     def finish(batch, coins=None):
         images = batch if to_images is None else to_images(batch)
