@@ -71,7 +71,6 @@ def ours_step(kind, options):
 
 
 def their_step(kind, options):
-    import torch
     import vector_quantize_pytorch as vqp
 
     if kind == "vq":

@@ -1,6 +1,5 @@
 """FSQ against a NumPy reference: bound, rounding, indices, gradients, dtypes, errors, serialization."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
