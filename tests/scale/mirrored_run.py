@@ -5,7 +5,9 @@ on one device (the whole global batch), from the same weights, and prints one JS
 
 - `layer`: a `VectorQuantizerEMA` stepped by hand, with dead-code restarts;
 - `vqvae`: `VQVAE.fit` with an EMA quantizer that restarts codes, and the code-entropy term;
-- `vqgan`: `VQGAN.fit` across `disc_start` (both optimizers, the adaptive weight).
+- `vqgan`: `VQGAN.fit` across `disc_start` (both optimizers, the adaptive weight);
+- `lfq`: LFQ's entropy terms, each replica holding half of a global batch;
+- `kmeans`: a k-means-initialised `VectorQuantizerEMA`'s state after its first training step.
 
 For every run, `max_diff` is the largest |mirrored − one device| over every replica's copy of every variable and
 `replica_diff` the largest |replica 0 − replica 1|.
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tests.tiny_models import tiny_vqgan  # noqa: E402
 from tests.tiny_models import tiny_vqvae  # noqa: E402
 from vqkeras.layers import VectorQuantizerEMA  # noqa: E402
+from vqkeras.quantizers import LFQ  # noqa: E402
 
 STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 SMALL = dict(latent_dim=4, base_channels=4)  # half the width of the shared tiny tokenizer
@@ -142,7 +145,59 @@ def vqgan_run():
     return result
 
 
+def halves(x):
+    """A distributed value whose replica i holds the i-th half of `x`."""
+    n = len(x) // 2
+    return STRATEGY.experimental_distribute_values_from_function(lambda ctx: x[ctx.replica_id_in_sync_group * n:][:n])
+
+
+def lfq_run():
+    """LFQ's batch entropy over the global batch on every replica; one device on it; one replica's half alone."""
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(64, 6)) * 0.1).astype("float32")
+    x[:32] += 0.2  # the halves differ: a replica's own batch mean is not the global one
+    keys = ("batch_entropy", "per_sample_entropy")
+
+    def make():
+        return LFQ(6, inverse_temperature=20.0, entropy_group_bits=3)
+
+    with STRATEGY.scope():
+        layer = make()
+        layer.build((None, 6))
+    step = tf.function(lambda v: STRATEGY.run(
+        lambda r: {k: layer.quantize_with_stats(r, training=True)[k] for k in keys}, args=(v,)))
+    out = step(halves(x))
+    one = make().quantize_with_stats(tf.constant(x), training=True)
+    return {
+        "one_device": {k: float(one[k]) for k in keys},
+        "replicas": {k: [float(v) for v in STRATEGY.experimental_local_results(out[k])] for k in keys},
+        "local_batch_entropy": float(make().quantize_with_stats(tf.constant(x[:32]))["batch_entropy"]),
+    }
+
+
+def kmeans_run():
+    """k-means initialisation on the gathered global batch, then the EMA step, against one device."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(loc=c, scale=0.2, size=(40, 3)) for c in (-3.0, 0.0, 3.0, 6.0)]).astype("float32")
+    x = x[rng.permutation(len(x))]
+
+    def make():
+        layer = VectorQuantizerEMA(8, 3, kmeans_init=True, kmeans_iters=6, seed=5, decay=0.9)
+        layer.build((None, 3))
+        return layer
+
+    with STRATEGY.scope():
+        mirrored = make()
+    reference = make()
+    tf.function(lambda v: STRATEGY.run(lambda r: mirrored.quantize_with_stats(r, training=True)["loss"],
+                                       args=(v,)))(halves(x))
+    reference.quantize_with_stats(tf.constant(x), training=True)
+    result = compare(mirrored.weights, reference.weights)
+    result["initialized"] = float(reference.kmeans_initialized.numpy())
+    return result
+
+
 if __name__ == "__main__":
-    runs = {"layer": layer_run, "vqvae": vqvae_run, "vqgan": vqgan_run}
+    runs = {"layer": layer_run, "vqvae": vqvae_run, "vqgan": vqgan_run, "lfq": lfq_run, "kmeans": kmeans_run}
     names = sys.argv[1:] or list(runs)
     print(json.dumps({name: runs[name]() for name in names}))

@@ -1,4 +1,5 @@
-"""`MirroredStrategy` on 2 logical CPU devices equals one device on the global batch (codebook, EMA state, fit)."""
+"""`MirroredStrategy` on 2 logical CPU devices equals one device on the global batch (codebook, EMA state, fit, LFQ's
+entropy, k-means initialisation)."""
 
 import json
 import os
@@ -50,3 +51,21 @@ def test_vqgan_updates_the_discriminator_from_disc_start_only_on_every_replica(r
     assert runs["vqgan"]["mirrored_history"]["adaptive_weight"] == pytest.approx(
         runs["vqgan"]["reference_history"]["adaptive_weight"], rel=1e-4
     )
+
+
+def test_lfq_batch_entropy_is_the_global_batch_entropy_on_every_replica(runs):
+    lfq = runs["lfq"]
+    for value in lfq["replicas"]["batch_entropy"]:
+        assert value == pytest.approx(lfq["one_device"]["batch_entropy"], abs=1e-5)
+    # The per-sample term is each replica's mean; their mean is the global mean (equal halves).
+    assert sum(lfq["replicas"]["per_sample_entropy"]) / 2 == pytest.approx(
+        lfq["one_device"]["per_sample_entropy"], abs=1e-5)
+    # Not vacuous: a replica's own half has another batch entropy.
+    assert abs(lfq["local_batch_entropy"] - lfq["one_device"]["batch_entropy"]) > 1e-2
+
+
+def test_kmeans_init_and_the_ema_step_equal_one_device_on_the_global_batch(runs):
+    kmeans = runs["kmeans"]
+    assert kmeans["num_replicas"] == 2 and kmeans["initialized"] == 1.0
+    assert kmeans["max_diff"] < 1e-5, kmeans
+    assert kmeans["replica_diff"] == 0.0, kmeans

@@ -62,7 +62,9 @@ def test_200_step_fits_are_finite_and_use_the_codebook_like_float32(member, poli
     _, reference = fit(member, "float32")
     for policy in ("mixed_bfloat16", "mixed_float16"):
         model, history = fit(member, policy)
-        assert int(model.optimizer.iterations.numpy()) == STEPS
+        # Dynamic loss scaling (float16) skips the steps whose scaled gradients overflow: its first steps at most.
+        skipped = STEPS - int(model.optimizer.iterations.numpy())
+        assert skipped == 0 if policy == "mixed_bfloat16" else 0 <= skipped <= 5, (policy, skipped)
         for name, values in history.items():
             assert np.isfinite(values).all(), (policy, name)
         assert abs(history["codebook_usage"][-1] - reference["codebook_usage"][-1]) <= 0.05, (
