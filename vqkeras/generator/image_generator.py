@@ -8,6 +8,7 @@ from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
+from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.images import as_model_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_bool
@@ -129,12 +130,19 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         return tf.clip_by_value(array, -1.0, 1.0)
 
     def encode(self, images):
-        """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`)."""
+        """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`).
+
+        Runs as a graph after the checks, like `VQVAE.encode`."""
         return self.tokenizer.encode(self.prepare_images(images))
 
     def decode(self, tokens):
-        """Images in [-1, 1] from token grids."""
-        return tf.clip_by_value(self.tokenizer.decode(tokens), -1.0, 1.0)
+        """Images in [-1, 1] from token grids. Checks `tokens` eagerly (`VQVAE.checked_indices`), then runs as one
+        graph per generator (`vqkeras.utils.compiled_calls`)."""
+        return run_compiled(self, "decode", self.decode_checked, self.tokenizer.checked_indices(tokens))
+
+    def decode_checked(self, tokens):
+        """`decode` without the checks of `tokens`: the graph that `decode` runs."""
+        return tf.clip_by_value(self.tokenizer.decode_checked(tokens), -1.0, 1.0)
 
     # ---------------------------------------------------------------- training
     def encode_dataset(self, images, batch_size=64):
