@@ -119,54 +119,57 @@ class WallClockBudget(keras.callbacks.Callback):
             self.record()
 
 
+# Our side's recipe, from the library (`vqkeras/presets/recipes.py` explains each setting).
+RECIPE_NAME = "fashion_mnist_28_vqgan"
+RECIPE = vqkeras.presets.get_preset(RECIPE_NAME, kind="recipe")["config"]
+
+
 def ours(num_embeddings, config, quantizer=None):
-    """Our VQVAE with the preset `config` (an `OURS_PRESETS` value) at K = `num_embeddings`. A preset's
+    """Our VQVAE with the tokenizer `config` (`ours_config(variant)`) at K = `num_embeddings`. A variant's
     `quantizer_options` are `VectorQuantizerEMA` arguments (a `quantizer` argument wins over them)."""
-    config = dict(config)
+    config = {key: value for key, value in config.items() if key != "class"}
     options = config.pop("quantizer_options", None)
     if quantizer is None and options:
         quantizer = vqkeras.layers.VectorQuantizerEMA(num_embeddings, config["latent_dim"], name="quantizer",
                                                       **options)
-    return vqkeras.models.VQVAE(image_channels=1, num_embeddings=num_embeddings, quantizer=quantizer,
-                                reconstruction_loss="l2", name=f"vqkeras_k{num_embeddings}", **config)
+    return vqkeras.models.VQVAE(**{**config, "num_embeddings": num_embeddings, "quantizer": quantizer,
+                                   "name": f"vqkeras_k{num_embeddings}"})
 
 
 BASELINE_LEARNING_RATE = 1e-3  # Adam, the keras.io example's rate
-# vqkeras configurations at the 7×7 grid (28×28, f = 4), each with its Adam learning rate (docs/experiments.md has the
-# probes that chose them):
-# - "shuffle" (the default): no normalization, and the decoder upsamples by a convolution at the lower resolution
-#   followed by depth to space, so the full-resolution level stays narrow;
+# vqkeras configurations at the 7×7 grid (28×28, f = 4), as changes to the recipe's tokenizer, each with its Adam
+# learning rate if not the recipe's (docs/experiments.md has the probes that chose them):
+# - "shuffle" (the default): the recipe's own: no normalization, and the decoder upsamples by a convolution at the
+#   lower resolution followed by depth to space, so the full-resolution level stays narrow;
 # - "patch": "shuffle" with `patch_size=2` and one level fewer, so nothing runs at 28×28: the best PSNR, but a worse
 #   generation tokenizer;
 # - "fast_ema": "shuffle" with a faster codebook EMA (decay 0.9); "plain": "shuffle" with nearest-neighbour upsampling;
 #   "narrow": "plain" with GroupNorm; "wide": the first configuration.
-OURS_PRESETS = {
-    "patch": dict(latent_dim=32, base_channels=8, channel_multipliers=(4, 4), num_res_blocks=0,
-                  use_attention=False, normalization="none", upsample="pixel_shuffle", patch_size=2),
-    "fast_ema": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
-                     use_attention=False, normalization="none", upsample="pixel_shuffle",
-                     quantizer_options=dict(decay=0.9)),
-    "shuffle": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
-                    use_attention=False, normalization="none", upsample="pixel_shuffle"),
-    "plain": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
-                  use_attention=False, normalization="none"),
-    "narrow": dict(latent_dim=32, base_channels=8, channel_multipliers=(1, 4, 4), num_res_blocks=0,
-                   use_attention=False),
-    "wide": dict(latent_dim=32, base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1,
-                 use_attention=False),
+OURS_VARIANTS = {
+    "patch": dict(channel_multipliers=(4, 4), patch_size=2),
+    "fast_ema": dict(quantizer_options=dict(decay=0.9)),
+    "shuffle": {},
+    "plain": dict(upsample="nearest"),
+    "narrow": dict(normalization="group", upsample="nearest"),
+    "wide": dict(base_channels=16, channel_multipliers=(1, 2, 2), num_res_blocks=1, normalization="group",
+                 upsample="nearest"),
 }
-OURS_LEARNING_RATES = {"patch": 2e-3, "fast_ema": 2e-3, "shuffle": 2e-3, "plain": 2e-3, "narrow": 1e-3, "wide": 1e-3}
-# Adam's β₂ for every autoencoder, the baseline's included: a β₂ below Keras' 0.999 follows the gradients of these
-# short runs faster. Batch 32 gives our models more steps in the budget and leaves the baseline where it was.
-ADAM_BETA_2 = 0.95
-DEFAULT_BATCH_SIZE = 32
-# AdamW, both priors: in a 10-minute budget both are step-limited, so a smaller batch and a higher rate win; the
-# transformer trains without dropout, which is for long runs.
-PRIOR_LEARNING_RATE = 2e-3
-PRIOR_BATCH_SIZE = 64
-# Both priors train with XLA (Keras leaves it off on CPU-only machines): their many small ops fuse, so each side gets
-# more steps. The tokenizers' phases stay without it: the VQGAN step with the perceptual loss is much slower under XLA.
-PRIOR_JIT_COMPILE = True
+OURS_LEARNING_RATES = {"narrow": 1e-3, "wide": 1e-3}
+# Adam's β₂ for every autoencoder, the baseline's included. Batch 32 gives our models more steps in the budget and
+# leaves the baseline where it was.
+ADAM_BETA_2 = RECIPE["tokenizer_training"]["beta_2"]
+DEFAULT_BATCH_SIZE = RECIPE["tokenizer_training"]["batch_size"]
+# AdamW, both priors (the baseline's too): in a 10-minute budget both are step-limited, so a smaller batch and a
+# higher rate win. Both train with XLA (Keras leaves it off on CPU-only machines), so each side gets more steps.
+PRIOR_LEARNING_RATE = RECIPE["prior_training"]["learning_rate"]
+PRIOR_WEIGHT_DECAY = RECIPE["prior_training"]["weight_decay"]
+PRIOR_BATCH_SIZE = RECIPE["prior_training"]["batch_size"]
+PRIOR_JIT_COMPILE = RECIPE["prior_training"]["jit_compile"]
+
+
+def ours_config(variant):
+    """The tokenizer configuration of `variant` (an `OURS_VARIANTS` key): the recipe's, changed by the variant."""
+    return {**RECIPE["tokenizer"], **OURS_VARIANTS[variant]}
 
 
 # Usage at scale: K = 8192 quantizers for codes of `latent_dim` (dead-code restarts are on by default, threshold 0.1).
@@ -192,10 +195,10 @@ def pixelcnn_prior(**overrides):
     return vqkeras.priors.PixelCNNPrior(64, (7, 7), **{**options, **overrides})
 
 
-def transformer_prior(dropout=0.0, **overrides):
-    """Our prior over the 7×7 grid of K = 64 codes (`overrides`: other `TransformerPrior` arguments)."""
-    options = dict(embed_dim=96, num_layers=4, num_heads=4, name="transformer")
-    return vqkeras.priors.TransformerPrior(64, (7, 7), dropout=dropout, **{**options, **overrides})
+def transformer_prior(**overrides):
+    """Our prior over the 7×7 grid of K = 64 codes: the recipe's (`overrides`: other `TransformerPrior` arguments)."""
+    options = {key: value for key, value in RECIPE["prior"].items() if key != "class"}
+    return vqkeras.priors.TransformerPrior(64, (7, 7), **{**options, "name": "transformer", **overrides})
 
 
 def train(model, train_ds, minutes, lr, probe=None, every=30.0, anneal=0.0, jit_compile=False,
@@ -210,19 +213,16 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, anneal=0.0, jit_
     return budget
 
 
-# The VQGAN phase of our generation tokenizer: the L2 loss of the first phase, the perceptual loss on MobileNetV2 (not
-# on EfficientNet-Lite0, the FID network), a small adaptively weighted PatchGAN loss, and the code-entropy term
-# `0.3·H(p̄)` (τ = 20, about the gap between the squared distances to the nearest and second-nearest code), which
-# trades a little reconstruction for codes the prior models more easily.
-GAN_SETTINGS = dict(perceptual_weight=1.0, perceptual_backbone="mobilenet_v2", disc_weight=0.3, disc_start=0,
-                    disc_warmup=200, disc_num_layers=2, disc_filters=32, reconstruction_loss="l2",
-                    code_entropy_weight=0.3, code_entropy_temperature=20.0)
+# The VQGAN phase of our generation tokenizer (the recipe's `vqgan`): the L2 loss of the first phase, the perceptual
+# loss on MobileNetV2, a small PatchGAN loss and the code-entropy term.
+GAN_SETTINGS = {key: value for key, value in RECIPE["vqgan"].items() if key != "perceptual_image_size"}
 # The perceptual loss sees the 28×28 images resized to this side (`--perceptual-image-size`; 0: native): at 28×28
 # MobileNetV2's deep taps are 1×1 to 4×4 maps; at 112 the backbone's cost leaves too few steps.
-PERCEPTUAL_IMAGE_SIZE = 56
+PERCEPTUAL_IMAGE_SIZE = RECIPE["vqgan"]["perceptual_image_size"]
 # Adam(β₁ = 0.5), both players.
-GAN_LEARNING_RATE = 6e-4
-DEFAULT_ANNEAL = 0.2
+GAN_LEARNING_RATE = RECIPE["vqgan_training"]["learning_rate"]
+GAN_BETA_1 = RECIPE["vqgan_training"]["beta_1"]
+DEFAULT_ANNEAL = RECIPE["anneal"]
 
 
 def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal=0.0,
@@ -233,8 +233,8 @@ def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal
     settings = {"perceptual_image_size": perceptual_image_size or None, **GAN_SETTINGS}
     gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **settings)
     budget = train(gan, train_ds, minutes, lr, probe=probe, anneal=anneal,
-                   optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                   discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
+                   optimizer=keras.optimizers.Adam(lr, beta_1=GAN_BETA_1),
+                   discriminator_optimizer=keras.optimizers.Adam(lr, beta_1=GAN_BETA_1))
     return gan, budget
 
 
@@ -256,7 +256,9 @@ class TimedSnapshots(keras.callbacks.Callback):
 
 def learning_rate(key, preset):
     """The reconstruction phase's Adam rate of `RECONSTRUCTION_MODELS[key]` (our models at the `preset`'s rate)."""
-    return BASELINE_LEARNING_RATE if key.startswith("baseline") else OURS_LEARNING_RATES[preset]
+    if key.startswith("baseline"):
+        return BASELINE_LEARNING_RATE
+    return OURS_LEARNING_RATES.get(preset, RECIPE["tokenizer_training"]["learning_rate"])
 
 
 def train_images(batch_size=DEFAULT_BATCH_SIZE, seed=0):
@@ -269,7 +271,7 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
               snapshots=(), jit_compile=PRIOR_JIT_COMPILE):
     """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
     the copies taken then as `"guides"` (see `TimedSnapshots`). `jit_compile`: the training step with XLA."""
-    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.01), jit_compile=jit_compile)
+    prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=PRIOR_WEIGHT_DECAY), jit_compile=jit_compile)
     budget = WallClockBudget(minutes, anneal=anneal)
     # The budget callback runs first, so a snapshot sees the step count it has just updated.
     timed = TimedSnapshots(budget, snapshots)
@@ -323,8 +325,8 @@ SELECTION_IMAGES = 10000
 # Guided sampling: each prior's copies of itself at these fractions of its budget guide it, `(1 + w) log p − w log q`
 # (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Early, weak copies at moderate w guide best; larger
 # w overshoots.
-GUIDE_SNAPSHOTS = "0.05,0.1"
-GUIDANCE_SCALES = "0.25,0.35,0.5,0.75"
+GUIDE_SNAPSHOTS = ",".join(f"{f:g}" for f in RECIPE["guidance"]["snapshots"])
+GUIDANCE_SCALES = ",".join(f"{w:g}" for w in RECIPE["guidance"]["scales"])
 
 
 def floats(text):
@@ -416,8 +418,9 @@ def main():
     parser.add_argument("--output", default=DOCS_PATH, help="Markdown file whose section is rewritten")
     parser.add_argument("--section-from", default=None, metavar="JSON",
                         help="only rewrite the docs section from the results file of an earlier run, then exit")
-    parser.add_argument("--ours", default=DEFAULTS["ours"], choices=sorted(OURS_PRESETS),
-                        help="vqkeras configuration (see OURS_PRESETS)")
+    parser.add_argument("--ours", default=DEFAULTS["ours"], choices=sorted(OURS_VARIANTS),
+                        help=f"vqkeras configuration: the recipe {RECIPE_NAME!r} ('shuffle') or a variant of it "
+                             "(see OURS_VARIANTS)")
     parser.add_argument("--phases", default=DEFAULTS["phases"],
                         help="comma-separated subset of reconstruction, scale, generation (generation needs the "
                              "K=64 models of the reconstruction phase)")
@@ -458,7 +461,7 @@ def main():
     check_data()
     if args.save_dir:
         os.makedirs(args.save_dir, exist_ok=True)
-    config = OURS_PRESETS[args.ours]
+    config = ours_config(args.ours)
     learning_rates = {key: args.lr or learning_rate(key, args.ours) for key in RECONSTRUCTION_MODELS}
     scale_minutes = args.minutes if args.scale_minutes is None else args.scale_minutes
     keras.utils.set_random_seed(args.seed)

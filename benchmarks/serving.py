@@ -8,7 +8,8 @@ Small randomly initialised models (speed does not depend on training): a VQ-VAE 
 token grid, K = 512) and a transformer prior over its grid, joined in an `ImageGenerator` and exported with
 `vqkeras.export.export_saved_model`. The SavedModel is loaded in this process with `tf.saved_model.load` and called
 through its signatures (what TF Serving runs, minus the RPC); the Keras side calls `tokenizer.encode`,
-`generator.decode` and `generator.generate` as a user would. Every case is warmed up (traced) first, then timed
+`generator.decode` and `generator.generate` as a user would (argument checks, then compiled graphs:
+`vqkeras.utils.compiled_calls`). Every case is warmed up (traced) first, then timed
 `--repeats` times with the two sides alternated; the figure is the median. Prints a Markdown section.
 """
 
@@ -135,7 +136,8 @@ def main(argv=None):
         f"sampled with the KV cache, temperature 1, top_k={TOP_K}.",
         "",
         "Keras: `tokenizer.encode(x)`, `generator.decode(indices)`, `generator.generate(n, seed=s, top_k=100)` "
-        "(eager calls; the sampling loop is a `tf.function` inside). SavedModel: `export_saved_model(generator, ...)`, "
+        "(called eagerly: they check their arguments, then run the model through `tf.function`s made once per model, "
+        "and the sampling loop is one). SavedModel: `export_saved_model(generator, ...)`, "
         "loaded in the same process with `tf.saved_model.load` and called through `signatures[...]`: TF Serving's "
         "graph, without the RPC. Median of "
         f"{args.repeats} calls after a warm-up, the two sides alternated. Export took {export_seconds:.1f} s. "

@@ -8,6 +8,7 @@ from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
+from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.images import as_model_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_bool
@@ -159,16 +160,23 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
 
     def encode(self, images):
         """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`); `(n, h, w·depth)`,
-        the prior's layout, for a residual tokenizer."""
+        the prior's layout, for a residual tokenizer. Runs as a graph after the checks, like `VQVAE.encode`."""
         return self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(images)))
 
     def decode(self, tokens):
-        """Images in [-1, 1] from token grids in the prior's layout (as `encode` and `generate_tokens` give)."""
+        """Images in [-1, 1] from token grids in the prior's layout (as `encode` and `generate_tokens` give). Checks
+        `tokens` eagerly (`VQVAE.checked_indices`), then runs as one graph per generator
+        (`vqkeras.utils.compiled_calls`)."""
         tokens = tf.convert_to_tensor(tokens)
         if self.depth != 1 and tokens.shape.rank != 3:
             raise ValueError(f"tokens must have shape (n, h, w·depth) with depth={self.depth}. Received: "
                              f"tokens.shape={tokens.shape}")
-        return tf.clip_by_value(self.tokenizer.decode(self.to_tokenizer_indices(tokens)), -1.0, 1.0)
+        indices = self.tokenizer.checked_indices(self.to_tokenizer_indices(tokens))
+        return run_compiled(self, "decode", self.decode_checked, indices)
+
+    def decode_checked(self, indices):
+        """`decode` without the checks: the graph that `decode` runs, on the tokenizer's indices."""
+        return tf.clip_by_value(self.tokenizer.decode_checked(indices), -1.0, 1.0)
 
     # ---------------------------------------------------------------- training
     def encode_dataset(self, images, batch_size=64):

@@ -18,6 +18,7 @@ from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import check_model_range
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.images import model_range_error
+from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.removed_options import pop_removed_option
 from vqkeras.utils.validation import check_bool
@@ -321,29 +322,46 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         return tuple(self.quantizer.index_shape)
 
     def encode(self, images):
-        """Int32 code indices `(batch, H/f, W/f, *index_shape)` of float images in [-1, 1]."""
+        """Int32 code indices `(batch, H/f, W/f, *index_shape)` of float images in [-1, 1].
+
+        Checks `images` eagerly, then runs as a graph (`vqkeras.utils.compiled_calls`: one `tf.function` per model,
+        no retracing per batch size)."""
         images = self.checked(tf.convert_to_tensor(images))
+        if not self.built:
+            self.build(tuple(images.shape))
+        return run_compiled(self, "encode", self.encode_checked, images)
+
+    def encode_checked(self, images):
+        """`encode` without the checks of `images`: the graph that `encode` runs."""
         return self.quantizer.get_code_indices(self.pre_quant(self.encoder(images, training=False)))
 
     def decode(self, indices):
         """Images in about [-1, 1] from int code indices `(batch, h, w, *index_shape)` in `[0, K)`.
 
         Indices outside `[0, K)` raise a `ValueError` eagerly, and an `InvalidArgumentError` from an assertion in a
-        graph (a GPU's gather would return zeros for them instead of failing)."""
+        graph (a GPU's gather would return zeros for them instead of failing). After the checks, runs as a graph
+        (as `encode`)."""
+        return run_compiled(self, "decode", self.decode_checked, self.checked_indices(indices))
+
+    def decode_checked(self, indices):
+        """`decode` without the checks of `indices`: the graph that `decode` runs."""
+        return self.decoder(self.post_quant(self.quantizer.get_codebook_entries(indices)), training=False)
+
+    def checked_indices(self, indices, argument="indices"):
+        """`indices` as a tensor, after the checks of their rank, dtype and range that `decode` makes."""
         indices = tf.convert_to_tensor(indices)
         if indices.shape.rank != 3 + len(self.index_shape) or not indices.dtype.is_integer:
             expected = ", ".join(["batch", "h", "w", *map(str, self.index_shape)])
             raise ValueError(
-                f"indices must be an integer tensor of shape ({expected}). "
-                f"Received: indices.shape={indices.shape}, indices.dtype={indices.dtype.name}"
+                f"{argument} must be an integer tensor of shape ({expected}). "
+                f"Received: {argument}.shape={indices.shape}, {argument}.dtype={indices.dtype.name}"
             )
         if not self.built:
             raise ValueError(
                 "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
                 f"Received: an unbuilt {type(self).__name__}"
             )
-        vectors = self.quantizer.get_codebook_entries(check_indices(indices, self.num_embeddings))
-        return self.decoder(self.post_quant(vectors), training=False)
+        return check_indices(indices, self.num_embeddings, argument)
 
     # ---------------------------------------------------------------- training
     def reconstruction_error(self, images, reconstructions):

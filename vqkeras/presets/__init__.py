@@ -6,3 +6,4 @@ from vqkeras.presets.registry import register_presets
 from vqkeras.presets.preset_loading import load_preset
 from vqkeras.presets import shipped  # noqa: F401  (registers the shipped generators)
 from vqkeras.presets import pretrained  # noqa: F401  (registers the pretrained tokenizer presets)
+from vqkeras.presets import recipes  # noqa: F401  (registers the training recipes)
