@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from tests.convert.test_taming_reference import TOLERANCE
+from tests.convert.test_taming_reference import TamingVQModel
+from tests.convert.test_taming_reference import _move_norms
 from tests.convert.test_taming_reference import _images
 from tests.convert.test_taming_reference import _random_model
 from tests.convert.test_taming_reference import _reduced
 from tests.convert.test_taming_reference import _save_lightning_checkpoint
-from tests.convert.test_taming_reference import taming_model
 from tests.convert.test_taming_reference import torch
 from vqkeras.convert import from_taming
 from vqkeras.presets import get_preset
@@ -28,44 +29,26 @@ CONFIG = _reduced(get_preset("taming_gumbel_f8")["config"])
 RESOLUTION = 32  # f = 8: 4×4 tokens
 
 
-class TamingGumbelVQ(torch.nn.Module):
+class TamingGumbelVQ(TamingVQModel):
     """taming's `GumbelVQ` without its Lightning parts (the same submodules, hence the same state dict names):
     `encoder → quant_conv → quantize.proj` gives the logits; `quantize.embed → post_quant_conv → decoder`."""
 
     def __init__(self, config, resolution):
-        super().__init__()
-        ddconfig = dict(double_z=False, z_channels=config["z_channels"], resolution=resolution, in_channels=3,
-                        out_ch=3, ch=config["base_channels"], ch_mult=config["channel_multipliers"],
-                        num_res_blocks=config["num_res_blocks"],
-                        attn_resolutions=[resolution // 2**level for level in config["attention_levels"]],
-                        dropout=0.0)
-        self.encoder = taming_model.Encoder(**ddconfig)
-        self.decoder = taming_model.Decoder(**ddconfig)
+        super().__init__(config, resolution)
         self.quantize = taming_quantize.GumbelQuantize(config["z_channels"], config["latent_dim"],
                                                        n_embed=config["num_embeddings"], kl_weight=1e-8)
-        self.quant_conv = torch.nn.Conv2d(config["z_channels"], config["latent_dim"], 1)
-        self.post_quant_conv = torch.nn.Conv2d(config["latent_dim"], config["z_channels"], 1)
-
-    def latents(self, x):
-        return self.quant_conv(self.encoder(x))
 
     def logits(self, x):
         return self.quantize.proj(self.latents(x))
 
     def decode_indices(self, indices):
-        codes = self.quantize.embed(indices).permute(0, 3, 1, 2)
+        codes = self.quantize.embed(indices).permute(0, 3, 1, 2)  # nn.Embedding: N(0, 1) codes
         return self.decoder(self.post_quant_conv(codes))
 
 
 def _random_gumbel_model(seed=0):
     torch.manual_seed(seed)
-    model = TamingGumbelVQ(CONFIG, RESOLUTION).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:  # GroupNorm starts at (1, 0): move it so the affine map is tested
-                p.add_(0.2 * torch.randn_like(p))
-        model.quantize.embed.weight.normal_()  # nn.Embedding's N(0, 1) already; codes on the latents' scale
-    return model
+    return _move_norms(TamingGumbelVQ(CONFIG, RESOLUTION).eval())
 
 
 @pytest.fixture(scope="module")
