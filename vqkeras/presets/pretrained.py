@@ -9,7 +9,9 @@ without one (`None`), and for them the converter's checks of every tensor's name
 
 Architectures (taming's `ddconfig` → vqkeras): `ch` → `base_channels`, `ch_mult` → `channel_multipliers`,
 `attn_resolutions = [r]` at `resolution = 256` → `attention_levels = [log2(256 / r)]`, `z_channels` as is,
-`embed_dim` → `latent_dim`, `n_embed` → `num_embeddings`.
+`embed_dim` → `latent_dim`, `n_embed` → `num_embeddings`; taming's `GumbelVQ` → `quantizer="gumbel"` (its
+`vqgan_gumbel_f8` `model.yaml`: `n_embed 8192`, `embed_dim 256`, `z_channels 256`, `ch 128`, `ch_mult [1, 1, 2, 4]`,
+`attn_resolutions [32]`, `kl_weight 1e-8`).
 """
 
 from vqkeras.presets.registry import register_presets
