@@ -58,8 +58,7 @@ def test_every_published_checkpoint_has_a_preset():
     assert set(PRETRAINED) <= set(list_presets("tokenizer"))
     for name in PRETRAINED:
         weights = get_preset(name)["weights"]
-        assert weights["url"].startswith("https://") and weights["format"] in ("taming", "llamagen",
-                                                                                "taming_gumbel")
+        assert weights["url"].startswith("https://") and weights["format"] in ("taming", "llamagen")
         assert weights["sha256"] is None or len(weights["sha256"]) == 64
     assert get_preset("llamagen_vq_ds16")["config"]["l2_normalize"]
     assert get_preset("taming_imagenet_f16_16384")["config"]["attention_levels"] == [4]
@@ -68,19 +67,6 @@ def test_every_published_checkpoint_has_a_preset():
 def test_unknown_preset_names_the_closest():
     with pytest.raises(ValueError, match="Did you mean 'taming_imagenet_f16_1024'"):
         from_preset("taming_imagenet_f16_1000")
-
-
-def test_gumbel_is_not_yet_supported(cache):
-    with pytest.raises(ValueError, match=r"'taming_gumbel_f8' .*not yet supported"):
-        from_preset("taming_gumbel_f8")
-
-
-def test_gumbel_checkpoint_is_named(tmp_path):
-    path = tmp_path / "gumbel.ckpt"
-    torch.save({"state_dict": {"quantize.proj.weight": torch.zeros(8192, 256, 1, 1),
-                               "quantize.embed.weight": torch.zeros(8192, 256)}}, path)
-    with pytest.raises(ValueError, match="GumbelVQ checkpoint .* not yet supported"):
-        from_taming(path)
 
 
 def test_offline_without_checkpoint_says_both_ways(cache, monkeypatch):

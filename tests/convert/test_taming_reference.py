@@ -56,13 +56,19 @@ class TamingVQModel(torch.nn.Module):
         return self.decoder(self.post_quant_conv(quantized)), indices
 
 
-def _random_model(config, resolution, seed=0):
-    torch.manual_seed(seed)
-    model = TamingVQModel(config, resolution).eval()
+def _move_norms(model):
+    """GroupNorm starts at (1, 0): moves its weights (randomly) so the affine map is tested. Returns `model`."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name:  # GroupNorm starts at (1, 0): move it so the affine map is tested
+            if "norm" in name:
                 p.add_(0.2 * torch.randn_like(p))
+    return model
+
+
+def _random_model(config, resolution, seed=0):
+    torch.manual_seed(seed)
+    model = _move_norms(TamingVQModel(config, resolution).eval())
+    with torch.no_grad():
         # A codebook on the latents' scale (as a trained one is), so nearest codes are well separated: taming's
         # default uniform(±1/K) codebook makes every latent nearly equidistant from all codes.
         z = model.latents(torch.rand(4, 3, resolution, resolution) * 2 - 1).permute(0, 2, 3, 1)

@@ -2,7 +2,10 @@
 
 A converted tokenizer is a `VQVAE` with a gradient-trained `VectorQuantizer` (both originals train their codebooks
 by gradient, with `β = 0.25`), GroupNorm, nearest-neighbour upsampling and attention in the middle, described by a
-plain dict (`config`) of `VQVAE` arguments plus `l2_normalize` (LlamaGen compares l2-normalised codes).
+plain dict (`config`) of `VQVAE` arguments plus `l2_normalize` (LlamaGen compares l2-normalised codes) and
+`quantizer`: `"vector"` (the default) or `"gumbel"` for taming's `GumbelVQ`, which becomes a `GumbelQuantizer`
+with taming's `gumbel_f8` KL weight `10⁻⁸`. (taming anneals the Gumbel temperature with a cosine schedule that the
+converted model does not carry over: fine-tuning restarts `GumbelQuantizer`'s own schedule at `τ₀ = 1`.)
 """
 
 import os
@@ -10,11 +13,15 @@ import os
 import numpy as np
 
 from vqkeras.backbones.torch_checkpoint import load_torch_checkpoint
+from vqkeras.quantizers.gumbel_quantizer import GumbelQuantizer
 from vqkeras.quantizers.vector_quantizer import VectorQuantizer
 from vqkeras.models.vqvae import VQVAE
 
 CONFIG_KEYS = ("image_channels", "num_embeddings", "latent_dim", "z_channels", "base_channels",
-               "channel_multipliers", "num_res_blocks", "attention_levels", "l2_normalize")
+               "channel_multipliers", "num_res_blocks", "attention_levels", "l2_normalize", "quantizer")
+OPTIONAL_KEYS = ("l2_normalize", "quantizer")
+QUANTIZERS = ("vector", "gumbel")
+GUMBEL_KL_WEIGHT = 1e-8  # taming's configs/..._vqgan_gumbel_f8 (`kl_weight: 1.0e-08`)
 
 
 def read_state_dict(path, source, containers):
@@ -71,7 +78,8 @@ def infer_config(state, source, level_prefix, block, conv_in="encoder.conv_in.we
             raise ValueError(f"{source}: level {level} has {channels} channels, not a multiple of the first "
                              f"convolution's {base}.")
         multipliers.append(channels // base)
-    num_embeddings, latent_dim = shape("quantize.embedding.weight")
+    gumbel = "quantize.proj.weight" in state  # taming's GumbelVQ: logits `proj`, codebook `embed`
+    num_embeddings, latent_dim = shape("quantize.embed.weight" if gumbel else "quantize.embedding.weight")
     return {
         "image_channels": int(image_channels),
         "num_embeddings": int(num_embeddings),
@@ -82,20 +90,31 @@ def infer_config(state, source, level_prefix, block, conv_in="encoder.conv_in.we
         "num_res_blocks": num_res_blocks,
         "attention_levels": [level for level in range(levels) if f"{level_prefix(level)}.attn.0.q.weight" in state],
         "l2_normalize": False,
+        "quantizer": "gumbel" if gumbel else "vector",
     }
 
 
 def build_tokenizer(config):
     """A built `VQVAE` (weights not loaded) from a converter config (see the module docstring)."""
     unknown = sorted(set(config) - set(CONFIG_KEYS))
-    missing = sorted(set(CONFIG_KEYS) - set(config) - {"l2_normalize"})
+    missing = sorted(set(CONFIG_KEYS) - set(config) - set(OPTIONAL_KEYS))
     if unknown or missing:
         raise ValueError(f"A converter config needs the keys {CONFIG_KEYS}. Received unknown keys {unknown}, "
                          f"missing keys {missing}")
     config = dict(config)
     l2_normalize = bool(config.pop("l2_normalize", False))
-    quantizer = VectorQuantizer(config["num_embeddings"], config["latent_dim"], l2_normalize=l2_normalize,
-                                name="quantizer")
+    kind = config.pop("quantizer", "vector")
+    if kind not in QUANTIZERS:
+        raise ValueError(f"A converter config's quantizer must be one of {QUANTIZERS}. Received: quantizer={kind!r}")
+    if kind == "gumbel":
+        if l2_normalize:
+            raise ValueError("A converter config with quantizer='gumbel' cannot have l2_normalize=True. Received: "
+                             f"l2_normalize={l2_normalize}")
+        quantizer = GumbelQuantizer(config["num_embeddings"], config["latent_dim"], kl_weight=GUMBEL_KL_WEIGHT,
+                                    name="quantizer")
+    else:
+        quantizer = VectorQuantizer(config["num_embeddings"], config["latent_dim"], l2_normalize=l2_normalize,
+                                    name="quantizer")
     model = VQVAE(**config, quantizer=quantizer, use_attention=True, normalization="group", upsample="nearest")
     model.build((None, None, None, config["image_channels"]))
     return model

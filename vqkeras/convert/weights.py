@@ -9,7 +9,8 @@ the Keras variable's (in torch layout) and assigns it:
 - GroupNorm: `weight, bias` → `gamma, beta`;
 - attention: the 1×1 convs `q, k, v` (`(C, C, 1, 1)`) → one `Dense` kernel `(C, 3C) = [qᵀ | kᵀ | vᵀ]`, and `proj_out`
   → the `Dense` `proj`;
-- codebook: `(K, D)` as is.
+- codebook: `(K, D)` as is;
+- a Gumbel quantizer's logits, a 1×1 conv `(K, D, 1, 1)` → the `Dense` `to_logits`, kernel `(D, K)`.
 
 The first tensor that is missing or mis-shaped raises a `ValueError` naming the key and both shapes; tensors left
 over (beyond the skipped ones, e.g. the discriminator's `loss.*`) are an error too, each named with its shape.
@@ -75,8 +76,13 @@ class StateDictLoader:
             biases.append(self.take(f"{prefix}.{name}.bias", (c,)))
         block.qkv.kernel.assign(np.concatenate(kernels, axis=1))
         block.qkv.bias.assign(np.concatenate(biases))
-        block.proj.kernel.assign(self.take(f"{prefix}.proj_out.weight", (c, c, 1, 1))[:, :, 0, 0].T)
-        block.proj.bias.assign(self.take(f"{prefix}.proj_out.bias", (c,)))
+        self.pointwise(f"{prefix}.proj_out", block.proj)
+
+    def pointwise(self, prefix, dense):
+        """A 1×1 convolution `(O, I, 1, 1)` into a `Dense` on the channel axis (kernel `(I, O)`)."""
+        i, o = dense.kernel.shape
+        dense.kernel.assign(self.take(f"{prefix}.weight", (o, i, 1, 1))[:, :, 0, 0].T)
+        dense.bias.assign(self.take(f"{prefix}.bias", (o,)))
 
     def layer(self, prefix, layer):
         """Loads any of the stack's weighted layers (residual block, attention block, convolution, GroupNorm)."""
@@ -103,8 +109,9 @@ def load_vqvae_weights(model, loader, names):
     """Loads every weight of a built `VQVAE` through `loader`, with `names(keras_path) → torch prefix`.
 
     `keras_path` is `"<stack>/<layer name>"` for the encoder's and decoder's layers (`body`, then `norm_out`,
-    `conv_out`), and `"pre_quant"`, `"post_quant"`, `"quantizer"` for the rest. Layers without weights (upsampling)
-    are passed over.
+    `conv_out`), and `"pre_quant"`, `"post_quant"`, `"quantizer"` (the codebook) for the rest, plus
+    `"quantizer_logits"` (before the codebook) for a quantizer with a `to_logits` projection (`GumbelQuantizer`).
+    Layers without weights (upsampling) are passed over.
     """
     for stack_name in ("encoder", "decoder"):
         stack = getattr(model, stack_name)
@@ -113,6 +120,8 @@ def load_vqvae_weights(model, loader, names):
                 loader.layer(names(f"{stack_name}/{layer.name}"), layer)
     loader.conv(names("pre_quant"), model.pre_quant)
     loader.conv(names("post_quant"), model.post_quant)
+    if hasattr(model.quantizer, "to_logits"):
+        loader.pointwise(names("quantizer_logits"), model.quantizer.to_logits)
     embeddings = model.quantizer.embeddings
     embeddings.assign(loader.take(names("quantizer"), tuple(embeddings.shape)))
     loader.check_all_used()

@@ -9,13 +9,16 @@ without one (`None`), and for them the converter's checks of every tensor's name
 
 Architectures (taming's `ddconfig` → vqkeras): `ch` → `base_channels`, `ch_mult` → `channel_multipliers`,
 `attn_resolutions = [r]` at `resolution = 256` → `attention_levels = [log2(256 / r)]`, `z_channels` as is,
-`embed_dim` → `latent_dim`, `n_embed` → `num_embeddings`.
+`embed_dim` → `latent_dim`, `n_embed` → `num_embeddings`; taming's `GumbelVQ` → `quantizer="gumbel"` (its
+`vqgan_gumbel_f8` `model.yaml`: `n_embed 8192`, `embed_dim 256`, `z_channels 256`, `ch 128`, `ch_mult [1, 1, 2, 4]`,
+`attn_resolutions [32]`, `kl_weight 1e-8`).
 """
 
 from vqkeras.presets.registry import register_presets
 
 
-def _config(num_embeddings, latent_dim, z_channels, multipliers, attention_level, l2_normalize=False):
+def _config(num_embeddings, latent_dim, z_channels, multipliers, attention_level, l2_normalize=False,
+            quantizer="vector"):
     return {
         "image_channels": 3,
         "num_embeddings": num_embeddings,
@@ -26,6 +29,7 @@ def _config(num_embeddings, latent_dim, z_channels, multipliers, attention_level
         "num_res_blocks": 2,
         "attention_levels": [attention_level],
         "l2_normalize": l2_normalize,
+        "quantizer": quantizer,
     }
 
 
@@ -62,8 +66,9 @@ PRETRAINED_PRESETS = {
         "latent-diffusion VQ-f8 (taming's OpenImages f=8 table entry), 16384 codes of dim 4.",
         _config(16384, 4, 4, _F8, 3), _LDM + "vq-f8.zip", None, "taming", "vq-f8.zip", "model.ckpt"),
     "taming_gumbel_f8": _tokenizer(
-        "taming-transformers Gumbel-softmax VQGAN, OpenImages, f=8, 8192 codes (conversion not yet supported).",
-        _config(8192, 256, 256, (1, 1, 2, 4), 3), _heibox("2e5662443a6b4307b470"), None, "taming_gumbel",
+        "taming-transformers Gumbel-softmax VQGAN, OpenImages, f=8, 8192 codes of dim 256 (argmax at inference).",
+        _config(8192, 256, 256, (1, 1, 2, 4), 3, quantizer="gumbel"), _heibox("2e5662443a6b4307b470"), None,
+        "taming",
         "vqgan_gumbel_f8.ckpt"),
     "llamagen_vq_ds16": _tokenizer(
         "LlamaGen VQ-16 (ImageNet), f=16, 16384 l2-normalised codes of dim 8 (rFID 2.19 at 256 px).",
