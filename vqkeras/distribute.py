@@ -25,12 +25,18 @@ def replica_scaled(loss):
     return loss / ctx.num_replicas_in_sync
 
 
-def replica_mean(value):
-    """Mean of `value` (a tensor) over the replicas in sync; identity outside `tf.distribute`."""
+def replica_all_reduce(value, op):
+    """`value` reduced with `op` (a `tf.distribute.ReduceOp`) over the replicas in sync; identity outside
+    `tf.distribute` or with one replica."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return value
-    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+    return ctx.all_reduce(op, value)
+
+
+def replica_mean(value):
+    """Mean of `value` (a tensor) over the replicas in sync; identity outside `tf.distribute`."""
+    return replica_all_reduce(value, tf.distribute.ReduceOp.MEAN)
 
 
 def _parse_version(text):

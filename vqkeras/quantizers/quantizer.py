@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.distribute import replica_all_reduce
+
 
 def entropy(probs, axis=None):
     """Entropy in nats, `−Σ p log p`, of probability vectors (`1e-10` keeps empty entries finite)."""
@@ -12,10 +14,7 @@ def entropy(probs, axis=None):
 
 def all_reduce_sum(value):
     """Sums `value` over replicas inside a `tf.distribute` replica context; identity otherwise."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return value
-    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+    return replica_all_reduce(value, tf.distribute.ReduceOp.SUM)
 
 
 def all_gather_rows(z):
