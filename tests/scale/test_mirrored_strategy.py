@@ -50,3 +50,11 @@ def test_vqgan_updates_the_discriminator_from_disc_start_only_on_every_replica(r
     assert runs["vqgan"]["mirrored_history"]["adaptive_weight"] == pytest.approx(
         runs["vqgan"]["reference_history"]["adaptive_weight"], rel=1e-4
     )
+
+
+def test_vqgan_with_diff_augment_trains_every_replica_in_sync(runs):
+    run = runs["vqgan_diff_augment"]
+    assert run["num_replicas"] == 2 and run["replica_diff"] == 0.0 and run["finite"], run
+    assert run["discriminator_moved"] and run["discriminator_iterations"] == 5
+    for name, values in run["history"].items():
+        assert all(abs(v) < float("inf") for v in values), name
