@@ -46,9 +46,13 @@ def test_train_vqgan_runs_the_recipe_and_arguments_win(tmp_path):
     assert int(tokenizer.optimizer.iterations.numpy()) == 2
 
 
-def test_unknown_preset_names_the_closest():
+def test_unknown_preset_names_the_closest_and_no_data_is_an_error():
     with pytest.raises(ValueError, match="Did you mean 'orl_faces_64'"):
         vqkeras.train_vqgan(preset="orl_face_64")
+    with pytest.raises(ValueError, match="dataset=None"):
+        vqkeras.train_vqgan(image_size=8)
+    with pytest.raises(ValueError, match="reconstruction_epochs=-1"):
+        vqkeras.train_vqgan(preset="orl_faces_64", reconstruction_epochs=-1)
 
 
 def test_cli_preset_rejects_flags_it_sets_and_unknown_names(capsys):

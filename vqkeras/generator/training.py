@@ -91,6 +91,8 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
            prior_learning_rate=None, backup_dir=None):
     """Trains `tokenizer_cls(**tokenizer_kwargs)` with `fit` (after a `VQVAE` phase of `reconstruction_epochs`,
     continued by `tokenizer_cls.from_vqvae`), then a prior on its tokens; returns the generator."""
+    if dataset is None:
+        raise ValueError("dataset is needed (or a preset that names it). Received: dataset=None")
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
     if isinstance(reconstruction_epochs, bool) or not isinstance(reconstruction_epochs, int) or (
