@@ -278,6 +278,32 @@ def _training_callbacks(args, data, sample_images):
     return callbacks
 
 
+# `vqkeras train` flags that a --preset run takes; every other flag must keep its default there.
+_PRESET_FLAGS = {"command", "func", "parser", "model", "preset", "out", "backup_dir"}
+
+
+def _train_preset(args):
+    """`vqkeras train --preset NAME`: the recipe's whole `train_vqgan` run, saved as an inference generator."""
+    from vqkeras.presets import get_recipe
+
+    try:
+        get_recipe(args.preset)
+    except ValueError as error:
+        raise CommandError(str(error))
+    changed = sorted(f"--{dest.replace('_', '-')}" for dest, value in vars(args).items()
+                     if dest not in _PRESET_FLAGS and value != args.parser.get_default(dest))
+    if changed:
+        raise CommandError(f"--preset sets the training arguments; these flags can't be combined with it: "
+                           f"{', '.join(changed)} (train_vqgan(preset=..., **overrides) can override them)")
+    if args.model not in (None, "vqgan"):
+        raise CommandError(f"a recipe preset trains a vqgan. Received: model={args.model}")
+    from vqkeras.generator import train_vqgan
+
+    generator = train_vqgan(preset=args.preset, backup_dir=args.backup_dir)
+    generator.to_inference().save(args.out)
+    print(f"saved {args.out}")
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args):
     import keras
@@ -285,6 +311,10 @@ def cmd_train(args):
     from vqkeras.models import VQGAN
     from vqkeras.models import VQVAE
 
+    if args.preset:
+        return _train_preset(args)
+    if args.model is None or args.data is None:
+        raise CommandError("train needs a model (vqvae or vqgan) and --data, unless --preset names a recipe")
     keras.utils.set_random_seed(args.seed)  # the initial weights too, not only the data order
     quantizer = args.quantizer
     if quantizer not in ("ema", "gradient") or args.kmeans_init:  # before the data: a bad option costs nothing
@@ -545,9 +575,12 @@ def build_parser():
                      epilog="TensorFlow's log lines are hidden; set TF_CPP_MIN_LOG_LEVEL=0 to see them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train a VQ-VAE or VQ-GAN tokenizer")
-    p.add_argument("model", choices=["vqvae", "vqgan"], help="which tokenizer")
-    _add_data_flags(p)
+    p = sub.add_parser("train", help="train a VQ-VAE or VQ-GAN tokenizer, or a recipe preset's generator")
+    p.add_argument("model", nargs="?", choices=["vqvae", "vqgan"], help="which tokenizer (not with --preset)")
+    p.add_argument("--preset", default=None,
+                   help="a recipe preset (e.g. orl_faces_64): trains its tokenizer phases and prior offline and saves "
+                        "the generator to --out; only --out and --backup-dir combine with it")
+    _add_data_flags(p, required=False)
     p.add_argument("--augment", action="store_true", help="random horizontal flips")
     p.add_argument("--epochs", type=COUNT, default=10, help="training epochs")
     p.add_argument("--learning-rate", type=POSITIVE, default=2e-4, help="Adam learning rate")
@@ -585,7 +618,7 @@ def build_parser():
                    help="BackupAndRestore directory: rerun to resume")
     p.add_argument("--tensorboard", type=FOLDER_OUT, default=None,
                    help="TensorBoard log dir (scalars and reconstructions)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser("train-prior", help="train a token prior on a tokenizer's codes -> an ImageGenerator")
     p.add_argument("--tokenizer", type=MODEL_IN, required=True,

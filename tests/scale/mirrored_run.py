@@ -8,6 +8,8 @@ on one device (the whole global batch), from the same weights, and prints one JS
 - `vqgan`: `VQGAN.fit` across `disc_start` (both optimizers, the adaptive weight);
 - `lfq`: LFQ's entropy terms, each replica holding half of a global batch;
 - `kmeans`: a k-means-initialised `VectorQuantizerEMA`'s state after its first training step.
+- `vqgan_diff_augment`: `VQGAN.fit` with `diff_augment` under the strategy alone (each replica draws its own
+  augmentations, so there is no one-device twin): `replica_diff` and whether every weight stayed finite.
 
 For every run, `max_diff` is the largest |mirrored − one device| over every replica's copy of every variable and
 `replica_diff` the largest |replica 0 − replica 1|.
@@ -197,7 +199,30 @@ def kmeans_run():
     return result
 
 
+def vqgan_diff_augment_run(steps=4, batch_size=4):
+    x = np.random.default_rng(2).uniform(-1, 1, (steps * batch_size, 8, 8, 1)).astype("float32")
+    with STRATEGY.scope():
+        model = tiny_vqgan(**SMALL, disc_filters=4, disc_norm="none", disc_start=0,
+                           diff_augment=("color", "translation", "cutout"))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+        model.build((None, 8, 8, 1))
+    history = model.fit(x, batch_size=batch_size, epochs=1, shuffle=False, verbose=0).history
+    before = [np.asarray(v.numpy()).copy() for v in model.discriminator.weights]
+    model.fit(x[:batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    copies = [replica_values(v) for v in model.weights]
+    return {
+        "replica_diff": max(float(np.abs(c - values[0]).max(initial=0.0)) for values in copies for c in values),
+        "num_replicas": len(copies[0]),
+        "finite": all(bool(np.isfinite(c).all()) for values in copies for c in values),
+        "discriminator_moved": any(not np.array_equal(b, v.numpy()) for b, v in zip(before,
+                                                                                     model.discriminator.weights)),
+        "discriminator_iterations": int(model.discriminator_optimizer.iterations.numpy()),
+        "history": history,
+    }
+
+
 if __name__ == "__main__":
-    runs = {"layer": layer_run, "vqvae": vqvae_run, "vqgan": vqgan_run, "lfq": lfq_run, "kmeans": kmeans_run}
+    runs = {"layer": layer_run, "vqvae": vqvae_run, "vqgan": vqgan_run, "lfq": lfq_run, "kmeans": kmeans_run,
+            "vqgan_diff_augment": vqgan_diff_augment_run}
     names = sys.argv[1:] or list(runs)
     print(json.dumps({name: runs[name]() for name in names}))

@@ -69,3 +69,11 @@ def test_kmeans_init_and_the_ema_step_equal_one_device_on_the_global_batch(runs)
     assert kmeans["num_replicas"] == 2 and kmeans["initialized"] == 1.0
     assert kmeans["max_diff"] < 1e-5, kmeans
     assert kmeans["replica_diff"] == 0.0, kmeans
+
+
+def test_vqgan_with_diff_augment_trains_every_replica_in_sync(runs):
+    run = runs["vqgan_diff_augment"]
+    assert run["num_replicas"] == 2 and run["replica_diff"] == 0.0 and run["finite"], run
+    assert run["discriminator_moved"] and run["discriminator_iterations"] == 5
+    for name, values in run["history"].items():
+        assert all(abs(v) < float("inf") for v in values), name

@@ -11,13 +11,15 @@ A preset is a dict with:
     checkpoint to download once on a machine with a network and convert (`sha256` None says that no published hash
     could be found; see `vqkeras.convert.from_preset`).
 
+- `recipe` (optional, generators): the training arguments that made the generator (`train_vqgan(preset=name)`).
+
 Preset families live in their own modules and call `register_presets` when `vqkeras.presets` imports them.
 """
 
 import difflib
 
 _KINDS = ("tokenizer", "generator", "recipe")
-_KEYS = {"kind", "description", "config", "weights"}
+_KEYS = {"kind", "description", "config", "weights", "recipe"}
 _PRESETS = {}
 
 
@@ -59,3 +61,18 @@ def get_preset(name, kind=None):
             f"Known presets: {', '.join(names) or 'none'}."
         )
     return preset
+
+
+def get_recipe(name):
+    """The training arguments of preset `name`: a `"recipe"` preset's config, or the `recipe` that made a shipped
+    generator. An unknown name, or a preset without a recipe, is a `ValueError` that lists the closest names."""
+    preset = _PRESETS.get(name)
+    recipe = None if preset is None else preset["config"] if preset["kind"] == "recipe" else preset.get("recipe")
+    if recipe is None:
+        names = sorted(n for n, p in _PRESETS.items() if p["kind"] == "recipe" or "recipe" in p)
+        close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"Unknown training recipe: preset={name!r}.{hint} Presets with a recipe: {', '.join(names) or 'none'}."
+        )
+    return recipe
