@@ -34,7 +34,7 @@ from tests.presets.record_shipped_outputs import sha256
 # SHA-256 of a shipped file → its fixture in tests/presets/fixtures/.
 FIXTURES = {
     "7d14596e49b6b7d029d03bb67f19a12236cde3f25e13cae055a725d3c0604f53": "fashion_vqvae-7d14596e49b6.npz",
-    "e9dfee96eb22adcd16bae58bd01caea5d8f1838c9f50581103ee8cc987dca957": "faces_vqgan-e9dfee96eb22.npz",
+    "e6fcf3bdf983f774290a8ee05d7e7e1a7127a60c35fe1698d8857fa7bbb1f5f4": "faces_vqgan-e6fcf3bdf983.npz",
 }
 EXACT = ("images", "indices", "reconstructions", "tokens", "guided_tokens")
 DECODE_ATOL = 1e-5
