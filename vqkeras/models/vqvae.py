@@ -36,20 +36,21 @@ def nearest_valid_sizes(size, factor):
     return sorted({low, high})
 
 
-def check_indices(indices, num_embeddings, argument="indices"):
-    """Returns int `indices` if they all lie in `[0, K)`, `K = num_embeddings`; else fails, naming `argument`.
+def check_indices(indices, num_embeddings, argument="indices", min_index=0):
+    """Returns int `indices` if they all lie in `[min_index, K)`, `K = num_embeddings`; else fails, naming `argument`.
+    (`min_index=-1` for a residual quantizer: `-1` marks a stage left out by quantize-dropout.)
 
     Eager tensors: a `ValueError` with the values' range. In a graph (`tf.function`, a SavedModel signature): two
     `tf.debugging` assertions, an `InvalidArgumentError` at run time (compiled to nothing under XLA).
     """
-    message = f"{argument} must be in [0, {num_embeddings}), the codebook size K (num_embeddings)"
+    message = f"{argument} must be in [{min_index}, {num_embeddings}), the codebook size K (num_embeddings)"
     if tf.executing_eagerly():
         values = indices.numpy()
-        if values.size and (values.min() < 0 or values.max() >= num_embeddings):
+        if values.size and (values.min() < min_index or values.max() >= num_embeddings):
             raise ValueError(f"{message}. Received: {argument} with values in [{values.min()}, {values.max()}]")
         return indices
     checks = [
-        tf.debugging.assert_non_negative(indices, message=message),
+        tf.debugging.assert_greater_equal(indices, tf.constant(min_index, indices.dtype), message=message),
         tf.debugging.assert_less(indices, tf.constant(num_embeddings, indices.dtype), message=message),
     ]
     with tf.control_dependencies(checks):
@@ -361,7 +362,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                 "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
                 f"Received: an unbuilt {type(self).__name__}"
             )
-        return check_indices(indices, self.num_embeddings, argument)
+        return check_indices(indices, self.num_embeddings, argument, min_index=getattr(self.quantizer, "min_index", 0))
 
     # ---------------------------------------------------------------- training
     def reconstruction_error(self, images, reconstructions):
