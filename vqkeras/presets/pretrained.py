@@ -52,11 +52,11 @@ _LLAMAGEN = "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/"
 
 PRETRAINED_PRESETS = {
     "taming_imagenet_f16_1024": _tokenizer(
-        "taming-transformers VQGAN, ImageNet, f=16, 1024 codes of dim 256 (rFID 7.94).",
+        "taming-transformers VQGAN, ImageNet, f=16, 1024 codes of dim 256.",
         _config(1024, 256, 256, _F16, 4), _heibox("8088892a516d4e3baf92"), None, "taming",
         "vqgan_imagenet_f16_1024.ckpt"),
     "taming_imagenet_f16_16384": _tokenizer(
-        "taming-transformers VQGAN, ImageNet, f=16, 16384 codes of dim 256 (rFID 4.98).",
+        "taming-transformers VQGAN, ImageNet, f=16, 16384 codes of dim 256.",
         _config(16384, 256, 256, _F16, 4), _heibox("a7530b09fed84f80a887"), None, "taming",
         "vqgan_imagenet_f16_16384.ckpt"),
     "taming_openimages_f8_256": _tokenizer(
@@ -71,7 +71,7 @@ PRETRAINED_PRESETS = {
         "taming",
         "vqgan_gumbel_f8.ckpt"),
     "llamagen_vq_ds16": _tokenizer(
-        "LlamaGen VQ-16 (ImageNet), f=16, 16384 l2-normalised codes of dim 8 (rFID 2.19 at 256 px).",
+        "LlamaGen VQ-16 (ImageNet), f=16, 16384 l2-normalised codes of dim 8.",
         _config(16384, 8, 256, _F16, 4, l2_normalize=True), _LLAMAGEN + "vq_ds16_c2i.pt", None, "llamagen",
         "vq_ds16_c2i.pt"),
     "llamagen_vq_ds8": _tokenizer(
