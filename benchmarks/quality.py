@@ -120,14 +120,23 @@ class WallClockBudget(keras.callbacks.Callback):
 
 
 # Our side's recipe, from the library (`vqkeras/presets/recipes.py` explains each setting).
-RECIPE_NAME = "fashion_mnist_28_vqgan"
-RECIPE = vqkeras.presets.get_preset(RECIPE_NAME, kind="recipe")["config"]
+RECIPE_NAME = "fashion_mnist_28"
+RECIPE = vqkeras.presets.get_recipe(RECIPE_NAME)
+# The recipe's tokenizer architecture (`VQVAE` arguments) and VQ-GAN phase (`VQGAN.from_vqvae` arguments).
+TOKENIZER_KEYS = ("num_embeddings", "latent_dim", "base_channels", "channel_multipliers", "num_res_blocks",
+                  "use_attention", "normalization", "upsample", "reconstruction_loss")
+VQGAN_KEYS = ("perceptual_weight", "perceptual_backbone", "perceptual_image_size", "disc_weight", "disc_start",
+              "disc_warmup", "disc_num_layers", "disc_filters", "code_entropy_weight", "code_entropy_temperature")
+TOKENIZER = {"image_channels": RECIPE["channels"], **{key: RECIPE[key] for key in TOKENIZER_KEYS}}
+RECONSTRUCTION_OPTIMIZER = RECIPE["reconstruction_optimizer"]["config"]
+GAN_OPTIMIZER = RECIPE["optimizer"]["config"]
+PRIOR_OPTIMIZER = RECIPE["prior_optimizer"]["config"]
 
 
 def ours(num_embeddings, config, quantizer=None):
     """Our VQVAE with the tokenizer `config` (`ours_config(variant)`) at K = `num_embeddings`. A variant's
     `quantizer_options` are `VectorQuantizerEMA` arguments (a `quantizer` argument wins over them)."""
-    config = {key: value for key, value in config.items() if key != "class"}
+    config = dict(config)
     options = config.pop("quantizer_options", None)
     if quantizer is None and options:
         quantizer = vqkeras.layers.VectorQuantizerEMA(num_embeddings, config["latent_dim"], name="quantizer",
@@ -157,19 +166,19 @@ OURS_VARIANTS = {
 OURS_LEARNING_RATES = {"narrow": 1e-3, "wide": 1e-3}
 # Adam's β₂ for every autoencoder, the baseline's included. Batch 32 gives our models more steps in the budget and
 # leaves the baseline where it was.
-ADAM_BETA_2 = RECIPE["tokenizer_training"]["beta_2"]
-DEFAULT_BATCH_SIZE = RECIPE["tokenizer_training"]["batch_size"]
+ADAM_BETA_2 = RECONSTRUCTION_OPTIMIZER["beta_2"]
+DEFAULT_BATCH_SIZE = RECIPE["batch_size"]
 # AdamW, both priors (the baseline's too): in a 10-minute budget both are step-limited, so a smaller batch and a
 # higher rate win. Both train with XLA (Keras leaves it off on CPU-only machines), so each side gets more steps.
-PRIOR_LEARNING_RATE = RECIPE["prior_training"]["learning_rate"]
-PRIOR_WEIGHT_DECAY = RECIPE["prior_training"]["weight_decay"]
-PRIOR_BATCH_SIZE = RECIPE["prior_training"]["batch_size"]
-PRIOR_JIT_COMPILE = RECIPE["prior_training"]["jit_compile"]
+PRIOR_LEARNING_RATE = PRIOR_OPTIMIZER["learning_rate"]
+PRIOR_WEIGHT_DECAY = PRIOR_OPTIMIZER["weight_decay"]
+PRIOR_BATCH_SIZE = RECIPE["prior_batch_size"]
+PRIOR_JIT_COMPILE = RECIPE["prior_jit_compile"]
 
 
 def ours_config(variant):
     """The tokenizer configuration of `variant` (an `OURS_VARIANTS` key): the recipe's, changed by the variant."""
-    return {**RECIPE["tokenizer"], **OURS_VARIANTS[variant]}
+    return {**TOKENIZER, **OURS_VARIANTS[variant]}
 
 
 # Usage at scale: K = 8192 quantizers for codes of `latent_dim` (dead-code restarts are on by default, threshold 0.1).
@@ -197,7 +206,7 @@ def pixelcnn_prior(**overrides):
 
 def transformer_prior(**overrides):
     """Our prior over the 7×7 grid of K = 64 codes: the recipe's (`overrides`: other `TransformerPrior` arguments)."""
-    options = {key: value for key, value in RECIPE["prior"].items() if key != "class"}
+    options = dict(RECIPE["prior_kwargs"])
     return vqkeras.priors.TransformerPrior(64, (7, 7), **{**options, "name": "transformer", **overrides})
 
 
@@ -215,13 +224,13 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, anneal=0.0, jit_
 
 # The VQGAN phase of our generation tokenizer (the recipe's `vqgan`): the L2 loss of the first phase, the perceptual
 # loss on MobileNetV2, a small PatchGAN loss and the code-entropy term.
-GAN_SETTINGS = {key: value for key, value in RECIPE["vqgan"].items() if key != "perceptual_image_size"}
+GAN_SETTINGS = {key: RECIPE[key] for key in VQGAN_KEYS if key != "perceptual_image_size"}
 # The perceptual loss sees the 28×28 images resized to this side (`--perceptual-image-size`; 0: native): at 28×28
 # MobileNetV2's deep taps are 1×1 to 4×4 maps; at 112 the backbone's cost leaves too few steps.
-PERCEPTUAL_IMAGE_SIZE = RECIPE["vqgan"]["perceptual_image_size"]
+PERCEPTUAL_IMAGE_SIZE = RECIPE["perceptual_image_size"]
 # Adam(β₁ = 0.5), both players.
-GAN_LEARNING_RATE = RECIPE["vqgan_training"]["learning_rate"]
-GAN_BETA_1 = RECIPE["vqgan_training"]["beta_1"]
+GAN_LEARNING_RATE = GAN_OPTIMIZER["learning_rate"]
+GAN_BETA_1 = GAN_OPTIMIZER["beta_1"]
 DEFAULT_ANNEAL = RECIPE["anneal"]
 
 
@@ -258,7 +267,7 @@ def learning_rate(key, preset):
     """The reconstruction phase's Adam rate of `RECONSTRUCTION_MODELS[key]` (our models at the `preset`'s rate)."""
     if key.startswith("baseline"):
         return BASELINE_LEARNING_RATE
-    return OURS_LEARNING_RATES.get(preset, RECIPE["tokenizer_training"]["learning_rate"])
+    return OURS_LEARNING_RATES.get(preset, RECONSTRUCTION_OPTIMIZER["learning_rate"])
 
 
 def train_images(batch_size=DEFAULT_BATCH_SIZE, seed=0):
@@ -325,8 +334,10 @@ SELECTION_IMAGES = 10000
 # Guided sampling: each prior's copies of itself at these fractions of its budget guide it, `(1 + w) log p − w log q`
 # (`BasePrior.sample(guide=...)`), at each scale w, without top-k. Early, weak copies at moderate w guide best; larger
 # w overshoots.
-GUIDE_SNAPSHOTS = ",".join(f"{f:g}" for f in RECIPE["guidance"]["snapshots"])
-GUIDANCE_SCALES = ",".join(f"{w:g}" for w in RECIPE["guidance"]["scales"])
+# The sweep of guided sampling: copies of each prior at these fractions of its budget (the recipe keeps its
+# `guide_fraction`), at these scales.
+GUIDE_SNAPSHOTS = f"0.05,{RECIPE['guide_fraction']:g}"
+GUIDANCE_SCALES = "0.25,0.35,0.5,0.75"
 
 
 def floats(text):

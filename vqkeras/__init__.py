@@ -19,6 +19,7 @@ from vqkeras import layers
 from vqkeras import losses
 from vqkeras import metrics
 from vqkeras import models
+from vqkeras import optimizers
 from vqkeras import presets
 from vqkeras import priors
 from vqkeras import quantizers

@@ -14,8 +14,11 @@ from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.data.load_images import follows_epochs
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
+from vqkeras.generator.image_generator import _check_jit_compile
+from vqkeras.generator.image_generator import default_prior_optimizer
 from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
+from vqkeras.optimizers.stable_decay_schedule import StableDecaySchedule
 from vqkeras.presets.registry import get_recipe
 from vqkeras.priors.pixelcnn_prior import PixelCNNPrior
 from vqkeras.priors.transformer_prior import TransformerPrior
@@ -23,6 +26,10 @@ from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
 _PRIORS = {"transformer": TransformerPrior, "pixelcnn": PixelCNNPrior}
+# `VQVAE` arguments that are terms of the objective, not the architecture: a reconstruction-only first phase leaves
+# them to the phase that continues it.
+CODE_REGULARISERS = ("code_entropy_weight", "code_entropy_temperature")
+DEFAULT_LEARNING_RATE = 2e-4  # the tokenizer's Adam rate when neither a rate nor an optimizer is given
 
 
 def _as_dataset(dataset, image_size, channels, batch_size, seed, split="train", augment=False, shuffle=True):
@@ -59,7 +66,39 @@ def _with_preset(train_function):
     return wrapper
 
 
-def _reconstruction_phase(images, sample_shape, epochs, learning_rate, tokenizer_kwargs, callbacks, verbose,
+def _phase_optimizer(name, spec, learning_rate, default, steps, anneal):
+    """A fresh optimizer for one training phase.
+
+    `spec` is what `keras.optimizers.get` takes (a name, a config dict, an instance, whose config is copied) and
+    `learning_rate` a shortcut for `default(learning_rate)`; give one of them (`name` is the argument's name, for the
+    error). With `anneal > 0` the rate holds, then falls linearly to 0 over the last `anneal` of the phase's
+    `steps` (`StableDecaySchedule`).
+    """
+    if spec is not None and learning_rate is not None:
+        raise ValueError(f"Give {name} or its learning rate, not both. Received: {name}={spec!r}, "
+                         f"learning_rate={learning_rate!r}")
+    config = keras.optimizers.serialize(keras.optimizers.get(spec) if spec is not None else default(learning_rate))
+    if anneal:
+        rate = config["config"]["learning_rate"]
+        if not isinstance(rate, (int, float)):
+            raise ValueError(f"anneal schedules a constant learning rate; {name} already has a schedule. Received: "
+                             f"{name}={spec!r}, anneal={anneal!r}")
+        config["config"]["learning_rate"] = keras.optimizers.schedules.serialize(
+            StableDecaySchedule(rate, steps, anneal))
+    return keras.optimizers.deserialize(config)
+
+
+def _steps_per_epoch(images, anneal):
+    """The batches in one epoch of `images` (needed only to anneal: the schedule needs the run's length)."""
+    if not anneal:
+        return 1
+    count = int(images.cardinality())
+    if count < 0:
+        count = sum(1 for _ in images)
+    return count
+
+
+def _reconstruction_phase(images, sample_shape, epochs, optimizer, tokenizer_kwargs, callbacks, verbose,
                           backup_dir):
     """Trains a `VQVAE` of `tokenizer_kwargs`' architecture (L_rec + L_vq only) for `epochs`; returns it.
 
@@ -69,10 +108,12 @@ def _reconstruction_phase(images, sample_shape, epochs, learning_rate, tokenizer
     saved = None if backup_dir is None else os.path.join(backup_dir, "reconstruction.keras")
     if saved is not None and os.path.exists(saved):
         return keras.models.load_model(saved, safe_mode=True)
-    vqvae_args = set(inspect.signature(VQVAE.__init__).parameters) - {"self", "kwargs"}
+    # The architecture and the reconstruction loss; the code regularisers belong to the second phase's objective
+    # (from scratch, the code-entropy term collapses the codebook before the codes mean anything).
+    vqvae_args = set(inspect.signature(VQVAE.__init__).parameters) - {"self", "kwargs", *CODE_REGULARISERS}
     vqvae = VQVAE(**{k: v for k, v in tokenizer_kwargs.items() if k in vqvae_args})
     vqvae.build((None, *sample_shape[1:]))
-    vqvae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    vqvae.compile(optimizer=optimizer)
     phase_callbacks = list(callbacks or [])
     if backup_dir is not None:
         phase_callbacks.append(AtomicBackupAndRestore(os.path.join(backup_dir, "reconstruction")))
@@ -91,24 +132,36 @@ def _prior_images(images, dataset, image_size, channels, batch_size, split, augm
     return plain.concatenate(plain.map(tf.image.flip_left_right))
 
 
-def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs,
-           batch_size, learning_rate, dataset_name, seed, callbacks, verbose, guide_fraction, tokenizer_kwargs,
-           split="train", augment=False, reconstruction_epochs=0, reconstruction_learning_rate=None,
-           prior_learning_rate=None, backup_dir=None):
+def _adam(beta_1=0.9):
+    return lambda learning_rate: keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+
+
+def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, epochs, prior, prior_epochs,
+           prior_kwargs, batch_size, dataset_name, seed, callbacks, verbose, guide_fraction, learning_rate=None,
+           optimizer=None, default_optimizer=_adam(), split="train", augment=False, reconstruction_epochs=0,
+           reconstruction_learning_rate=None, reconstruction_optimizer=None, prior_learning_rate=None,
+           prior_optimizer=None, prior_batch_size=None, prior_jit_compile="auto", anneal=0.0, backup_dir=None):
     """Trains `tokenizer_cls(**tokenizer_kwargs)` with `fit` (after a `VQVAE` phase of `reconstruction_epochs`,
-    continued by `tokenizer_cls.from_vqvae`), then a prior on its tokens; returns the generator."""
+    continued by `tokenizer_cls.from_vqvae`), then a prior on its tokens; returns the generator. Optimizers of the
+    tokenizer (both players of a VQ-GAN) come from `optimizer` or `default_optimizer(learning_rate)`."""
     if dataset is None:
         raise ValueError("dataset is needed (or a preset that names it). Received: dataset=None")
     if prior not in _PRIORS:
         raise ValueError(f"prior must be one of {sorted(_PRIORS)}. Received: prior={prior!r}")
-    if isinstance(reconstruction_epochs, bool) or not isinstance(reconstruction_epochs, int) or (
-            reconstruction_epochs < 0):
-        raise ValueError(f"reconstruction_epochs must be an integer >= 0. Received: "
-                         f"reconstruction_epochs={reconstruction_epochs!r}")
+    check_int("reconstruction_epochs", reconstruction_epochs, minimum=0)
     check_guide_fraction(guide_fraction)  # before the tokenizer's training, not after it
     for name, value in (("epochs", epochs), ("prior_epochs", prior_epochs), ("batch_size", batch_size)):
         check_int(name, value, minimum=1)
-    check_float("learning_rate", learning_rate, minimum=0, exclusive_minimum=True)
+    prior_batch_size = check_int("prior_batch_size", batch_size if prior_batch_size is None else prior_batch_size,
+                                 minimum=1)
+    for name, value in (("learning_rate", learning_rate), ("reconstruction_learning_rate",
+                                                           reconstruction_learning_rate),
+                        ("prior_learning_rate", prior_learning_rate)):
+        check_float(name, value, minimum=0, exclusive_minimum=True, allow_none=True)
+    anneal = check_float("anneal", anneal, minimum=0, maximum=1)
+    _check_jit_compile(prior_jit_compile)
+    if optimizer is None and learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATE
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed, split=split,
                                          augment=augment)
     first = next(iter(images), None)
@@ -116,18 +169,34 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
         raise ValueError("dataset is empty: it has no batches of images. Received: dataset=a dataset of 0 batches")
     sample_shape = tokenizer_cls.unpack_images(first).shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
+    # Every phase's optimizer is made (and checked) before any training.
+    steps_per_epoch = _steps_per_epoch(images, anneal)
+    if reconstruction_optimizer is None and reconstruction_learning_rate is None:
+        reconstruction_optimizer, reconstruction_learning_rate = optimizer, learning_rate
+    first_optimizer = _phase_optimizer("reconstruction_optimizer", reconstruction_optimizer,
+                                       reconstruction_learning_rate, _adam(),
+                                       max(1, reconstruction_epochs) * steps_per_epoch, anneal)
+    players = ["optimizer", "discriminator_optimizer"] if tokenizer_cls is VQGAN else ["optimizer"]
+    tokenizer_optimizers = {player: _phase_optimizer("optimizer", optimizer, learning_rate, default_optimizer,
+                                                     epochs * steps_per_epoch, anneal) for player in players}
+    prior_images = _prior_images(images, dataset, image_size, channels, batch_size, split, augment)
+    prior_steps = prior_epochs * -(-_image_count(prior_images, anneal) // prior_batch_size)
+    if prior_optimizer is None and prior_learning_rate is None:
+        prior_optimizer = keras.optimizers.serialize(default_prior_optimizer())
+    prior_optimizer = _phase_optimizer("prior_optimizer", prior_optimizer, prior_learning_rate,
+                                       lambda rate: keras.optimizers.AdamW(rate, weight_decay=0.01), prior_steps,
+                                       anneal)
     if reconstruction_epochs:
-        vqvae = _reconstruction_phase(images, sample_shape, reconstruction_epochs,
-                                      reconstruction_learning_rate or learning_rate, tokenizer_kwargs, callbacks,
-                                      verbose, backup_dir)
-        vqvae_args = set(VQVAE.get_config(vqvae)) - {"reconstruction_loss", "code_entropy_weight",
-                                                     "code_entropy_temperature", "code_prediction_weight"}
+        vqvae = _reconstruction_phase(images, sample_shape, reconstruction_epochs, first_optimizer,
+                                      tokenizer_kwargs, callbacks, verbose, backup_dir)
+        vqvae_args = set(VQVAE.get_config(vqvae)) - {"reconstruction_loss", "code_prediction_weight",
+                                                     *CODE_REGULARISERS}
         tokenizer = tokenizer_cls.from_vqvae(vqvae, **{k: v for k, v in tokenizer_kwargs.items()
                                                         if k not in vqvae_args})
     else:
         tokenizer = tokenizer_cls(**tokenizer_kwargs)
         tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs
-    tokenizer.compile(**optimizers(learning_rate))
+    tokenizer.compile(**tokenizer_optimizers)
     callbacks = list(callbacks or [])
     if follows_epochs(images):  # made by load_images, here or by the caller
         # Epoch e's order and flips are those of (seed, e), also when a backup callback resumes the run at epoch e.
@@ -140,12 +209,15 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
     prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f * depth),
                                  **(prior_kwargs or {}))
     generator = ImageGenerator(tokenizer, prior_model, dataset_name=dataset_name or source_name)
-    optimizer = None if prior_learning_rate is None else keras.optimizers.AdamW(prior_learning_rate,
-                                                                                 weight_decay=0.01)
-    generator.fit_prior(_prior_images(images, dataset, image_size, channels, batch_size, split, augment),
-                        epochs=prior_epochs, batch_size=batch_size, guide_fraction=guide_fraction,
-                        optimizer=optimizer, verbose=verbose)
+    generator.prior.compile(optimizer=prior_optimizer, jit_compile=prior_jit_compile)
+    generator.fit_prior(prior_images, epochs=prior_epochs, batch_size=prior_batch_size,
+                        guide_fraction=guide_fraction, verbose=verbose)
     return generator
+
+
+def _image_count(images, anneal):
+    """The images in a batched dataset (needed only to anneal the prior's rate)."""
+    return sum(int(tf.shape(batch)[0]) for batch in images) if anneal else 1
 
 
 def train_vqvae(
@@ -156,13 +228,19 @@ def train_vqvae(
     prior="transformer",
     prior_epochs=10,
     batch_size=32,
-    learning_rate=2e-4,
+    learning_rate=None,
     prior_kwargs=None,
     dataset_name=None,
     seed=None,
     callbacks=None,
     verbose="auto",
     guide_fraction=None,
+    optimizer=None,
+    prior_learning_rate=None,
+    prior_optimizer=None,
+    prior_batch_size=None,
+    prior_jit_compile="auto",
+    anneal=0.0,
     **vqvae_kwargs,
 ):
     """Trains a `VQVAE`, then a prior on its tokens; returns the `ImageGenerator` (Keras progress bars throughout).
@@ -176,7 +254,7 @@ def train_vqvae(
         prior: `"transformer"` or `"pixelcnn"`.
         prior_epochs: Prior epochs.
         batch_size: Integer.
-        learning_rate: Adam learning rate of the tokenizer.
+        learning_rate: Adam learning rate of the tokenizer (default 2e-4), or give `optimizer`.
         prior_kwargs: Dict of prior constructor arguments (e.g. `embed_dim`, `num_layers`).
         dataset_name: Name kept in the generator's config (defaults to the source name).
         seed: Optional integer for the data order.
@@ -185,15 +263,27 @@ def train_vqvae(
         verbose: Keras verbosity.
         guide_fraction: Optional float in `(0, 1)`: keep the prior at this fraction of its steps as the generator's
             guide, for `generate(..., guidance_scale=w)` (see `ImageGenerator.fit_prior`).
+        optimizer: Optional tokenizer optimizer, as `keras.optimizers.get` takes it (a name, a config dict such as
+            `{"class_name": "Adam", "config": {"learning_rate": 2e-3, "beta_2": 0.95}}`, an instance, whose
+            config is copied). Not with `learning_rate`.
+        prior_learning_rate: Optional float: AdamW (weight decay 0.01) at this rate for the prior. Without it (and
+            without `prior_optimizer`), `ImageGenerator.fit_prior`'s default.
+        prior_optimizer: Optional prior optimizer, as `optimizer`. Not with `prior_learning_rate`.
+        prior_batch_size: Optional integer: the prior's batch size (default `batch_size`).
+        prior_jit_compile: `"auto"`, `True` or `False`: the prior's training step with XLA.
+        anneal: Float in [0, 1]. In every phase the learning rate holds, then falls linearly to 0 over this last
+            fraction of the phase's steps (`vqkeras.optimizers.StableDecaySchedule`). Defaults to `0` (constant).
         **vqvae_kwargs: `VQVAE` arguments (`num_embeddings`, `channel_multipliers`, ...).
 
     Returns:
         A trained `ImageGenerator`.
     """
     return _train(
-        VQVAE, lambda lr: {"optimizer": keras.optimizers.Adam(lr)},
-        dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
-        dataset_name, seed, callbacks, verbose, guide_fraction, vqvae_kwargs,
+        VQVAE, vqvae_kwargs, dataset=dataset, image_size=image_size, channels=channels, epochs=epochs, prior=prior,
+        prior_epochs=prior_epochs, prior_kwargs=prior_kwargs, batch_size=batch_size, dataset_name=dataset_name,
+        seed=seed, callbacks=callbacks, verbose=verbose, guide_fraction=guide_fraction, learning_rate=learning_rate,
+        optimizer=optimizer, prior_learning_rate=prior_learning_rate, prior_optimizer=prior_optimizer,
+        prior_batch_size=prior_batch_size, prior_jit_compile=prior_jit_compile, anneal=anneal,
     )
 
 
@@ -206,25 +296,31 @@ def train_vqgan(
     prior="transformer",
     prior_epochs=10,
     batch_size=32,
-    learning_rate=2e-4,
+    learning_rate=None,
     prior_kwargs=None,
     dataset_name=None,
     seed=None,
     callbacks=None,
     verbose="auto",
     guide_fraction=None,
+    optimizer=None,
+    prior_learning_rate=None,
+    prior_optimizer=None,
+    prior_batch_size=None,
+    prior_jit_compile="auto",
+    anneal=0.0,
     split="train",
     augment=False,
     reconstruction_epochs=0,
     reconstruction_learning_rate=None,
-    prior_learning_rate=None,
+    reconstruction_optimizer=None,
     backup_dir=None,
     **vqgan_kwargs,
 ):
     """Trains a `VQGAN` (Adam(β₁=0.5) for both players), then a prior on its tokens; returns the `ImageGenerator`.
 
     Arguments as `train_vqvae`, with `**vqgan_kwargs` going to `VQGAN` (e.g. `disc_start`, `perceptual_weight`,
-    `diff_augment`), and:
+    `diff_augment`), `optimizer` configuring both players, and:
 
     Args:
         dataset: As `train_vqvae`; may be omitted with a `preset` that names it.
@@ -232,11 +328,11 @@ def train_vqgan(
         augment: Boolean. Random horizontal flips for the tokenizer; the prior then trains on every image and its
             mirror image. Defaults to `False`.
         reconstruction_epochs: Integer ≥ 0. Epochs of a reconstruction-only first phase (a `VQVAE` of the same
-            architecture, `L_rec + L_vq`, Adam at `reconstruction_learning_rate`, default `learning_rate`), which
-            `VQGAN.from_vqvae` then continues for `epochs` (taming's advice: a good autoencoder before the GAN, and
-            the first phase is cheaper without the perceptual and adversarial passes). Defaults to `0` (one phase).
-        prior_learning_rate: Optional float: AdamW (weight decay 0.01) at this rate for the prior; None keeps
-            `ImageGenerator.fit_prior`'s default.
+            architecture, `L_rec + L_vq`), which `VQGAN.from_vqvae` then continues for `epochs` (taming's advice: a
+            good autoencoder before the GAN, and the first phase is cheaper without the perceptual and adversarial
+            passes). Defaults to `0` (one phase).
+        reconstruction_learning_rate: Optional Adam rate of the first phase; or give `reconstruction_optimizer` (as
+            `optimizer`). Without either, the first phase uses Adam at the second phase's rate.
         backup_dir: Optional directory: `BackupAndRestore` for each phase (`reconstruction/`, `tokenizer/`) and the
             finished first phase (`reconstruction.keras`), so rerunning the same call resumes an interrupted run.
         preset: Optional name of a `"recipe"` preset (`vqkeras.presets.list_presets("recipe")`, e.g.
@@ -247,13 +343,12 @@ def train_vqgan(
     >>> generator = vqkeras.train_vqgan(preset="orl_faces_64", backup_dir="/tmp/faces_backup")
     """
     return _train(
-        VQGAN,
-        lambda lr: {
-            "optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
-            "discriminator_optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
-        },
-        dataset, image_size, channels, epochs, prior, prior_epochs, prior_kwargs, batch_size, learning_rate,
-        dataset_name, seed, callbacks, verbose, guide_fraction, vqgan_kwargs, split=split, augment=augment,
-        reconstruction_epochs=reconstruction_epochs, reconstruction_learning_rate=reconstruction_learning_rate,
-        prior_learning_rate=prior_learning_rate, backup_dir=backup_dir,
+        VQGAN, vqgan_kwargs, dataset=dataset, image_size=image_size, channels=channels, epochs=epochs, prior=prior,
+        prior_epochs=prior_epochs, prior_kwargs=prior_kwargs, batch_size=batch_size, dataset_name=dataset_name,
+        seed=seed, callbacks=callbacks, verbose=verbose, guide_fraction=guide_fraction, learning_rate=learning_rate,
+        optimizer=optimizer, default_optimizer=_adam(beta_1=0.5), prior_learning_rate=prior_learning_rate,
+        prior_optimizer=prior_optimizer, prior_batch_size=prior_batch_size, prior_jit_compile=prior_jit_compile,
+        anneal=anneal, split=split, augment=augment, reconstruction_epochs=reconstruction_epochs,
+        reconstruction_learning_rate=reconstruction_learning_rate, reconstruction_optimizer=reconstruction_optimizer,
+        backup_dir=backup_dir,
     )

@@ -1,0 +1,3 @@
+"""Learning-rate schedules."""
+
+from vqkeras.optimizers.stable_decay_schedule import StableDecaySchedule
