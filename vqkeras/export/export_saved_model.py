@@ -15,8 +15,9 @@ are in its prior's layout, `(n, h, w·depth)` (depth innermost in the raster ord
 
 `generate` runs the prior's whole sampling loop in the graph (`BasePrior.sample_graph`: a `tf.while_loop`, with the KV
 cache of a `TransformerPrior`), so TF Serving needs no Python. Its integer `seed` becomes the stateless seed
-`[0, seed]`, exactly as `vqkeras.priors.sampling.make_seed` does, so `ImageGenerator.generate_tokens(n, seed=s)` and
-the signature give the same tokens for the same `s`, `temperature` and `top_k` (`top_k = 0` disables the filter).
+`[0, seed]`, exactly as `vqkeras.priors.sampling.make_seed` does, and its `temperature`, `top_k` (`0` disables the
+filter) and `guidance_scale` make the same `vqkeras.samplers.Sampler` as `ImageGenerator.generate_tokens` uses, so both
+give the same tokens for the same sampler and seed.
 """
 
 import json

@@ -56,7 +56,7 @@ def masked_cells(generator, mask):
     return (array.reshape(array.shape[0], h, f, w, f) > 0).any(axis=(2, 4))
 
 
-def _resample(generator, tokens, resample, sampler, seed, labels, steps):
+def _resample(generator, tokens, resample, sampler, *, seed, labels, steps):
     """The prior's tokens with the positions `resample` re-sampled and the others kept (NumPy `(n, h, w)`)."""
     prior = generator.prior
     constraints = samplers.TokenConstraints(known_tokens=tokens, known_mask=~resample)
@@ -107,12 +107,30 @@ def inpaint(generator, images, mask, sampler=None, *, seed=None, steps=8, labels
     generator.prior.decoding_options(steps)  # checks steps before any work
     tokens = generator.tokenizer.encode(images).numpy()
     cells = masked_cells(generator, pixel_mask)
-    new_tokens = _resample(generator, tokens, generator.prior.positions_to_resample(cells), sampler, seed, labels,
-                           steps)
+    resample = generator.prior.positions_to_resample(cells)
+    new_tokens = _resample(generator, tokens, resample, sampler, seed=seed, labels=labels, steps=steps)
     decoded = generator.decode(new_tokens).numpy()
     # Composite: outside the mask (m = 0) the input pixels are kept exactly.
     output = tf.convert_to_tensor(pixel_mask * decoded + (1.0 - pixel_mask) * images.numpy(), tf.float32)
     return (output, tokens, new_tokens, cells) if return_tokens else output
+
+
+def _check_factor(generator, factor):
+    """`factor` as an integer ≥ 1 that divides the generator's image height and width."""
+    height, width, _ = generator.image_shape
+    factor = check_int("factor", factor, minimum=1)
+    if height % factor or width % factor:
+        raise ValueError(f"factor must be a positive integer dividing the generator's image size {height}×{width}. "
+                         f"Received: factor={factor}")
+    return factor
+
+
+def _least_confident(generator, tokens, count, labels, group_size):
+    """Boolean `(n, h, w)`: the `count` tokens of each grid that the prior finds least likely in their context."""
+    confidence = generator.prior.token_confidence(tokens, labels=labels, group_size=group_size)
+    flat = confidence.reshape(tokens.shape[0], -1)
+    ranks = np.argsort(np.argsort(flat, axis=1, kind="stable"), axis=1, kind="stable")
+    return (ranks < count).reshape(tokens.shape)
 
 
 def _low_resolution_images(generator, images, factor):
@@ -164,25 +182,20 @@ def upscale(generator, images, factor, strength=0.3, sampler=None, *, seed=None,
         Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
     """
     sampler = samplers.build_sampler(sampler, **options)
-    height, width, _ = generator.image_shape
-    factor = check_int("factor", factor, minimum=1)
-    if height % factor or width % factor:
-        raise ValueError(f"factor must be a positive integer dividing the generator's image size {height}×{width}. "
-                         f"Received: factor={factor}")
+    factor = _check_factor(generator, factor)
     strength = check_float("strength", strength, minimum=0, maximum=1)
     generator._check_single_index("upscale")
     generator.prior.decoding_options(steps)  # checks steps before any work
     array = _low_resolution_images(generator, images, factor)
     generator._check_prior_trained()
-    upsampled = tf.clip_by_value(tf.image.resize(as_model_images(array), (height, width), "bicubic"), -1.0, 1.0)
+    size = generator.image_shape[:2]
+    upsampled = tf.clip_by_value(tf.image.resize(as_model_images(array), size, "bicubic"), -1.0, 1.0)
     tokens = generator.tokenizer.encode(upsampled).numpy()
     count = int(round(strength * tokens[0].size))
     new_tokens = tokens
     if count > 0:
-        confidence = generator.prior.token_confidence(tokens, labels=labels, group_size=group_size)
-        flat = confidence.reshape(tokens.shape[0], -1)
-        ranks = np.argsort(np.argsort(flat, axis=1, kind="stable"), axis=1, kind="stable")
-        new_tokens = _resample(generator, tokens, (ranks < count).reshape(tokens.shape), sampler, seed, labels, steps)
+        resample = _least_confident(generator, tokens, count, labels, group_size)
+        new_tokens = _resample(generator, tokens, resample, sampler, seed=seed, labels=labels, steps=steps)
     output = generator.decode(new_tokens)
     return (output, tokens, new_tokens) if return_tokens else output
 

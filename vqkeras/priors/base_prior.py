@@ -408,8 +408,10 @@ class BasePrior(KerasFileSaving, keras.Model):
             state = (state, guide._initial_sample_state(num_samples, guide._default_sample_mode))
         logits_array = tf.TensorArray(tf.float32, size=length if return_logits else 1)
 
+        step = functools.partial(self._guided_step_logits, labels=labels, mode=mode, guide=guide, sampler=sampler)
+
         def body(t, tokens, state, logits_array):
-            step_logits, state = self._guided_step_logits(tokens, t, labels, state, mode, guide, sampler)
+            step_logits, state = step(tokens, t, state)
             token = self._choose_token(step_logits + known.logit_bias, t, seed, sampler, known)
             indices = tf.stack([batch_range, tf.fill(tf.shape(batch_range), t)], axis=-1)
             tokens = tf.tensor_scatter_nd_update(tokens, indices, token)
@@ -426,7 +428,7 @@ class BasePrior(KerasFileSaving, keras.Model):
         logits = tf.transpose(logits_array.stack(), [1, 0, 2]) if return_logits else tf.zeros([0])
         return tokens, logits
 
-    def _guided_step_logits(self, tokens, t, labels, state, mode, guide, sampler):
+    def _guided_step_logits(self, tokens, t, state, *, labels, mode, guide, sampler):
         """Float32 logits `(batch, K)` at position `t`, guided by `guide` (whose state is `state[1]`) if set."""
         if guide is None:
             step_logits, state = self._step_logits(tokens, t, labels, state, mode)

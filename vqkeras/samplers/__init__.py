@@ -34,7 +34,7 @@ def build_sampler(sampler=None, **options):
     True
     """
     _refuse_unknown(options, SAMPLER_OPTIONS)
-    return _build(sampler, "sampler", Sampler, SAMPLER_OPTIONS, options, get)
+    return _build(sampler, options, name="sampler", cls=Sampler, fields=SAMPLER_OPTIONS, convert=get)
 
 
 def from_options(sampler=None, constraints=None, **options):
@@ -46,7 +46,8 @@ def from_options(sampler=None, constraints=None, **options):
     _refuse_unknown(options, SAMPLER_OPTIONS + CONSTRAINT_OPTIONS)
     sampler_options = {k: v for k, v in options.items() if k in SAMPLER_OPTIONS}
     return (build_sampler(sampler, **sampler_options),
-            _build(constraints, "constraints", TokenConstraints, CONSTRAINT_OPTIONS, options, _check_constraints))
+            _build(constraints, options, name="constraints", cls=TokenConstraints, fields=CONSTRAINT_OPTIONS,
+                   convert=_check_constraints))
 
 
 def _refuse_unknown(options, known):
@@ -55,7 +56,7 @@ def _refuse_unknown(options, known):
         raise TypeError(f"Unexpected sampling argument(s): {', '.join(unknown)}. Expected some of {', '.join(known)}.")
 
 
-def _build(given, name, cls, fields, options, convert):
+def _build(given, options, *, name, cls, fields, convert):
     if given is None:
         return cls(**{k: options[k] for k in fields if k in options})  # an explicit None gets the class's check
     settings = [k for k in fields if options.get(k) is not None]
