@@ -11,6 +11,8 @@ from tests.tiny_models import tiny_generator
 from tests.tiny_models import tiny_transformer_prior
 from vqkeras import samplers
 from vqkeras.export import export_saved_model
+from vqkeras.priors import MaskGITPrior
+from vqkeras.priors import TransformerPrior
 from vqkeras.samplers import Sampler
 
 
@@ -94,8 +96,9 @@ def test_a_sampler_and_its_fields_as_keywords_give_the_same_tokens():
         prior.sample(1, sampler, temperature=0.5)
 
 
-def test_generate_and_the_export_signature_agree_for_one_sampler_and_seed(tmp_path):
-    generator = tiny_generator()
+@pytest.mark.parametrize("prior_cls", [TransformerPrior, MaskGITPrior])
+def test_generate_and_the_export_signature_agree_for_one_sampler_and_seed(prior_cls, tmp_path):
+    generator = tiny_generator(prior_cls)
     sampler = Sampler(0.8, top_k=5)
     generate = tf.saved_model.load(export_saved_model(generator, tmp_path)).signatures["generate"]
     for seed in (3, 11):

@@ -149,7 +149,8 @@ def _add_generate_endpoint(archive, generator):
         with tf.control_dependencies(checks):
             # The stateless seed of `sampling.make_seed(seed)` for an integer seed: [0, seed].
             seed_pair = tf.stack([tf.constant(0, tf.int64), tf.cast(seed, tf.int64)])
-            tokens = prior.sample_graph(num_images, seed_pair, sampler, labels=labels, guide=guide)
+            guidance = {"guide": guide} if guided else {}  # a MaskGIT prior takes no guide
+            tokens = prior.sample_graph(num_images, seed_pair, sampler, labels=labels, **guidance)
         return {"images": generator.decode(tokens), "tokens": tokens}
 
     # Inputs in this order: the four scalars, then `labels` (class-conditioned prior), then `guidance_scale`

@@ -353,7 +353,7 @@ class BasePrior(KerasFileSaving, keras.Model):
             return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
         return tokens
 
-    def sample_graph(self, num_samples, seed, sampler, labels=None, known=None, guide=None):
+    def sample_graph(self, num_samples, seed, sampler, *, labels=None, known=None, guide=None):
         """Graph-only sampling core: tensors in, nothing validated on the Python side.
 
         Traceable inside an outer `tf.function` (e.g. a SavedModel signature); uses the same loop as `sample`.

@@ -221,7 +221,7 @@ class MaskGITPrior(BaseTransformerPrior):
         )
         return tf.reshape(out, [-1, *self.grid_shape])
 
-    def sample_graph(self, num_samples, seed, sampler, labels=None, known=None, steps=None):
+    def sample_graph(self, num_samples, seed, sampler, *, labels=None, known=None, steps=None):
         """Graph-only sampling core (tensors in, nothing validated); the same decoding as `sample`.
 
         Args:
