@@ -23,6 +23,7 @@ from vqkeras import optimizers
 from vqkeras import presets
 from vqkeras import priors
 from vqkeras import quantizers
+from vqkeras import samplers
 from vqkeras import utils
 from vqkeras.generator import train_vqgan
 from vqkeras.generator import train_vqvae

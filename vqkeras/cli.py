@@ -446,11 +446,11 @@ def cmd_reconstruct(args):
 
 
 def cmd_generate(args):
+    from vqkeras.samplers import Sampler
+
+    sampler = Sampler(args.temperature, top_k=args.top_k, top_p=args.top_p, guidance_scale=args.guidance_scale)
     generator = _require(_load(args.model), "generate", "an ImageGenerator", args.model)
-    images = _generate_with_progress(
-        generator, args.num_images, seed=args.seed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        guidance_scale=args.guidance_scale,
-    )
+    images = _generate_with_progress(generator, args.num_images, sampler=sampler, seed=args.seed)
     print(f"wrote {_save_grid(args.out, _rows(images))}")
 
 
@@ -530,6 +530,8 @@ def cmd_demo(args):
 
     import numpy as np
 
+    from vqkeras.samplers import Sampler
+
     start = time.time()
     faces_path, fashion_path, styles_path = demo_paths(args.models_dir)
     for path in (faces_path, fashion_path, styles_path):
@@ -541,7 +543,7 @@ def cmd_demo(args):
     if args.num_styles > len(styles):
         raise CommandError(f"--num-styles must be at most the {len(styles)} shipped style images. Received: "
                            f"--num-styles {args.num_styles}")
-    faces = _generate_with_progress(faces_model, args.num_faces, seed=args.seed, top_k=args.top_k)
+    faces = _generate_with_progress(faces_model, args.num_faces, sampler=Sampler(top_k=args.top_k), seed=args.seed)
     faces_png = _save_grid(out / "faces.png", _rows(faces))
     rows = []
     for i, style in enumerate(styles[: args.num_styles]):

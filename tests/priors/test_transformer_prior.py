@@ -7,6 +7,7 @@ import keras
 
 from vqkeras.priors import TransformerPrior
 from vqkeras.priors import TransformerBlock
+from vqkeras.samplers import Sampler
 
 K = 11
 GRID = (3, 4)
@@ -69,7 +70,7 @@ def test_prefix_completion_keeps_prefix_and_continues_the_same_draw():
 def test_sample_graph_traces_with_tensor_arguments():
     prior = _prior()
     fn = tf.function(
-        prior.sample_graph,
+        lambda n, seed, temperature, top_k, top_p: prior.sample_graph(n, seed, Sampler(temperature, top_k, top_p)),
         input_signature=[
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([2], tf.int64),

@@ -15,8 +15,9 @@ are in its prior's layout, `(n, h, w·depth)` (depth innermost in the raster ord
 
 `generate` runs the prior's whole sampling loop in the graph (`BasePrior.sample_graph`: a `tf.while_loop`, with the KV
 cache of a `TransformerPrior`), so TF Serving needs no Python. Its integer `seed` becomes the stateless seed
-`[0, seed]`, exactly as `vqkeras.priors.sampling.make_seed` does, so `ImageGenerator.generate_tokens(n, seed=s)` and
-the signature give the same tokens for the same `s`, `temperature` and `top_k` (`top_k = 0` disables the filter).
+`[0, seed]`, exactly as `vqkeras.priors.sampling.make_seed` does, and its `temperature`, `top_k` (`0` disables the
+filter) and `guidance_scale` make the same `vqkeras.samplers.Sampler` as `ImageGenerator.generate_tokens` uses, so both
+give the same tokens for the same sampler and seed.
 """
 
 import json
@@ -28,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras.samplers.sampler import Sampler
 from vqkeras.utils.atomic_files import atomic_directory
 
 SIGNATURES = ("serving_default", "encode", "decode")
@@ -129,23 +131,26 @@ def _add_image_endpoints(archive, model, tokenizer, generator, image_shape):
 
 def _add_generate_endpoint(archive, generator):
     prior, guide = generator.prior, getattr(generator, "guide", None)  # duck-typed generators may have none
+    conditioned, guided = prior.num_classes is not None, guide is not None
 
-    def run(num_images, seed, temperature, top_k, labels=None, guidance_scale=None):
+    def generate(num_images, seed, temperature, top_k, *rest):
+        # `rest`: `labels` (class-conditioned prior), then `guidance_scale` (a generator with a guide).
+        labels = rest[0] if conditioned else None
+        # The signature's sampler: the same `Sampler` as `generate_tokens`, with tensor fields (top_k = 0: off).
+        sampler = Sampler(temperature, top_k=top_k, guidance_scale=rest[-1] if guided else None)
         checks = [
             tf.debugging.assert_positive(num_images, message="num_images must be >= 1"),
             tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
             tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 disables top-k)"),
         ]
-        if guidance_scale is not None:
-            checks.append(tf.debugging.assert_non_negative(guidance_scale,
+        if guided:
+            checks.append(tf.debugging.assert_non_negative(sampler.guidance_scale,
                                                            message="guidance_scale must be >= 0 (0: unguided)"))
         with tf.control_dependencies(checks):
             # The stateless seed of `sampling.make_seed(seed)` for an integer seed: [0, seed].
             seed_pair = tf.stack([tf.constant(0, tf.int64), tf.cast(seed, tf.int64)])
-            tokens = prior.sample_graph(
-                num_images, seed_pair, temperature, top_k, tf.constant(1.0, tf.float32), labels=labels,
-                guide=guide, guidance_scale=guidance_scale,
-            )
+            guidance = {"guide": guide} if guided else {}  # a MaskGIT prior takes no guide
+            tokens = prior.sample_graph(num_images, seed_pair, sampler, labels=labels, **guidance)
         return {"images": generator.decode(tokens), "tokens": tokens}
 
     # Inputs in this order: the four scalars, then `labels` (class-conditioned prior), then `guidance_scale`
@@ -156,16 +161,10 @@ def _add_generate_endpoint(archive, generator):
         tf.TensorSpec((), tf.float32, name="temperature"),
         tf.TensorSpec((), tf.int32, name="top_k"),
     ]
-    conditioned, guided = prior.num_classes is not None, guide is not None
     if conditioned:
         specs.append(tf.TensorSpec((None,), tf.int32, name="labels"))
     if guided:
         specs.append(tf.TensorSpec((), tf.float32, name="guidance_scale"))
-
-    def generate(*inputs):
-        labels = inputs[4] if conditioned else None
-        return run(*inputs[:4], labels=labels, guidance_scale=inputs[-1] if guided else None)
-
     archive.add_endpoint(GENERATE_SIGNATURE, generate, input_signature=specs)
 
 

@@ -4,15 +4,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.callbacks.guide_snapshot import GuideSnapshot
-from vqkeras.callbacks.guide_snapshot import check_guide_fraction
+from vqkeras import samplers
+from vqkeras.generator import restoration
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
+from vqkeras.priors.guide_snapshot import GuideSnapshot
+from vqkeras.priors.guide_snapshot import check_guide_fraction
 from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.images import as_model_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_bool
-from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
 # Substrings of dataset names whose images are faces (for `generate_face`).
@@ -205,7 +206,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             batch_size: Integer ≥ 1, batch size of the prior.
             optimizer: Optional optimizer; defaults to AdamW(3e-4) if the prior is not compiled.
             guide_at_step: Optional integer ≥ 1. Keep a copy of the prior after this many training steps as the
-                generator's `guide` (`vqkeras.callbacks.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
+                generator's `guide` (`vqkeras.priors.GuideSnapshot`), for `generate(..., guidance_scale=w)`.
             guide_fraction: Optional float in `(0, 1)`: the same, at this fraction of the run's steps (rounded, at
                 least step 1). An early, weak copy (a tenth of the steps or less) guides best.
             jit_compile: `"auto"` (Keras' choice: XLA on accelerators only), `True` or `False`. XLA fuses the
@@ -250,7 +251,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         Raises `ValueError` unless `guide` is an autoregressive prior with the prior's `K`, grid and classes.
         """
         if guide is not None:
-            self.prior._check_guide(guide, None)
+            self.prior.check_guide(guide)
             guide.trainable = False
         # Not tracked as a sub-layer (Keras locks a built model's layer list, and the guide may be set or replaced
         # after building); `.keras` saving still finds it by attribute name and saves and restores its weights.
@@ -282,7 +283,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         self._check_prior_trained()
         config = {**self.prior.get_config(), "name": f"{self.prior.name}_guide", "trainable": True}  # even if frozen
         guide = type(self.prior).from_config(config)
-        self.prior._check_guide(guide, None)  # refuses bidirectional priors before any work
+        self.prior.check_guide(guide)  # refuses bidirectional priors before any work
         tokens = self.encode_dataset(images)
         data = (tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
                 .batch(batch_size).prefetch(tf.data.AUTOTUNE))
@@ -299,31 +300,39 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                 "prior_trained=True for a prior trained elsewhere). Received: prior_trained=False"
             )
 
-    def generate_tokens(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
-                        guidance_scale=None, **kwargs):
-        """Samples `(num_images, h, w)` token grids from the prior (see `BasePrior.sample`); with `guidance_scale`,
-        guided by the generator's `guide`."""
+    def generate_tokens(self, num_images, sampler=None, *, seed=None, labels=None, **kwargs):
+        """Samples `(num_images, h, w)` token grids from the prior (see `BasePrior.sample`); with a `guidance_scale`,
+        guided by the generator's `guide`.
+
+        Args:
+            num_images: Integer ≥ 1.
+            sampler: Optional `vqkeras.samplers.Sampler`, or its fields (`temperature`, `top_k`, `top_p`,
+                `guidance_scale`) as keywords.
+            seed: Optional integer; the same seed gives the same tokens (and the SavedModel's `generate` signature
+                gives them too).
+            labels: Class labels `(num_images,)` for a class-conditioned prior.
+            **kwargs: The prior's other sampling arguments (`constraints` or its fields, a MaskGIT prior's `steps`).
+        """
         self._check_prior_trained()
-        if guidance_scale is not None:
+        sampler_options = {k: kwargs.pop(k) for k in samplers.SAMPLER_OPTIONS if k in kwargs}
+        sampler = samplers.build_sampler(sampler, **sampler_options)
+        if sampler.guidance_scale is not None:
             if self.guide is None:
                 raise ValueError(
                     "guidance_scale needs a guide: train with fit_prior(..., guide_at_step=n) or call "
-                    f"set_guide(prior). Received: guidance_scale={guidance_scale}, guide=None"
+                    f"set_guide(prior). Received: guidance_scale={sampler.guidance_scale}, guide=None"
                 )
-            kwargs.update(guide=self.guide, guidance_scale=guidance_scale)
-        return self.prior.sample(
-            num_images, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, labels=labels, **kwargs
-        )
+            kwargs["guide"] = self.guide
+        return self.prior.sample(num_images, sampler, seed=seed, labels=labels, **kwargs)
 
-    def generate(self, num_images, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
-                 guidance_scale=None):
+    def generate(self, num_images, sampler=None, *, seed=None, labels=None, **kwargs):
         """New images `(num_images, H, W, C)` in [-1, 1]: prior samples decoded by the tokenizer.
 
-        The same `seed` gives the same images. `guidance_scale=w` samples from `∝ p · (p / q)^w`, with `p` the prior
-        and `q` the generator's `guide` (see `BasePrior.sample`); it needs a guide.
+        Takes the arguments of `generate_tokens`. The same `seed` gives the same images. `guidance_scale=w` samples
+        from `∝ p · (p / q)^w`, with `p` the prior and `q` the generator's `guide` (see `BasePrior.sample`); it needs a
+        guide.
         """
-        tokens = self.generate_tokens(num_images, temperature, top_k, top_p, seed, labels, guidance_scale)
-        return self.decode(tokens)
+        return self.decode(self.generate_tokens(num_images, sampler, seed=seed, labels=labels, **kwargs))
 
     def generate_face(self, num_images=1, seed=None, **kwargs):
         """New faces from a generator trained on faces (the name older tutorials use); see `generate`.
@@ -338,246 +347,22 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             )
         return self.generate(num_images, seed=seed, **kwargs)
 
-    def generate_image(
-        self,
-        style_image,
-        strength=0.5,
-        num_images=1,
-        seed=None,
-        temperature=1.0,
-        top_k=None,
-        histogram_weight=1.0,
-        return_tokens=False,
-    ):
-        """New images that share the look of `style_image` without copying it.
+    # ------------------------------------------------------ partial re-sampling
+    def generate_image(self, style_image, strength=0.5, num_images=1, sampler=None, **kwargs):
+        """New images that share the look of `style_image` without copying it: `restoration.generate_image`."""
+        return restoration.generate_image(self, style_image, strength, num_images, sampler, **kwargs)
 
-        The style image is encoded to tokens `s` (resized first if its size differs; its channels must match).
-        Each position keeps its style token with probability `1 − strength`; the others are re-sampled by the prior
-        in raster order, conditioned on every earlier token (kept or new), with the logits biased towards the style
-        image's code histogram: `logits + histogram_weight · log((count_k + 1) / (n + K))`. So `strength=0`
-        reproduces the style image's reconstruction, and `strength=1` samples a fresh image whose codes follow the
-        style image's code statistics (its textures, strokes and tones).
+    def inpaint(self, images, mask, sampler=None, **kwargs):
+        """Fills in the masked region of images and keeps every other pixel exactly: `restoration.inpaint`."""
+        return restoration.inpaint(self, images, mask, sampler, **kwargs)
 
-        Limits: "style" here is what the codes capture (local texture, tone, stroke width), not semantics; an
-        autoregressive prior does not see kept tokens that come later in raster order, so seams between kept and
-        re-sampled regions can show at high strength; the result is only as good as the prior.
-
-        Args:
-            style_image: One image `(H, W, C)` or `(1, H, W, C)`; uint8 in [0, 255] or float in [-1, 1].
-            strength: Float in [0, 1]. Fraction of tokens that may change.
-            num_images: Integer. Look-alikes to generate.
-            seed: Optional integer; the same seed gives the same images.
-            temperature: Float > 0. Sampling temperature.
-            top_k: Optional integer top-k filter.
-            histogram_weight: Float ≥ 0. Strength of the pull towards the style image's codes.
-            return_tokens: Boolean. Also return the style tokens and the generated tokens.
-
-        Returns:
-            Images `(num_images, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, style_tokens, tokens)`.
-        """
-        strength = check_float("strength", strength, minimum=0, maximum=1)
-        histogram_weight = check_float("histogram_weight", histogram_weight, minimum=0)
-        num_images = check_int("num_images", num_images, minimum=1)
-        seed = check_int("seed", seed, minimum=0, allow_none=True)
-        self._check_single_index("generate_image")
-        self._check_prior_trained()
-        style = self.prepare_images(style_image, argument="style_image")
-        if style.shape[0] != 1:
-            raise ValueError(f"style_image must be a single image. Received: {style.shape[0]} images")
-        style_tokens = self.tokenizer.encode(style).numpy()[0]
-        rng = np.random.default_rng(seed)
-        keep = rng.random((num_images, *self.grid_shape)) >= strength
-        counts = np.bincount(style_tokens.ravel(), minlength=self.num_embeddings)
-        bias = histogram_weight * np.log((counts + 1.0) / (style_tokens.size + self.num_embeddings))
-        tokens = self.prior.sample(
-            num_images,
-            temperature=temperature,
-            top_k=top_k,
-            seed=None if seed is None else int(rng.integers(2**31)),
-            known_tokens=np.broadcast_to(style_tokens, keep.shape),
-            known_mask=keep,
-            logit_bias=bias.astype(np.float32),
-        )
-        images = self.decode(tokens)
-        return (images, style_tokens, tokens.numpy()) if return_tokens else images
-
-    # ------------------------------------------------------------ restoration
-    def _prepare_pixel_mask(self, mask, num_images, input_size):
-        """Float32 `(n, H, W, 1)` mask in [0, 1] at the generator's size from `(H, W)`, `(n, H, W)` or `(n, H, W, 1)`."""
-        array = mask.numpy() if isinstance(mask, tf.Tensor) else np.asarray(mask)
-        shape = array.shape
-        if array.ndim == 4 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if array.ndim == 2:
-            array = array[None]
-        if array.ndim != 3 or tuple(array.shape[1:]) != tuple(input_size) or array.shape[0] not in (1, num_images):
-            raise ValueError(
-                f"mask must have shape (H, W), (n, H, W) or (n, H, W, 1) with (H, W) = {tuple(input_size)} (the "
-                f"images' size) and n = 1 or {num_images}. Received: mask.shape={shape}"
-            )
-        array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-            raise ValueError(
-                f"mask values must be in [0, 1] (1 = fill in). Received: values in [{array.min()}, {array.max()}]"
-            )
-        array = np.broadcast_to(array, (num_images, *array.shape[1:]))[..., None]
-        height, width, _ = self.image_shape
-        if tuple(input_size) != (height, width):
-            array = np.clip(tf.image.resize(array, (height, width), "bilinear").numpy(), 0.0, 1.0)
-        return np.ascontiguousarray(array, np.float32)
+    def upscale(self, images, factor, strength=0.3, sampler=None, **kwargs):
+        """Super-resolution by `factor`, re-sampling the tokens the prior doubts: `restoration.upscale`."""
+        return restoration.upscale(self, images, factor, strength, sampler, **kwargs)
 
     def masked_cells(self, mask):
-        """Boolean `(n, h, w)`: the tokens whose receptive cell (an `f×f` pixel patch) overlaps `mask > 0`.
-
-        Args:
-            mask: Float array `(n, H, W)` or `(n, H, W, 1)` at the generator's image size.
-        """
-        array = np.asarray(mask)
-        if array.ndim == 4:
-            array = array[..., 0]
-        f = self.tokenizer.downsample_factor
-        h, w = self.grid_shape
-        return (array.reshape(array.shape[0], h, f, w, f) > 0).any(axis=(2, 4))
-
-    @staticmethod
-    def _raster_prefix_mask(cells):
-        """Known mask of an autoregressive prior: the positions before the first masked cell in raster order."""
-        flat = cells.reshape(cells.shape[0], -1)
-        first = np.where(flat.any(axis=1), flat.argmax(axis=1), flat.shape[1])
-        return (np.arange(flat.shape[1])[None] < first[:, None]).reshape(cells.shape)
-
-    def _prior_sample_kwargs(self, steps):
-        steps = check_int("steps", steps, minimum=1)
-        return {"steps": steps} if getattr(self.prior, "bidirectional", False) else {}
-
-    def inpaint(self, images, mask, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
-                return_tokens=False):
-        """Fills in the masked region of images with the prior and keeps every other pixel exactly.
-
-        1. Encode the images to tokens `s`.
-        2. Mark every token whose receptive cell (the `f×f` pixel patch it is decoded to, `f` the downsampling
-           factor) overlaps the mask (`mask > 0`).
-        3. Re-sample the marked tokens with the prior, keeping the others:
-           - a bidirectional prior (`MaskGITPrior`) fills exactly the marked tokens, each seeing all kept tokens on
-             every side;
-           - an autoregressive prior (`TransformerPrior`, `PixelCNNPrior`) only sees earlier tokens, so every token
-             from the first marked one in raster order onwards is re-sampled (`known_mask` = the positions before
-             it). Tokens after the hole that were not marked also change, and the fill does not see the context
-             below the hole; use a MaskGIT prior for real inpainting.
-        4. Decode, and composite: `output = m·decoded + (1 − m)·input`, so pixels with `m = 0` are exactly the input
-           (as returned by `prepare_images`).
-
-        Args:
-            images: One image `(H, W, C)` or a batch `(n, H, W, C)`; uint8 in [0, 255] or float in [-1, 1]. Resized to the
-                generator's size if it differs.
-            mask: Float or bool array `(H, W)` (one mask for all images), `(n, H, W)` or `(n, H, W, 1)` at the
-                images' size; values in [0, 1], 1 = fill in. Soft values blend.
-            seed: Optional integer; the same seed gives the same images.
-            temperature: Float > 0. Sampling temperature.
-            top_k: Optional integer top-k filter.
-            steps: Integer ≥ 1. Decoding steps of a MaskGIT prior (ignored by autoregressive priors).
-            labels: Optional class labels `(n,)` for a class-conditioned prior.
-            return_tokens: Boolean. Also return the input tokens, the re-sampled tokens and the marked cells.
-
-        Returns:
-            Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens, cells)` where
-            `cells` is the boolean `(n, h, w)` grid of marked tokens.
-        """
-        self._check_single_index("inpaint")
-        self._check_prior_trained()
-        raw = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-        input_size = raw.shape[-3:-1] if raw.ndim in (3, 4) else None
-        images = self.prepare_images(raw)
-        num_images = int(images.shape[0])
-        pixel_mask = self._prepare_pixel_mask(mask, num_images, input_size)
-        sample_kwargs = self._prior_sample_kwargs(steps)
-        tokens = self.tokenizer.encode(images).numpy()
-        cells = self.masked_cells(pixel_mask)
-        known = ~cells if getattr(self.prior, "bidirectional", False) else self._raster_prefix_mask(cells)
-        new_tokens = self.prior.sample(
-            num_images, temperature=temperature, top_k=top_k, seed=seed, labels=labels, known_tokens=tokens,
-            known_mask=known, **sample_kwargs,
-        ).numpy()
-        decoded = self.decode(new_tokens).numpy()
-        # Composite: outside the mask (m = 0) the input pixels are kept exactly.
-        output = pixel_mask * decoded + (1.0 - pixel_mask) * images.numpy()
-        output = tf.convert_to_tensor(output, tf.float32)
-        return (output, tokens, new_tokens, cells) if return_tokens else output
-
-    def upscale(self, images, factor, strength=0.3, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
-                group_size=1, return_tokens=False):
-        """Super-resolution by `factor`: bicubic upsampling, then the prior re-samples the tokens it doubts.
-
-        For a generator trained at size `H×W`, the input is at `(H/factor)×(W/factor)`.
-
-        1. Upsample bicubically to `H×W` and encode to tokens `s`.
-        2. Score each token by the prior's probability of it given the others: `p(s_i | s_{−i})` with a bidirectional
-           prior (`MaskGITPrior.token_probabilities`), or `p(s_i | s_<i)` with an autoregressive prior (which only
-           sees earlier tokens, so its scores are weaker and its re-samples do not see later kept tokens).
-        3. Re-sample the `round(strength·h·w)` least likely tokens with the prior (all other tokens known), decode.
-
-        Limits: the method can only add detail that the tokenizer's codebook and the prior know from training
-        (it sharpens towards the training distribution, and can hallucinate plausible but wrong detail); it
-        cannot recover information lost at low resolution, and at high `strength` it drifts away from the input.
-        `strength=0` returns the reconstruction of the bicubic upsample.
-
-        Args:
-            images: One image `(H/factor, W/factor, C)` or a batch; uint8 in [0, 255] or float in [-1, 1].
-            factor: Integer ≥ 1 dividing the generator's height and width.
-            strength: Float in [0, 1]. Fraction of tokens that may change. Defaults to `0.3`.
-            seed: Optional integer; the same seed gives the same images.
-            temperature: Float > 0. Sampling temperature.
-            top_k: Optional integer top-k filter.
-            steps: Integer ≥ 1. Decoding steps of a MaskGIT prior (ignored by autoregressive priors).
-            labels: Optional class labels `(n,)` for a class-conditioned prior.
-            group_size: Integer ≥ 1. Positions masked per forward pass when scoring with a MaskGIT prior
-                (`1` = exact `p(s_i | s_{−i})`, see `MaskGITPrior.token_probabilities`).
-            return_tokens: Boolean. Also return the tokens of the bicubic upsample and the final tokens.
-
-        Returns:
-            Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
-        """
-        height, width, channels = self.image_shape
-        factor = check_int("factor", factor, minimum=1)
-        if height % factor or width % factor:
-            raise ValueError(
-                f"factor must be a positive integer dividing the generator's image size {height}×{width}. "
-                f"Received: factor={factor}"
-            )
-        strength = check_float("strength", strength, minimum=0, maximum=1)
-        self._check_single_index("upscale")
-        sample_kwargs = self._prior_sample_kwargs(steps)
-        array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-        if array.ndim == 3:
-            array = array[None]
-        expected = (height // factor, width // factor, channels)
-        if array.ndim != 4 or tuple(array.shape[1:]) != expected:
-            raise ValueError(
-                f"images must have shape {expected} or (n, {', '.join(map(str, expected))}) for factor={factor} "
-                f"(the generator makes {height}×{width} images). Received: images.shape={array.shape}"
-            )
-        self._check_prior_trained()
-        upsampled = tf.image.resize(as_model_images(array), (height, width), "bicubic")
-        upsampled = tf.clip_by_value(upsampled, -1.0, 1.0)
-        tokens = self.tokenizer.encode(upsampled).numpy()
-        num_images = tokens.shape[0]
-        count = int(round(strength * tokens[0].size))
-        new_tokens = tokens
-        if count > 0:
-            if getattr(self.prior, "bidirectional", False):
-                confidence = self.prior.token_probabilities(tokens, labels=labels, group_size=group_size)
-            else:
-                probs = tf.nn.softmax(self.prior.logits(tokens, labels=labels), axis=-1).numpy()
-                confidence = np.take_along_axis(probs, tokens[..., None], axis=-1)[..., 0]
-            flat = confidence.reshape(num_images, -1)
-            ranks = np.argsort(np.argsort(flat, axis=1, kind="stable"), axis=1, kind="stable")
-            known = (ranks >= count).reshape(tokens.shape)
-            new_tokens = self.prior.sample(
-                num_images, temperature=temperature, top_k=top_k, seed=seed, labels=labels, known_tokens=tokens,
-                known_mask=known, **sample_kwargs,
-            ).numpy()
-        output = self.decode(new_tokens)
-        return (output, tokens, new_tokens) if return_tokens else output
+        """Boolean `(n, h, w)`: the tokens whose `f×f` pixel cell overlaps `mask > 0` (`restoration.masked_cells`)."""
+        return restoration.masked_cells(self, mask)
 
     # ------------------------------------------------------------------ config
     def to_inference(self):

@@ -8,3 +8,4 @@ from vqkeras.priors.transformer_prior import TransformerPrior
 from vqkeras.priors.gated_pixelcnn_block import GatedPixelCNNBlock
 from vqkeras.priors.pixelcnn_prior import PixelCNNPrior
 from vqkeras.priors.maskgit_prior import MaskGITPrior
+from vqkeras.priors.guide_snapshot import GuideSnapshot

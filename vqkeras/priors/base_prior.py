@@ -1,11 +1,15 @@
 """Shared training loop, input handling and sampling plumbing of the autoregressive token priors."""
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from vqkeras.distribute import replica_scaled
+from vqkeras import samplers
 from vqkeras.priors import sampling
+from vqkeras.samplers.token_constraints import empty_constraint_tensors
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
 
@@ -190,7 +194,7 @@ class BasePrior(KerasFileSaving, keras.Model):
         """A frozen copy of this prior as it is now: same config, a copy of the weights, not compiled.
 
         Taken early in training, it is the weaker model that `sample(guide=...)` extrapolates away from
-        (`vqkeras.callbacks.GuideSnapshot` takes it at a chosen step).
+        (`vqkeras.priors.GuideSnapshot` takes it at a chosen step).
 
         Args:
             name: Optional name of the copy. Defaults to `"<name>_snapshot"`.
@@ -207,83 +211,47 @@ class BasePrior(KerasFileSaving, keras.Model):
         copy.trainable = False
         return copy
 
+    # ------------------------------------------------------------------ restoration questions
+    # Whether the logits at a position see the tokens after it. An autoregressive prior's do not: it keeps a raster
+    # prefix and continues after it, and it can be guided by a weaker copy, step by step.
+    bidirectional = False
+
+    def positions_to_resample(self, cells):
+        """Boolean `(n, h, w)`: the positions to re-sample so that the marked `cells` `(n, h, w)` are filled.
+
+        An autoregressive prior only sees earlier tokens, so it re-samples every position from the first marked one
+        in raster order onwards (the known tokens are the prefix before it).
+        """
+        cells = np.asarray(cells, bool)
+        flat = cells.reshape(cells.shape[0], -1)
+        first = np.where(flat.any(axis=1), flat.argmax(axis=1), flat.shape[1])
+        return (np.arange(flat.shape[1])[None] >= first[:, None]).reshape(cells.shape)
+
+    def token_confidence(self, tokens, labels=None, group_size=1):
+        """Float32 NumPy `(n, h, w)`: the prior's probability of each token given its context, here `p(s_i | s_<i, c)`.
+
+        Args:
+            tokens: Int array `(n, h, w)` in `[0, K)`.
+            labels: Int array `(n,)` for a class-conditioned prior.
+            group_size: Integer ≥ 1. Positions scored per forward pass by priors that score by masking (MaskGIT);
+                an autoregressive prior scores every position in one pass.
+        """
+        probs = tf.nn.softmax(self.logits(tokens, labels=labels), axis=-1).numpy()
+        return np.take_along_axis(probs, np.asarray(tokens)[..., None], axis=-1)[..., 0]
+
+    def decoding_options(self, steps):
+        """The keyword arguments of `sample` for `steps` decoding steps: none for an autoregressive prior, which
+        decodes one position per step (`steps` is still checked)."""
+        check_int("steps", steps, minimum=1)
+        return {}
+
     # ------------------------------------------------------------------ sampling
-    def _prepare_sampling(self, num_samples, temperature, top_k, top_p, seed, labels, prefix):
-        num_samples = check_int("num_samples", num_samples, minimum=1)
-        sampling.validate_temperature(temperature)
-        sampling.validate_top_k(top_k, self.num_embeddings)
-        sampling.validate_top_p(top_p)
-        if labels is not None or self.num_classes is not None:
-            labels = self._check_labels(labels)
-            if labels.shape[0] == 1 and num_samples > 1:
-                labels = tf.repeat(labels, num_samples)
-            if labels.shape[0] != num_samples:
-                raise ValueError(
-                    f"labels must have one entry per sample ({num_samples}). Received: {labels.shape[0]} labels"
-                )
-            values = labels.numpy() if tf.executing_eagerly() else None
-            if values is not None and (values.min() < 0 or values.max() >= self.num_classes):
-                raise ValueError(f"labels must be in [0, {self.num_classes}). Received: labels={values.tolist()}")
-        prefix, prefix_length = self._prepare_prefix(prefix, num_samples)
-        return (
-            tf.constant(num_samples, tf.int32),
-            sampling.make_seed(seed),
-            tf.constant(temperature, tf.float32),
-            tf.constant(0 if top_k is None else int(top_k), tf.int32),
-            tf.constant(1.0 if top_p is None else float(top_p), tf.float32),
-            labels,
-            prefix,
-            prefix_length,
-        )
+    _default_sample_mode = "default"
 
-    def _prepare_prefix(self, prefix, num_samples):
-        length = self.sequence_length
-        if prefix is None:
-            return tf.zeros([num_samples, length], tf.int32), tf.constant(0, tf.int32)
-        prefix = np.asarray(prefix)
-        if prefix.ndim == 3:
-            prefix = prefix.reshape(prefix.shape[0], -1)
-        if prefix.ndim == 1:
-            prefix = np.tile(prefix[None], [num_samples, 1])
-        if prefix.ndim != 2 or prefix.shape[0] != num_samples or prefix.shape[1] > length:
-            raise ValueError(
-                f"prefix must have shape (num_samples={num_samples}, n) with n ≤ h·w={length}. "
-                f"Received: prefix with shape {prefix.shape}"
-            )
-        if prefix.size and (prefix.min() < 0 or prefix.max() >= self.num_embeddings):
-            raise ValueError(
-                f"prefix tokens must be in [0, {self.num_embeddings}). "
-                f"Received values in [{prefix.min()}, {prefix.max()}]"
-            )
-        n = prefix.shape[1]
-        padded = np.zeros([num_samples, length], np.int32)
-        padded[:, :n] = prefix
-        return tf.constant(padded), tf.constant(n, tf.int32)
-
-    def _graph_sampler(self, mode, return_logits=False, guide=None):
-        key = (mode, bool(return_logits), None if guide is None else id(guide))
-        if key not in self._sample_functions:
-
-            def fn(num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, known_mask,
-                   logit_bias, guidance_scale):
-                return self._sample_loop(
-                    num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode, return_logits,
-                    known_mask, logit_bias, guide, guidance_scale,
-                )
-
-            self._sample_functions[key] = tf.function(fn, reduce_retracing=True)
-        return self._sample_functions[key]
-
-    def _check_guide(self, guide, guidance_scale):
-        """Validates the guide prior and returns the guidance scale as a float32 tensor (1 when only `guide` is set)."""
-        if guide is None:
-            if guidance_scale is not None:
-                raise ValueError(f"guidance_scale needs a guide prior. Received: guidance_scale={guidance_scale}, "
-                                 "guide=None")
-            return tf.constant(0.0, tf.float32)
-
+    def check_guide(self, guide):
+        """Raises `ValueError` unless `guide` can guide this prior: both autoregressive, same `K`, grid and classes."""
         def autoregressive(prior):
-            return isinstance(prior, BasePrior) and not getattr(prior, "bidirectional", False)
+            return isinstance(prior, BasePrior) and not prior.bidirectional
 
         if not autoregressive(self):
             raise ValueError(f"Guided sampling needs an autoregressive prior. Received: prior={self.name!r} "
@@ -298,145 +266,125 @@ class BasePrior(KerasFileSaving, keras.Model):
                 f"({self.num_embeddings}, {self.grid_shape}, {self.num_classes}). Received: guide with "
                 f"({guide.num_embeddings}, {guide.grid_shape}, {guide.num_classes})"
             )
-        guidance_scale = 1.0 if guidance_scale is None else guidance_scale
-        sampling.validate_guidance_scale(guidance_scale)
-        return tf.constant(guidance_scale, tf.float32)
 
-    def _run_sampler(self, mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
-                     known_tokens=None, known_mask=None, logit_bias=None, guide=None, guidance_scale=None):
-        if prefix is not None and known_tokens is not None:
-            raise ValueError("Give either prefix or known_tokens/known_mask, not both. Received: both")
-        scale = self._check_guide(guide, guidance_scale)
-        args = self._prepare_sampling(num_samples, temperature, top_k, top_p, seed, labels, prefix)
-        known = self._prepare_known(int(num_samples), known_tokens, known_mask, logit_bias)
-        if known_tokens is not None:
-            args = args[:6] + (known[0], args[7])
-        tokens, logits = self._graph_sampler(mode, return_logits, guide)(*args, known[1], known[2], scale)
-        tokens = tf.reshape(tokens, [-1, *self.grid_shape])
-        if return_logits:
-            return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
-        return tokens
+    def _guidance_scale(self, guide, guidance_scale):
+        """The guidance scale `w` of a call: `guidance_scale`, `1.0` when only `guide` is set, `0.0` without one."""
+        if guide is None:
+            if guidance_scale is not None:
+                raise ValueError(f"guidance_scale needs a guide prior. Received: guidance_scale={guidance_scale}, "
+                                 "guide=None")
+            return 0.0
+        self.check_guide(guide)
+        return 1.0 if guidance_scale is None else guidance_scale
 
-    def _prepare_known(self, num_samples, known_tokens, known_mask, logit_bias):
-        """Validates and flattens `known_tokens`/`known_mask` `(n, h, w)` and `logit_bias` `(n, K)` or `(K,)`."""
-        length, k = self.sequence_length, self.num_embeddings
-        if (known_tokens is None) != (known_mask is None):
+    def _sampling_labels(self, labels, num_samples):
+        """Checked int32 labels `(num_samples,)` (one label is repeated), or `None` for an unconditional prior."""
+        if labels is None and self.num_classes is None:
+            return None
+        labels = self._check_labels(labels)
+        if labels.shape[0] == 1 and num_samples > 1:
+            labels = tf.repeat(labels, num_samples)
+        if labels.shape[0] != num_samples:
             raise ValueError(
-                "known_tokens and known_mask go together. "
-                f"Received: known_tokens={'set' if known_tokens is not None else None}, "
-                f"known_mask={'set' if known_mask is not None else None}"
+                f"labels must have one entry per sample ({num_samples}). Received: {labels.shape[0]} labels"
             )
-        tokens = np.zeros([num_samples, length], np.int32)
-        mask = np.zeros([num_samples, length], bool)
-        if known_tokens is not None:
-            tokens = np.broadcast_to(np.asarray(known_tokens).reshape(-1, length), (num_samples, length))
-            mask = np.broadcast_to(np.asarray(known_mask).astype(bool).reshape(-1, length), (num_samples, length))
-            if tokens.min() < 0 or tokens.max() >= k:
-                raise ValueError(f"known_tokens must be in [0, {k}). Received values in [{tokens.min()}, {tokens.max()}]")
-        bias = np.zeros([num_samples, k], np.float32)
-        if logit_bias is not None:
-            bias = np.broadcast_to(np.asarray(logit_bias, np.float32).reshape(-1, k), (num_samples, k))
-            # NaN or +inf logits, or a row without a finite one, make the categorical draw return K, not a token.
-            bad = np.isnan(bias) | np.isposinf(bias)
-            if bad.any():
-                raise ValueError(f"logit_bias must be finite, or -inf to exclude a token; NaN and +inf are not "
-                                 f"allowed. Received: logit_bias with {int(bad.sum())} NaN or +inf value(s)")
-            excluded = np.isneginf(bias).all(axis=-1)
-            if excluded.any():
-                raise ValueError(f"logit_bias excludes every one of the K={k} tokens (all -inf) in sample(s) "
-                                 f"{np.flatnonzero(excluded).tolist()[:10]}: leave at least one finite. "
-                                 f"Received: logit_bias with an all -inf row")
-        return (
-            tf.constant(np.ascontiguousarray(tokens), tf.int32),
-            tf.constant(np.ascontiguousarray(mask)),
-            tf.constant(np.ascontiguousarray(bias)),
-        )
+        values = labels.numpy() if tf.executing_eagerly() else None
+        if values is not None and (values.min() < 0 or values.max() >= self.num_classes):
+            raise ValueError(f"labels must be in [0, {self.num_classes}). Received: labels={values.tolist()}")
+        return labels
 
-    def sample(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, prefix=None,
-               return_logits=False, known_tokens=None, known_mask=None, logit_bias=None, guide=None,
-               guidance_scale=None):
-        """Samples token grids in raster order, `x_t ~ p(x_t | x_<t, c)` after temperature / top-k / top-p.
+    def _prepare_sampling(self, num_samples, sampler, constraints, labels):
+        """Checks one eager sampling call against the prior; returns its labels and `ConstraintTensors`."""
+        num_samples = check_int("num_samples", num_samples, minimum=1)
+        sampler.check_vocabulary(self.num_embeddings)
+        labels = self._sampling_labels(labels, num_samples)
+        return labels, constraints.resolve(num_samples, self.sequence_length, self.num_embeddings)
+
+    def _graph_sampler(self, mode, return_logits=False, guide=None):
+        """The `tf.function` of `_sample_loop(seed, sampler, labels, known)` for one mode, output and guide."""
+        key = (mode, bool(return_logits), None if guide is None else id(guide))
+        if key not in self._sample_functions:
+            loop = functools.partial(self._sample_loop, mode=mode, return_logits=return_logits, guide=guide)
+            self._sample_functions[key] = tf.function(loop, reduce_retracing=True)
+        return self._sample_functions[key]
+
+    def sample(self, num_samples, sampler=None, *, seed=None, labels=None, constraints=None, guide=None,
+               return_logits=False, **options):
+        """Samples token grids in raster order, `x_t ~ p(x_t | x_<t, c)` after the sampler's filters.
 
         Runs as one `tf.function` with a `tf.while_loop` over positions. The same `seed` gives the same tokens.
 
         Args:
             num_samples: Integer ≥ 1.
-            temperature: Float `> 0`. Defaults to `1.0`.
-            top_k: Optional integer in `[1, K]`.
-            top_p: Optional float in `(0, 1]`.
+            sampler: Optional `vqkeras.samplers.Sampler` (temperature, top-k, top-p, guidance scale), or its
+                config. Defaults to `Sampler()`: temperature 1, no filters.
             seed: Optional integer or int tensor `[2]`. `None` draws a fresh seed.
             labels: Int array `(num_samples,)` (or one label for all), required iff `num_classes` is set.
-            prefix: Optional int array `(num_samples, n)` or `(n,)` of raster-order tokens kept fixed; the remaining
-                `h·w − n` tokens are sampled (prefix completion).
-            return_logits: Boolean. Also return the unfiltered logits used at every position.
-            known_tokens: Optional int array `(num_samples, h, w)` (or one grid for all) of tokens to keep where
-                `known_mask` is true; the other positions are sampled in raster order, each conditioned on every
-                earlier token, kept or sampled (later kept tokens are not seen by an autoregressive prior).
-            known_mask: Boolean array shaped like `known_tokens`.
-            logit_bias: Optional float array `(num_samples, K)` or `(K,)` added to the logits before filtering.
+            constraints: Optional `vqkeras.samplers.TokenConstraints`: a raster `prefix` kept fixed (prefix
+                completion), or `known_tokens` kept where `known_mask` (the other positions are sampled in raster
+                order, each conditioned on every earlier token, kept or sampled; later kept tokens are not seen by an
+                autoregressive prior), and a `logit_bias` added to the logits before the filters.
             guide: Optional weaker autoregressive prior with the same `K`, grid and classes, e.g. an early snapshot
-                of this one (`vqkeras.callbacks.GuideSnapshot`). At each position the logits become
-                `(1 + w) log p − w log q` (`p` this prior, `q` the guide; `sampling.guided_logits`) before
-                `logit_bias` and the filters. The guide keeps its own KV cache; sampling costs both models' steps.
-            guidance_scale: Float `w ≥ 0`, only with `guide`. Defaults to `1.0` when `guide` is set.
+                of this one (`vqkeras.priors.GuideSnapshot`). At each position the logits become
+                `(1 + w) log p − w log q` (`p` this prior, `q` the guide, `w` the sampler's `guidance_scale`, 1 if
+                unset; `sampling.guided_logits`) before `logit_bias` and the filters. The guide keeps its own KV
+                cache; sampling costs both models' steps.
+            return_logits: Boolean. Also return the unfiltered logits used at every position.
+            **options: The fields of `Sampler` (`temperature`, `top_k`, `top_p`, `guidance_scale`) and of
+                `TokenConstraints` (`prefix`, `known_tokens`, `known_mask`, `logit_bias`) as keywords, instead of
+                `sampler` and `constraints`.
 
         Returns:
             Int32 tensor `(num_samples, h, w)`; with `return_logits`, a tuple `(tokens, logits (num_samples, h, w, K))`
             (the guided logits when `guide` is set).
         """
-        return self._run_sampler(
-            self._default_sample_mode, num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits,
-            known_tokens, known_mask, logit_bias, guide, guidance_scale,
-        )
+        return self._sample(self._default_sample_mode, num_samples, sampler, seed=seed, labels=labels,
+                            constraints=constraints, guide=guide, return_logits=return_logits, **options)
 
-    _default_sample_mode = "default"
+    def _sample(self, mode, num_samples, sampler=None, *, seed=None, labels=None, constraints=None, guide=None,
+                return_logits=False, **options):
+        sampler, constraints = samplers.from_options(sampler, constraints, **options)
+        scale = self._guidance_scale(guide, sampler.guidance_scale)
+        labels, known = self._prepare_sampling(num_samples, sampler, constraints, labels)
+        loop = self._graph_sampler(mode, return_logits, guide)
+        tokens, logits = loop(sampling.make_seed(seed), sampler.tensors(scale), labels, known)
+        tokens = tf.reshape(tokens, [-1, *self.grid_shape])
+        if return_logits:
+            return tokens, tf.reshape(logits, [-1, *self.grid_shape, self.num_embeddings])
+        return tokens
 
-    def sample_graph(self, num_samples, seed, temperature, top_k, top_p, labels=None, prefix=None,
-                     prefix_length=None, guide=None, guidance_scale=None):
-        """Graph-only sampling core: every argument is a tensor, nothing is validated on the Python side.
+    def sample_graph(self, num_samples, seed, sampler, *, labels=None, known=None, guide=None):
+        """Graph-only sampling core: tensors in, nothing validated on the Python side.
 
         Traceable inside an outer `tf.function` (e.g. a SavedModel signature); uses the same loop as `sample`.
 
         Args:
             num_samples: Scalar int32 tensor.
             seed: Int tensor of shape `[2]`.
-            temperature: Scalar float32 tensor `> 0`.
-            top_k: Scalar int32 tensor; `≤ 0` disables top-k.
-            top_p: Scalar float32 tensor; `≥ 1` disables top-p.
+            sampler: A `vqkeras.samplers.Sampler`, whose fields may be scalar tensors: `top_k ≤ 0` and `top_p ≥ 1`
+                disable their filter, and an unset `guidance_scale` means 0 (unguided).
             labels: Int32 tensor `(num_samples,)`, required iff the prior is class-conditioned.
-            prefix: Optional int32 tensor `(num_samples, h·w)`; its first `prefix_length` tokens are kept.
-            prefix_length: Optional scalar int32 tensor; defaults to 0.
+            known: Optional `vqkeras.samplers.ConstraintTensors` (tokens, mask, logit bias) as `TokenConstraints.resolve`
+                gives; defaults to no constraints.
             guide: Optional weaker autoregressive prior (see `sample`); checked like there.
-            guidance_scale: Optional scalar float32 tensor `w ≥ 0` (with `guide`); defaults to 0 (unguided).
 
         Returns:
             Int32 tensor `(num_samples, h, w)`.
 
         Example:
 
-        >>> fn = tf.function(prior.sample_graph, input_signature=[
+        >>> fn = tf.function(lambda n, seed, t, k: prior.sample_graph(n, seed, Sampler(t, top_k=k)), input_signature=[
         ...     tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.float32),
-        ...     tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+        ...     tf.TensorSpec([], tf.int32)])
         """
         num_samples = tf.cast(num_samples, tf.int32)
-        if prefix is None:
-            prefix = tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.int32)
-        if prefix_length is None:
-            prefix_length = tf.constant(0, tf.int32)
+        if known is None:
+            known = empty_constraint_tensors(num_samples, self.sequence_length, self.num_embeddings)
         if guide is not None:
-            self._check_guide(guide, 0.0)
+            self.check_guide(guide)
+        labels = None if labels is None else tf.cast(labels, tf.int32)
         tokens, _ = self._graph_sampler(self._default_sample_mode, False, guide)(
-            num_samples,
-            tf.cast(seed, tf.int64),
-            tf.cast(temperature, tf.float32),
-            tf.cast(top_k, tf.int32),
-            tf.cast(top_p, tf.float32),
-            None if labels is None else tf.cast(labels, tf.int32),
-            tf.cast(prefix, tf.int32),
-            tf.cast(prefix_length, tf.int32),
-            tf.zeros(tf.stack([num_samples, self.sequence_length]), tf.bool),
-            tf.zeros(tf.stack([num_samples, self.num_embeddings]), tf.float32),
-            tf.constant(0.0, tf.float32) if guidance_scale is None else tf.cast(guidance_scale, tf.float32),
+            tf.cast(seed, tf.int64), sampler.tensors(), labels, known
         )
         return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
 
@@ -448,31 +396,23 @@ class BasePrior(KerasFileSaving, keras.Model):
         """Logits `(batch, K)` at `position` given the tokens sampled so far, and the new state."""
         raise NotImplementedError
 
-    def _sample_loop(self, num_samples, seed, temperature, top_k, top_p, labels, prefix, prefix_length, mode,
-                     return_logits, known_mask, logit_bias, guide=None, guidance_scale=None):
+    def _sample_loop(self, seed, sampler, labels, known, *, mode, return_logits=False, guide=None):
         """`tf.while_loop` over raster positions; one `_step_logits` call (two with a `guide`) and one categorical
-        draw per position."""
+        draw per position. `sampler` is a `SamplerTensors`, `known` a `ConstraintTensors`."""
         length = self.sequence_length
+        num_samples = tf.shape(known.tokens)[0]
         batch_range = tf.range(num_samples)
         tokens = tf.zeros(tf.stack([num_samples, length]), tf.int32)
         state = self._initial_sample_state(num_samples, mode)
         if guide is not None:
-            guide_mode = guide._default_sample_mode
-            state = (state, guide._initial_sample_state(num_samples, guide_mode))
+            state = (state, guide._initial_sample_state(num_samples, guide._default_sample_mode))
         logits_array = tf.TensorArray(tf.float32, size=length if return_logits else 1)
 
+        step = functools.partial(self._guided_step_logits, labels=labels, mode=mode, guide=guide, sampler=sampler)
+
         def body(t, tokens, state, logits_array):
-            if guide is None:
-                step_logits, state = self._step_logits(tokens, t, labels, state, mode)
-                step_logits = tf.cast(step_logits, tf.float32)
-            else:
-                step_logits, own_state = self._step_logits(tokens, t, labels, state[0], mode)
-                weak_logits, guide_state = guide._step_logits(tokens, t, labels, state[1], guide_mode)
-                step_logits = sampling.guided_logits(step_logits, weak_logits, guidance_scale)
-                state = (own_state, guide_state)
-            token = self._choose_token(
-                step_logits + logit_bias, t, seed, temperature, top_k, top_p, prefix, prefix_length, known_mask
-            )
+            step_logits, state = step(tokens, t, state)
+            token = self._choose_token(step_logits + known.logit_bias, t, seed, sampler, known)
             indices = tf.stack([batch_range, tf.fill(tf.shape(batch_range), t)], axis=-1)
             tokens = tf.tensor_scatter_nd_update(tokens, indices, token)
             if return_logits:
@@ -488,13 +428,22 @@ class BasePrior(KerasFileSaving, keras.Model):
         logits = tf.transpose(logits_array.stack(), [1, 0, 2]) if return_logits else tf.zeros([0])
         return tokens, logits
 
+    def _guided_step_logits(self, tokens, t, state, *, labels, mode, guide, sampler):
+        """Float32 logits `(batch, K)` at position `t`, guided by `guide` (whose state is `state[1]`) if set."""
+        if guide is None:
+            step_logits, state = self._step_logits(tokens, t, labels, state, mode)
+            return tf.cast(step_logits, tf.float32), state
+        step_logits, own_state = self._step_logits(tokens, t, labels, state[0], mode)
+        weak_logits, guide_state = guide._step_logits(tokens, t, labels, state[1], guide._default_sample_mode)
+        return sampling.guided_logits(step_logits, weak_logits, sampler.guidance_scale), (own_state, guide_state)
+
     @staticmethod
-    def _choose_token(step_logits, t, seed, temperature, top_k, top_p, prefix, prefix_length, known_mask):
-        """Draws the token of position `t`, or copies `prefix[:, t]` when `t < prefix_length` or it is known."""
+    def _choose_token(step_logits, t, seed, sampler, known):
+        """Draws the token of position `t`, or copies the known token where `known.mask[:, t]`."""
         step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(t, tf.int64))
-        filtered = sampling.filter_logits(step_logits, temperature, top_k, top_p)
+        filtered = sampling.filter_logits(step_logits, sampler.temperature, sampler.top_k, sampler.top_p)
         drawn = tf.random.stateless_categorical(filtered, 1, seed=step_seed, dtype=tf.int32)[:, 0]
-        return tf.where((t < prefix_length) | known_mask[:, t], prefix[:, t], drawn)
+        return tf.where(known.mask[:, t], known.tokens[:, t], drawn)
 
     def get_config(self):
         config = super().get_config()

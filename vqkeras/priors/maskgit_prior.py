@@ -6,10 +6,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vqkeras import samplers
 from vqkeras.distribute import replica_scaled
 from vqkeras.priors import masking
 from vqkeras.priors import sampling
 from vqkeras.priors.base_transformer_prior import BaseTransformerPrior
+from vqkeras.samplers.token_constraints import empty_constraint_tensors
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 from vqkeras.utils.validation import check_seed
@@ -69,9 +71,6 @@ class MaskGITPrior(BaseTransformerPrior):
     >>> grids = prior.sample(4, temperature=1.0, seed=1, steps=8)   # int32 (4, 8, 8)
     >>> filled = prior.sample(1, seed=1, known_tokens=grid, known_mask=keep)   # only ~keep is re-sampled
     """
-
-    # Sees the tokens on both sides of a position: inpainting can condition on the whole known context.
-    bidirectional = True
 
     def __init__(
         self,
@@ -165,9 +164,26 @@ class MaskGITPrior(BaseTransformerPrior):
         tokens, logits, mask, masked_token_loss, _ = self._masked_step(data, training=False)
         return self._report_masked(tokens, logits, mask, masked_token_loss)
 
+    # ------------------------------------------------------------------ restoration questions
+    # Every position sees the tokens on both sides: inpainting conditions on the whole known context.
+    bidirectional = True
+
+    def positions_to_resample(self, cells):
+        """Boolean `(n, h, w)`: exactly the marked `cells`, each filled seeing every kept token around it."""
+        return np.asarray(cells, bool)
+
+    def token_confidence(self, tokens, labels=None, group_size=1):
+        """Float32 NumPy `(n, h, w)`: `p(s_i | s_{−i}, c)`, the probability of each token given all the others (see
+        `token_probabilities`, which `group_size` trades for speed)."""
+        return self.token_probabilities(tokens, labels=labels, group_size=group_size)
+
+    def decoding_options(self, steps):
+        """`{"steps": steps}`: the decoding steps `T` of `sample`."""
+        return {"steps": check_int("steps", steps, minimum=1)}
+
     # ------------------------------------------------------------------ sampling
-    def sample(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None, steps=None,
-               known_tokens=None, known_mask=None, logit_bias=None, choice_temperature=None, prefix=None):
+    def sample(self, num_samples, sampler=None, *, seed=None, labels=None, constraints=None, steps=None,
+               choice_temperature=None, **options):
         """Samples token grids by iterative parallel decoding (see the class docstring).
 
         Runs as one `tf.function` with a `tf.while_loop` over the `steps` decoding steps; the same `seed` gives the
@@ -175,19 +191,17 @@ class MaskGITPrior(BaseTransformerPrior):
 
         Args:
             num_samples: Integer ≥ 1.
-            temperature: Float `> 0`. Sampling temperature of the token draws. Defaults to `1.0`.
-            top_k: Optional integer in `[1, K]`.
-            top_p: Optional float in `(0, 1]`.
+            sampler: Optional `vqkeras.samplers.Sampler` (temperature, top-k, top-p of the token draws), or its
+                config. Defaults to `Sampler()`. A MaskGIT prior is not guided: `guidance_scale` is refused.
             seed: Optional integer or int tensor `[2]`. `None` draws a fresh seed.
             labels: Int array `(num_samples,)` (or one label for all), required iff `num_classes` is set.
+            constraints: Optional `vqkeras.samplers.TokenConstraints`: `known_tokens` kept where `known_mask` (only
+                the other positions are sampled, each seeing every known token), or a raster `prefix` (the first `n`
+                tokens known), and a `logit_bias` added to the logits before the filters.
             steps: Optional integer `T ≥ 1`; defaults to the prior's `steps` (8). More steps cost more and decode
                 fewer tokens at once.
-            known_tokens: Optional int array `(num_samples, h, w)` (or one grid for all) of tokens kept where
-                `known_mask` is true. Only the other positions are sampled, each seeing every known token.
-            known_mask: Boolean array shaped like `known_tokens`; true = known (kept).
-            logit_bias: Optional float array `(num_samples, K)` or `(K,)` added to the logits before filtering.
             choice_temperature: Optional float `≥ 0` overriding the prior's `choice_temperature`.
-            prefix: Optional int array `(num_samples, n)` or `(n,)`: the first `n` raster tokens are known.
+            **options: The fields of `Sampler` and `TokenConstraints` as keywords (see `BasePrior.sample`).
 
         Returns:
             Int32 tensor `(num_samples, h, w)` with values in `[0, K)`.
@@ -198,57 +212,37 @@ class MaskGITPrior(BaseTransformerPrior):
         choice_temperature = self.choice_temperature if choice_temperature is None else choice_temperature
         if not choice_temperature >= 0:
             raise ValueError(f"choice_temperature must be >= 0. Received: choice_temperature={choice_temperature}")
-        if prefix is not None and known_tokens is not None:
-            raise ValueError("Give either prefix or known_tokens/known_mask, not both. Received: both")
-        (num, seed, temperature, top_k, top_p, labels, prefix_tokens, prefix_length) = self._prepare_sampling(
-            num_samples, temperature, top_k, top_p, seed, labels, prefix
-        )
-        tokens, mask, bias = self._prepare_known(int(num_samples), known_tokens, known_mask, logit_bias)
-        if prefix is not None:
-            tokens = prefix_tokens
-            mask = tf.broadcast_to(tf.range(self.sequence_length)[None] < prefix_length, tf.shape(tokens))
+        sampler, constraints = samplers.from_options(sampler, constraints, **options)
+        self._guidance_scale(None, sampler.guidance_scale)  # refuses a guidance scale: no guide
+        labels, known = self._prepare_sampling(num_samples, sampler, constraints, labels)
         out = self._sampler()(
-            seed, temperature, top_k, top_p, labels, tokens, mask, bias,
-            tf.constant(int(steps), tf.int32), tf.constant(float(choice_temperature), tf.float32),
+            sampling.make_seed(seed), sampler.tensors(), labels, known,
+            steps=tf.constant(int(steps), tf.int32), choice_temperature=tf.constant(float(choice_temperature)),
         )
         return tf.reshape(out, [-1, *self.grid_shape])
 
-    def sample_graph(self, num_samples, seed, temperature, top_k, top_p, labels=None, prefix=None,
-                     prefix_length=None, steps=None):
+    def sample_graph(self, num_samples, seed, sampler, *, labels=None, known=None, steps=None):
         """Graph-only sampling core (tensors in, nothing validated); the same decoding as `sample`.
 
         Args:
             num_samples: Scalar int32 tensor.
             seed: Int tensor of shape `[2]`.
-            temperature: Scalar float32 tensor `> 0`.
-            top_k: Scalar int32 tensor; `≤ 0` disables top-k.
-            top_p: Scalar float32 tensor; `≥ 1` disables top-p.
+            sampler: A `vqkeras.samplers.Sampler`, whose fields may be scalar tensors (`top_k ≤ 0` and `top_p ≥ 1`
+                disable their filter).
             labels: Int32 tensor `(num_samples,)`, required iff the prior is class-conditioned.
-            prefix: Optional int32 tensor `(num_samples, h·w)`; its first `prefix_length` tokens are kept.
-            prefix_length: Optional scalar int32 tensor; defaults to 0.
+            known: Optional `vqkeras.samplers.ConstraintTensors`; defaults to no constraints.
             steps: Optional scalar int32 tensor; defaults to the prior's `steps`.
 
         Returns:
             Int32 tensor `(num_samples, h, w)`.
         """
         num_samples = tf.cast(num_samples, tf.int32)
-        shape = tf.stack([num_samples, self.sequence_length])
-        if prefix is None:
-            prefix = tf.zeros(shape, tf.int32)
-        if prefix_length is None:
-            prefix_length = tf.constant(0, tf.int32)
-        known_mask = tf.broadcast_to(tf.range(self.sequence_length)[None] < prefix_length, shape)
+        if known is None:
+            known = empty_constraint_tensors(num_samples, self.sequence_length, self.num_embeddings)
         tokens = self._sampler()(
-            tf.cast(seed, tf.int64),
-            tf.cast(temperature, tf.float32),
-            tf.cast(top_k, tf.int32),
-            tf.cast(top_p, tf.float32),
-            None if labels is None else tf.cast(labels, tf.int32),
-            tf.cast(prefix, tf.int32),
-            known_mask,
-            tf.zeros(tf.stack([num_samples, self.num_embeddings]), tf.float32),
-            tf.cast(self.steps if steps is None else steps, tf.int32),
-            tf.constant(self.choice_temperature, tf.float32),
+            tf.cast(seed, tf.int64), sampler.tensors(), None if labels is None else tf.cast(labels, tf.int32), known,
+            steps=tf.cast(self.steps if steps is None else steps, tf.int32),
+            choice_temperature=tf.constant(self.choice_temperature, tf.float32),
         )
         return tf.reshape(tokens, tf.stack([num_samples, *self.grid_shape]))
 
@@ -257,22 +251,23 @@ class MaskGITPrior(BaseTransformerPrior):
             self._maskgit_function = tf.function(self._decode_loop, reduce_retracing=True)
         return self._maskgit_function
 
-    def _decode_loop(self, seed, temperature, top_k, top_p, labels, known_tokens, known_mask, logit_bias, steps,
-                     choice_temperature):
-        """`tf.while_loop` over the `T` decoding steps; one full bidirectional forward pass per step."""
+    def _decode_loop(self, seed, sampler, labels, known, *, steps, choice_temperature):
+        """`tf.while_loop` over the `T` decoding steps; one full bidirectional forward pass per step. `sampler` is a
+        `SamplerTensors`, `known` a `ConstraintTensors`."""
         length, k = self.sequence_length, self.num_embeddings
-        batch = tf.shape(known_tokens)[0]
-        masked = tf.fill(tf.shape(known_tokens), self.mask_token)
-        tokens = tf.where(known_mask, known_tokens, masked)
-        num_unknown = length - tf.reduce_sum(tf.cast(known_mask, tf.int32), axis=1)
+        batch = tf.shape(known.tokens)[0]
+        masked = tf.fill(tf.shape(known.tokens), self.mask_token)
+        tokens = tf.where(known.mask, known.tokens, masked)
+        num_unknown = length - tf.reduce_sum(tf.cast(known.mask, tf.int32), axis=1)
         infinity = tf.constant(np.inf, tf.float32)
 
         def body(t, tokens):
             step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(t, tf.int64))
             draw_seed = tf.random.experimental.stateless_fold_in(step_seed, 0)
             noise_seed = tf.random.experimental.stateless_fold_in(step_seed, 1)
-            logits = self._forward(tokens, labels, training=False) + logit_bias[:, None, :]
-            filtered = sampling.filter_logits(tf.reshape(logits, [-1, k]), temperature, top_k, top_p)
+            logits = self._forward(tokens, labels, training=False) + known.logit_bias[:, None, :]
+            filtered = sampling.filter_logits(tf.reshape(logits, [-1, k]), sampler.temperature, sampler.top_k,
+                                              sampler.top_p)
             drawn = tf.random.stateless_categorical(filtered, 1, seed=draw_seed, dtype=tf.int32)[:, 0]
             log_probs = tf.nn.log_softmax(filtered, axis=-1)
             confidence = tf.gather(log_probs, drawn[:, None], batch_dims=1)[:, 0]

@@ -125,13 +125,10 @@ class TransformerPrior(BaseTransformerPrior):
         logits = self.head(self.final_norm(x[:, 0]))
         return logits, (key_cache, value_cache)
 
-    def sample_recompute(self, num_samples, temperature=1.0, top_k=None, top_p=None, seed=None, labels=None,
-                         prefix=None, return_logits=False):
-        """Same as `sample`, but reruns the full sequence at every position (no KV cache).
+    def sample_recompute(self, num_samples, sampler=None, **kwargs):
+        """Same as `sample` (same arguments), but reruns the full sequence at every position (no KV cache).
 
         Gives the same logits (to float round-off) and, for the same seed, the same tokens as `sample`; it costs
         `O(L)` times more compute. Used as the reference in tests and the baseline in `benchmarks/sampling.py`.
         """
-        return self._run_sampler(
-            "recompute", num_samples, temperature, top_k, top_p, seed, labels, prefix, return_logits
-        )
+        return self._sample("recompute", num_samples, sampler, **kwargs)

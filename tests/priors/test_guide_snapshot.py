@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from vqkeras.callbacks import GuideSnapshot
+from vqkeras.priors import GuideSnapshot
 from vqkeras.priors import TransformerPrior
 
 
@@ -29,3 +29,9 @@ def test_no_copy_before_the_step_and_bad_steps_are_rejected():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"at_step must be an integer ≥ 1. Received: at_step={bad}"):
             GuideSnapshot(at_step=bad)
+
+
+def test_callbacks_name_is_kept():
+    import vqkeras
+
+    assert vqkeras.callbacks.GuideSnapshot is GuideSnapshot
