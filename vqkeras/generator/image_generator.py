@@ -20,7 +20,7 @@ from vqkeras.utils.validation import check_int
 FACE_DATASET_KEYS = ("face", "celeb", "ffhq", "lfw")
 
 
-def _check_jit_compile(jit_compile):
+def check_jit_compile(jit_compile):
     """Raises `ValueError` unless `jit_compile` is `"auto"`, `True` or `False` (what `keras.Model.compile` takes)."""
     if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
         raise ValueError(f'jit_compile must be "auto", True or False. Received: jit_compile={jit_compile!r}')
@@ -221,7 +221,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             raise ValueError(f"Give guide_at_step or guide_fraction, not both. Received: guide_at_step={guide_at_step}"
                              f", guide_fraction={guide_fraction}")
         check_guide_fraction(guide_fraction)
-        _check_jit_compile(jit_compile)
+        check_jit_compile(jit_compile)
         epochs = check_int("epochs", epochs, minimum=1)
         batch_size = check_int("batch_size", batch_size, minimum=1)
         snapshot = None if guide_at_step is None else GuideSnapshot(guide_at_step)  # validates before any work
@@ -279,7 +279,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer ≥ 1. Received: steps={steps!r}")
-        _check_jit_compile(jit_compile)
+        check_jit_compile(jit_compile)
         self._check_prior_trained()
         config = {**self.prior.get_config(), "name": f"{self.prior.name}_guide", "trainable": True}  # even if frozen
         guide = type(self.prior).from_config(config)

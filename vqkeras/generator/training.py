@@ -10,16 +10,16 @@ import tensorflow as tf
 
 from vqkeras.callbacks.atomic_backup_and_restore import AtomicBackupAndRestore
 from vqkeras.callbacks.dataset_epoch import DatasetEpoch
-from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.data.load_images import follows_epochs
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
-from vqkeras.generator.image_generator import _check_jit_compile
+from vqkeras.generator.image_generator import check_jit_compile
 from vqkeras.generator.image_generator import default_prior_optimizer
 from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.optimizers.stable_decay_schedule import StableDecaySchedule
 from vqkeras.presets.registry import get_recipe
+from vqkeras.priors.guide_snapshot import check_guide_fraction
 from vqkeras.priors.pixelcnn_prior import PixelCNNPrior
 from vqkeras.priors.transformer_prior import TransformerPrior
 from vqkeras.utils.validation import check_float
@@ -159,7 +159,7 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
                         ("prior_learning_rate", prior_learning_rate)):
         check_float(name, value, minimum=0, exclusive_minimum=True, allow_none=True)
     anneal = check_float("anneal", anneal, minimum=0, maximum=1)
-    _check_jit_compile(prior_jit_compile)
+    check_jit_compile(prior_jit_compile)
     if optimizer is None and learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATE
     images, source_name = _as_dataset(dataset, image_size, channels, batch_size, seed, split=split,
