@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 
 import vqkeras
@@ -27,7 +28,8 @@ def test_registered_as_a_plain_data_recipe():
 
 def test_train_vqgan_runs_the_recipe_and_arguments_win(tmp_path):
     backup = tmp_path / "backup"
-    generator = vqkeras.train_vqgan(preset="orl_faces_64", backup_dir=str(backup), verbose=0, **TINY)
+    generator = vqkeras.train_vqgan(preset="orl_faces_64", backup_dir=str(backup), verbose=0, code_entropy_weight=0.3,
+                                    **TINY)
     tokenizer = generator.tokenizer
     assert isinstance(tokenizer, VQGAN)
     # From the preset: the options not overridden here.
@@ -42,6 +44,9 @@ def test_train_vqgan_runs_the_recipe_and_arguments_win(tmp_path):
     # Two phases: the first one's result is kept for a rerun; its step counter says it trained 2 steps (32 photos).
     saved = backup / "reconstruction.keras"
     assert saved.exists()
+    # The code regulariser waits for the second phase: from scratch it would collapse the codebook.
+    assert keras.models.load_model(saved, safe_mode=True).code_entropy_weight == 0.0
+    assert tokenizer.code_entropy_weight == 0.3
     assert int(tokenizer.optimizer.iterations.numpy()) == 2
 
 

@@ -30,7 +30,9 @@ def test_two_seeded_cli_runs_give_identical_weights(child, tmp_path, model):
 
 @pytest.mark.parametrize(
     "flags, epoch, batch",
-    [([], 1, 1), (["--augment"], 2, 2)],
+    # The augmented row is slow: test_an_epochs_batches_are_a_function_of_seed_and_epoch[augment] is the fast check
+    # that the flips follow (seed, epoch).
+    [([], 1, 1), pytest.param(["--augment"], 2, 2, marks=pytest.mark.slow)],
     ids=["killed-in-epoch-2", "augment-killed-in-epoch-3"],
 )
 def test_train_killed_mid_epoch_and_resumed_equals_an_uninterrupted_run(child, tmp_path, flags, epoch, batch):
