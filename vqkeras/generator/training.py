@@ -14,6 +14,7 @@ from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.data.load_images import follows_epochs
 from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
+from vqkeras.models.vqgan import ADVERSARIAL_ARGUMENTS
 from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.registry import get_recipe
@@ -69,8 +70,7 @@ def _reconstruction_phase(images, sample_shape, epochs, learning_rate, tokenizer
     saved = None if backup_dir is None else os.path.join(backup_dir, "reconstruction.keras")
     if saved is not None and os.path.exists(saved):
         return keras.models.load_model(saved, safe_mode=True)
-    vqvae_args = set(inspect.signature(VQVAE.__init__).parameters) - {"self", "kwargs"}
-    vqvae = VQVAE(**{k: v for k, v in tokenizer_kwargs.items() if k in vqvae_args})
+    vqvae = VQVAE(**{k: v for k, v in tokenizer_kwargs.items() if k not in ADVERSARIAL_ARGUMENTS})
     vqvae.build((None, *sample_shape[1:]))
     vqvae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     phase_callbacks = list(callbacks or [])
@@ -120,10 +120,9 @@ def _train(tokenizer_cls, optimizers, dataset, image_size, channels, epochs, pri
         vqvae = _reconstruction_phase(images, sample_shape, reconstruction_epochs,
                                       reconstruction_learning_rate or learning_rate, tokenizer_kwargs, callbacks,
                                       verbose, backup_dir)
-        vqvae_args = set(VQVAE.get_config(vqvae)) - {"reconstruction_loss", "code_entropy_weight",
-                                                     "code_entropy_temperature", "code_prediction_weight"}
+        architecture = set(vqvae.backbone.get_config())  # the backbone the VQ-GAN continues
         tokenizer = tokenizer_cls.from_vqvae(vqvae, **{k: v for k, v in tokenizer_kwargs.items()
-                                                        if k not in vqvae_args})
+                                                        if k not in architecture})
     else:
         tokenizer = tokenizer_cls(**tokenizer_kwargs)
         tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs

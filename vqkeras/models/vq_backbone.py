@@ -7,15 +7,14 @@ from vqkeras.layers.conv_stack import build_once
 from vqkeras.layers.conv_stack import check_channel_multipliers
 from vqkeras.layers.decoder import Decoder
 from vqkeras.layers.encoder import Encoder
-from vqkeras.quantizers.vector_quantizer import VectorQuantizer
-from vqkeras.quantizers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.quantizers.make_quantizer import make_quantizer
 from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.images import check_model_range
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
-_QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
+_QUANTIZERS = ("ema", "gradient")
 
 
 def nearest_valid_sizes(size, factor):
@@ -46,15 +45,15 @@ def check_indices(indices, num_embeddings, argument="indices", min_index=0):
         return tf.identity(indices)
 
 
-def make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost=0.25):
+def backbone_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost=0.25):
     """A quantizer layer from `None`/`"ema"` (`VectorQuantizerEMA`), `"gradient"` (`VectorQuantizer`), a vqkeras
     quantizer layer (returned as is) or its config."""
     if quantizer is None or isinstance(quantizer, str):
         name = quantizer or "ema"
         if name not in _QUANTIZERS:
-            raise ValueError(f"quantizer must be one of {sorted(_QUANTIZERS)} or a layer. Received: {name!r}")
+            raise ValueError(f"quantizer must be one of {list(_QUANTIZERS)} or a layer. Received: {name!r}")
         latent_dim = check_int("latent_dim", latent_dim, minimum=1)  # the quantizer checks num_embeddings
-        return _QUANTIZERS[name](num_embeddings, latent_dim, commitment_cost=commitment_cost, name="quantizer")
+        return make_quantizer(name, latent_dim, num_embeddings=num_embeddings, commitment_cost=commitment_cost)
     if isinstance(quantizer, dict):
         quantizer = keras.saving.deserialize_keras_object(quantizer)
     if not hasattr(quantizer, "quantize_with_stats"):
@@ -143,7 +142,7 @@ class VQBackbone(keras.Model):
         if image_channels not in (1, 3) or isinstance(image_channels, bool):
             raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels!r}")
         # The attribute order is the weights file's layout (`layers/conv2d` is pre_quant): keep it.
-        self.quantizer = make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost)
+        self.quantizer = backbone_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost)
         self.commitment_cost = float(commitment_cost)
         self.image_channels = int(image_channels)
         self.num_embeddings = self.quantizer.num_embeddings

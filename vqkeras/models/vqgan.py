@@ -20,6 +20,10 @@ _SCHEDULE_ARGUMENTS = {"disc_start": "start", "disc_warmup": "warmup", "disc_wei
 _DISCRIMINATOR_ARGUMENTS = {"disc_num_layers": "num_layers", "disc_filters": "filters", "disc_norm": "norm"}
 _PERCEPTUAL_ARGUMENTS = {"perceptual_backbone": "backbone", "perceptual_layers": "layer_names",
                          "perceptual_image_size": "image_size"}
+# Every argument that `VQGAN` takes and `VQVAE` doesn't.
+ADVERSARIAL_ARGUMENTS = frozenset(("discriminator", "adversarial", "perceptual_loss", "perceptual_weight",
+                                   "codebook_weight", *_SCHEDULE_ARGUMENTS, *_DISCRIMINATOR_ARGUMENTS,
+                                   *_PERCEPTUAL_ARGUMENTS))
 
 _GAN_METRICS = (
     "perceptual_loss",
