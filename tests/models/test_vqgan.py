@@ -103,11 +103,11 @@ def manual_r1(discriminator, x):
     return tf.reduce_mean(tf.reduce_sum(tf.square(tape.gradient(total, x)), axis=[1, 2, 3]))
 
 
-@pytest.mark.parametrize("r1_weight", [0.0, 3.0])
+@pytest.mark.parametrize("r1_weight", [0.0, 1e5])
 def test_discriminator_update_adds_half_r1_weight_times_r1(r1_weight):
     """The discriminator's loss and update (SGD, lr 1) must be those of `L_D + r1_weight/2·R1`, `L_D` the hinge loss
     on real images and the step's reconstructions, with R1 written out here; `r1_weight=0` adds nothing."""
-    keras.utils.set_random_seed(1)  # R1 is about 1e-6 for some initial discriminators: a seeded one
+    keras.utils.set_random_seed(1)  # R1 is about 1e-6 for this initial discriminator: γ = 1e5 makes it count
     model = tiny_vqgan(quantizer="gradient", disc_norm="none", r1_weight=r1_weight)
     model.compile(optimizer=keras.optimizers.SGD(0.0), discriminator_optimizer=keras.optimizers.SGD(1.0))
     x = images(4)
@@ -122,7 +122,7 @@ def test_discriminator_update_adds_half_r1_weight_times_r1(r1_weight):
     expected = [g.numpy() for g in tape.gradient(total, variables)]
     before = [v.numpy().copy() for v in variables]
     logs = model.train_on_batch(x, return_dict=True)
-    assert float(r1) > 1e-6
+    assert r1_weight == 0 or 0.5 * r1_weight * float(r1) > 1e-2  # well above the loss's rtol
     np.testing.assert_allclose(logs["discriminator_loss"], float(total), rtol=1e-5)
     for b, v, g in zip(before, variables, expected):
         np.testing.assert_allclose(b - v.numpy(), g, rtol=1e-3, atol=1e-6, err_msg=v.path)
