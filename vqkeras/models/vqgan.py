@@ -72,13 +72,14 @@ def take(kwargs, names):
     return {new: kwargs.pop(old) for old, new in names.items() if old in kwargs}
 
 
-def make_part(part, flat, build, name):
-    """`part` (an object or its config), or `build(**flat)` when it is None and `flat` the one-line arguments."""
+def make_part(part, flat, build, name, names):
+    """`part` (an object or its config), or `build(**flat)` when it is None; `flat` holds the one-line arguments
+    under their part's names (`names` maps the one-line names to those)."""
     if part is None:
         return build(**flat)
     if flat:
-        raise ValueError(f"Give {name} or its one-line arguments, not both. Received: {name} and "
-                         f"{', '.join(f'{k}={v!r}' for k, v in sorted(flat.items()))}")
+        given = ", ".join(f"{old}={flat[new]!r}" for old, new in sorted(names.items()) if new in flat)
+        raise ValueError(f"Give {name} or its one-line arguments, not both. Received: {name} and {given}")
     return keras.saving.deserialize_keras_object(part) if isinstance(part, dict) and "class_name" in part else part
 
 
@@ -144,12 +145,13 @@ class VQGAN(VQVAE):
         super().__init__(backbone=backbone, **kwargs)
         self.perceptual_weight = check_float("perceptual_weight", perceptual_weight, minimum=0)
         self.codebook_weight = check_float("codebook_weight", codebook_weight, minimum=0)
-        self.perceptual_loss = make_part(perceptual_loss, perceptual, perceptual_config, "perceptual_loss")
+        self.perceptual_loss = make_part(perceptual_loss, perceptual, perceptual_config, "perceptual_loss",
+                                         _PERCEPTUAL_ARGUMENTS)
         if discriminator is not None:  # older configs hold both (the discriminator wins)
             discriminator_arguments = {}
         self.discriminator = make_part(discriminator, discriminator_arguments, self._make_discriminator,
-                                       "discriminator")
-        self.adversarial = make_part(adversarial, schedule, AdversarialSchedule, "adversarial")
+                                       "discriminator", _DISCRIMINATOR_ARGUMENTS)
+        self.adversarial = make_part(adversarial, schedule, AdversarialSchedule, "adversarial", _SCHEDULE_ARGUMENTS)
         self.diff_augment = self.adversarial.diff_augment  # tracked here: its state is saved with the model
         # Built by compile(), eagerly and only for training: inference and loading need no backbone weights.
         self.perceptual = None

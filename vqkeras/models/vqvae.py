@@ -38,7 +38,7 @@ _DELEGATED = (
 def make_backbone(backbone, architecture, dtype=None):
     """`backbone` (a `VQBackbone` or its config), or a new `VQBackbone(**architecture)` when it is None."""
     if backbone is None:
-        return VQBackbone(**architecture, dtype=dtype)
+        return VQBackbone(**architecture, dtype=dtype, name="backbone")
     if architecture:
         raise ValueError(
             "Give either a backbone or architecture arguments, not both. "
