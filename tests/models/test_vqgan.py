@@ -275,7 +275,7 @@ def test_from_vqvae_continues_the_trained_vqvae():
     vqvae.fit(x, epochs=2, batch_size=4, verbose=0)
     gan = VQGAN.from_vqvae(vqvae, disc_start=0, disc_num_layers=1, disc_filters=8, perceptual_weight=0.0, name="g")
     assert gan.name == "g" and gan.reconstruction_loss == "l2" and not gan.compiled
-    assert gan.code_regularizer is None and gan.backbone is vqvae.backbone
+    assert gan.code_regularizer is None and gan.backbone is not vqvae.backbone  # a copy: vqvae stays as it is
     # The code-entropy term can start with the adversarial phase (and is otherwise carried over).
     entropic = VQGAN.from_vqvae(vqvae, code_regularizer=CodeEntropy(0.3, 5.0), perceptual_weight=0.0)
     assert (entropic.code_regularizer.weight, entropic.code_regularizer.temperature) == (0.3, 5.0)

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from vqkeras.callbacks.guide_snapshot import GuideSnapshot
 from vqkeras.callbacks.guide_snapshot import check_guide_fraction
+from vqkeras.models.vq_backbone import VQBackbone
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.compiled_calls import run_compiled
@@ -588,7 +589,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         `generate`, `generate_image`, `inpaint` and `upscale` use (about a third of a training checkpoint).
         """
         tokenizer = self.tokenizer
-        backbone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tokenizer.backbone))
+        backbone = VQBackbone.from_config(tokenizer.backbone.get_config())
         backbone.build((None, *self.image_shape))
         backbone.set_weights(tokenizer.backbone.get_weights())
         clean_tokenizer = VQVAE(backbone=backbone, reconstruction_loss=tokenizer.reconstruction_loss,

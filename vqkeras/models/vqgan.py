@@ -11,6 +11,7 @@ from vqkeras.losses.adversarial_schedule import AdversarialSchedule
 from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.losses.perceptual_loss import check_image_size
 from vqkeras.models.patch_discriminator import PatchDiscriminator
+from vqkeras.models.vq_backbone import VQBackbone
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.validation import check_float
 
@@ -166,9 +167,10 @@ class VQGAN(VQVAE):
     def from_vqvae(cls, vqvae, **kwargs):
         """A VQGAN that continues a trained `VQVAE`: taming's two phases, reconstruction first, then adversarial.
 
-        The new model shares `vqvae`'s backbone (encoder, 1×1 convs, quantizer with its EMA state, decoder), so it
-        reconstructs and tokenizes exactly as `vqvae` does, and training it trains that backbone. Its discriminator
-        is new. Its reconstruction loss, code regulariser and dtype policy are `vqvae`'s unless `kwargs` sets them.
+        The new model has a copy of `vqvae`'s backbone (encoder, 1×1 convs, quantizer with its EMA state, decoder), so
+        it reconstructs and tokenizes exactly as `vqvae` does until it trains, and `vqvae` stays as it is (to train
+        the same backbone instead, pass it: `VQGAN(backbone=vqvae.backbone, ...)`). Its discriminator is new. Its
+        reconstruction loss, code regulariser and dtype policy are `vqvae`'s unless `kwargs` sets them.
 
         Args:
             vqvae: A built `VQVAE` (or `VQGAN`).
@@ -195,8 +197,9 @@ class VQGAN(VQVAE):
         carried = {"reconstruction_loss": vqvae.reconstruction_loss, "dtype": vqvae.dtype_policy}
         if not {"code_entropy_weight", "code_entropy_temperature"} & set(kwargs):
             carried["code_regularizer"] = vqvae.code_regularizer
-        gan = cls(backbone=vqvae.backbone, **{**carried, **kwargs})
+        gan = cls(backbone=VQBackbone.from_config(vqvae.backbone.get_config()), **{**carried, **kwargs})
         gan.build((None, None, None, vqvae.image_channels))
+        gan.backbone.set_weights(vqvae.backbone.get_weights())
         return gan
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
