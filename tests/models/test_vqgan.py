@@ -282,7 +282,7 @@ def test_from_vqvae_continues_the_trained_vqvae():
     assert VQGAN.from_vqvae(entropic, perceptual_weight=0.0).code_regularizer is entropic.code_regularizer
     flat = VQGAN.from_vqvae(vqvae, code_entropy_weight=0.3, perceptual_weight=0.0)  # the older spelling
     assert flat.code_regularizer.weight == 0.3
-    assert gan.get_config()["backbone"] == vqvae.get_config()["backbone"]
+    assert gan.backbone.get_config() == vqvae.backbone.get_config()
     for a, b in zip(all_weights(gan.quantizer), all_weights(vqvae.quantizer)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(gan.encode(x).numpy(), vqvae.encode(x).numpy())
