@@ -177,11 +177,10 @@ def test_train_takes_the_architecture_options(tmp_path, capsys):
     tokenizer = tmp_path / "tok.keras"
     code, out, err = run(capsys, "train", "vqvae", "--data", "mnist5k", "--split", "train[:32]", "--epochs", "1",
                          *TINY, "--normalization", "none", "--upsample", "pixel_shuffle", "--patch-size", "2",
-                         "--gradient-estimator", "rotation", "--out", tokenizer)
+                         "--out", tokenizer)
     assert code == 0, err
     model = keras.models.load_model(tokenizer, safe_mode=True)
     assert model.normalization == "none" and model.upsample == "pixel_shuffle" and model.patch_size == 2
-    assert model.quantizer.gradient_estimator == "rotation"
     with pytest.raises(SystemExit) as info:
         main(["train", "vqvae", "--data", "mnist5k", "--upsample", "bilinear"])
     err = capsys.readouterr().err

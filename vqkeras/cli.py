@@ -323,7 +323,6 @@ def cmd_train(args):
         quantizer = make_quantizer(
             args.quantizer, args.latent_dim, num_embeddings=args.num_embeddings, levels=args.levels,
             num_bits=args.num_bits, depth=args.depth, kmeans_init=args.kmeans_init,
-            gradient_estimator=args.gradient_estimator,
         )
     data = _dataset(args)
     sample = next(iter(data))
@@ -332,7 +331,7 @@ def cmd_train(args):
         base_channels=args.base_channels, channel_multipliers=args.channel_multipliers,
         num_res_blocks=args.num_res_blocks, use_attention=not args.no_attention,
         normalization=args.normalization, upsample=args.upsample, patch_size=args.patch_size,
-        quantizer=quantizer, gradient_estimator=args.gradient_estimator,
+        quantizer=quantizer,
     )
     if args.model == "vqgan":
         model = VQGAN(disc_start=args.disc_start, perceptual_weight=args.perceptual_weight,
@@ -607,8 +606,6 @@ def build_parser():
     p.add_argument("--num-bits", type=COUNT, default=None, help="lfq / bsq: bits per code (2^bits codes)")
     p.add_argument("--depth", type=COUNT, default=None, help="residual: number of stages (default 4)")
     p.add_argument("--kmeans-init", action="store_true", help="ema / gradient / residual: k-means codebook init")
-    p.add_argument("--gradient-estimator", choices=["straight_through", "rotation"], default="straight_through",
-                   help="how gradients pass the quantizer: copied, or rotated (the rotation trick)")
     p.add_argument("--disc-start", type=NATURAL, default=2000, help="VQ-GAN: steps before the discriminator trains")
     p.add_argument("--perceptual-weight", type=NON_NEGATIVE, default=1.0, help="VQ-GAN: perceptual loss weight")
     p.add_argument("--perceptual-image-size", type=COUNT, default=None,

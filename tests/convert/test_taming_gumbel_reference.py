@@ -116,7 +116,7 @@ def test_cli_convert_detects_gumbel(gumbel, tmp_path, capsys):
     assert f"{CONFIG['num_embeddings']} codes of dim {CONFIG['latent_dim']}" in capsys.readouterr().out
     loaded = keras.models.load_model(out, safe_mode=True)
     assert isinstance(loaded.quantizer, GumbelQuantizer)
-    assert loaded.get_config()["attention_levels"] == CONFIG["attention_levels"]
+    assert loaded.backbone.get_config()["attention_levels"] == CONFIG["attention_levels"]
     assert (loaded.z_channels, loaded.latent_dim, loaded.num_embeddings) == (
         CONFIG["z_channels"], CONFIG["latent_dim"], CONFIG["num_embeddings"])
     _compare(loaded, model, _images(RESOLUTION))

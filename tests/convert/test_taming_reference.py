@@ -123,7 +123,7 @@ def test_reduced_width_preset_matches_taming(preset, tmp_path):
     _compare(converted, model, _images(resolution))
     # The architecture inferred from the tensor shapes is the preset's.
     inferred = from_taming(path)
-    assert inferred.get_config()["attention_levels"] == config["attention_levels"]
+    assert inferred.backbone.get_config()["attention_levels"] == config["attention_levels"]
     assert (inferred.z_channels, inferred.latent_dim) == (config["z_channels"], config["latent_dim"])
 
 

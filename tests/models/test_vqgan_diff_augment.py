@@ -65,10 +65,10 @@ def test_discriminator_step_sees_augmented_images():
     twin.sample_draws(x.shape)
     real, fake = twin.augment(x, twin.sample_draws(x.shape)), model(x)
     fake = twin.augment(fake, twin.sample_draws(x.shape))
-    expected = model.d_loss_fn(model.discriminator(real), model.discriminator(fake))
+    expected = model.adversarial.discriminator_loss_fn(model.discriminator(real), model.discriminator(fake))
     logs = model.train_on_batch(x, return_dict=True)
     np.testing.assert_allclose(logs["discriminator_loss"], expected.numpy(), rtol=1e-5)
-    plain = model.d_loss_fn(model.discriminator(x), model.discriminator(model(x)))
+    plain = model.adversarial.discriminator_loss_fn(model.discriminator(x), model.discriminator(model(x)))
     assert abs(float(plain) - float(expected)) > 1e-4
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tests import tiny_models
 from vqkeras.layers import VectorQuantizer
+from vqkeras.losses import CodeEntropy
 from vqkeras.models import VQVAE
 from vqkeras.utils import to_model_range
 
@@ -142,18 +143,18 @@ def test_patch_size_multiplies_the_downsampling_factor_the_input_checks_use():
         model(images(2, size=10))
 
 
-def test_rotation_gradient_estimator_reaches_the_quantizer_and_round_trips(tmp_path):
-    model = tiny_vqvae(gradient_estimator="rotation")
-    assert model.quantizer.gradient_estimator == "rotation"
-    model.compile(optimizer="adam")
-    x = images(8)
-    model.fit(x, epochs=1, batch_size=4, verbose=0)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert loaded.quantizer.gradient_estimator == "rotation"
-    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
-    with pytest.raises(ValueError, match="gradient_estimator='rotate'"):
-        tiny_vqvae(gradient_estimator="rotate")
+def test_configs_with_the_removed_gradient_estimator_load_at_its_old_default_only():
+    config = tiny_vqvae().get_config()
+    quantizer = config["backbone"]["config"]["quantizer"]
+    old = {**config, "gradient_estimator": "straight_through"}  # a .keras file saved before: flat, both levels
+    old["backbone"] = {**config["backbone"], "config": {**config["backbone"]["config"], "quantizer": {
+        **quantizer, "config": {**quantizer["config"], "gradient_estimator": "straight_through"}}}}
+    loaded = VQVAE.from_config(old)
+    assert "gradient_estimator" not in loaded.quantizer.get_config()
+    with pytest.raises(ValueError, match="gradient_estimator='rotation'"):
+        VQVAE.from_config({**config, "gradient_estimator": "rotation"})
+    with pytest.raises((ValueError, TypeError), match="gradient_estimator='rotation'"):
+        VectorQuantizer.from_config({**quantizer["config"], "gradient_estimator": "rotation"})
 
 
 def test_real_data_fit_halves_the_loss_with_good_codebook_usage():
@@ -203,7 +204,8 @@ def test_code_entropy_term_joins_the_vq_loss_round_trips_and_checks_its_argument
     penalised.fit(images(8), epochs=1, batch_size=4, verbose=0)
     penalised.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert (loaded.code_entropy_weight, loaded.code_entropy_temperature) == (0.7, 2.0)
+    assert isinstance(loaded.code_regularizer, CodeEntropy)
+    assert (loaded.code_regularizer.weight, loaded.code_regularizer.temperature) == (0.7, 2.0)
     np.testing.assert_allclose(float(loaded.forward(x)["vq_loss"]), float(penalised.forward(x)["vq_loss"]),
                                rtol=1e-6)
     for bad in ({"code_entropy_weight": float("nan")}, {"code_entropy_weight": "high"},

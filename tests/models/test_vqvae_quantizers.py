@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests import tiny_models
+from vqkeras.losses import CodeEntropy
 from vqkeras.models import VQGAN
 from vqkeras.quantizers import FSQ
 from vqkeras.quantizers import LFQ
@@ -66,12 +67,12 @@ def test_decode_checks_the_index_shape():
 
 
 @pytest.mark.parametrize("member", ["fsq", "lfq", "gumbel", "residual_vq"])
-@pytest.mark.parametrize("argument", ["code_entropy_weight"])
+@pytest.mark.parametrize("argument", [{"code_entropy_weight": 0.3}, {"code_regularizer": CodeEntropy(0.3)}])
 def test_code_regularisers_need_distances(member, argument):
     name = type(MEMBERS[member]()).__name__
-    with pytest.raises(ValueError, match=rf"{argument} needs a quantizer with code distances.*{argument}=0.3 with "
+    with pytest.raises(ValueError, match=rf"CodeEntropy needs a quantizer with code distances.*weight=0.3\) with "
                                          rf"quantizer={name}"):
-        tiny_models.tiny_vqvae(quantizer=MEMBERS[member](), **{argument: 0.3})
+        tiny_models.tiny_vqvae(quantizer=MEMBERS[member](), **argument)
 
 
 def test_vqgan_from_vqvae_copies_any_member():

@@ -35,7 +35,7 @@ def test_train_vqgan_runs_the_recipe_and_arguments_win(tmp_path):
     # From the preset: the options not overridden here.
     assert tokenizer.diff_augment.policy == ("color", "translation", "cutout")
     assert (tokenizer.normalization, tokenizer.upsample, tokenizer.patch_size) == ("none", "pixel_shuffle", 2)
-    assert (tokenizer.disc_weight, tokenizer.disc_warmup) == (0.3, 100)
+    assert (tokenizer.adversarial.weight, tokenizer.adversarial.warmup) == (0.3, 100)
     assert generator.dataset_name == "orl_faces"
     # From the arguments.
     assert (tokenizer.num_embeddings, tokenizer.latent_dim, tokenizer.perceptual_weight) == (16, 8, 0.0)
@@ -45,8 +45,8 @@ def test_train_vqgan_runs_the_recipe_and_arguments_win(tmp_path):
     saved = backup / "reconstruction.keras"
     assert saved.exists()
     # The code regulariser waits for the second phase: from scratch it would collapse the codebook.
-    assert keras.models.load_model(saved, safe_mode=True).code_entropy_weight == 0.0
-    assert tokenizer.code_entropy_weight == 0.3
+    assert keras.models.load_model(saved, safe_mode=True).code_regularizer is None
+    assert tokenizer.code_regularizer.weight == 0.3
     assert int(tokenizer.optimizer.iterations.numpy()) == 2
 
 

@@ -66,55 +66,6 @@ def test_straight_through_gradient_equals_output_gradient(cls):
     np.testing.assert_allclose(tape.gradient(objective, z).numpy(), upstream.numpy(), rtol=1e-6)
 
 
-def numpy_rotation_gradient(z, e, upstream):
-    """λ·Rᵀ·g per row, with the rotation matrix R = I − 2wwᵀ + 2quᵀ formed explicitly."""
-    grads = []
-    for zi, ei, gi in zip(z, e, upstream):
-        u, q = zi / np.linalg.norm(zi), ei / np.linalg.norm(ei)
-        w = (u + q) / np.linalg.norm(u + q)
-        rotation = np.eye(len(zi)) - 2 * np.outer(w, w) + 2 * np.outer(q, u)
-        np.testing.assert_allclose(rotation @ u, q, atol=1e-10)  # the reference itself: R maps u to q
-        grads.append(np.linalg.norm(ei) / np.linalg.norm(zi) * rotation.T @ gi)
-    return np.stack(grads)
-
-
-@pytest.mark.parametrize("cls", QUANTIZERS)
-def test_rotation_trick_forward_is_the_code_and_gradient_matches_numpy(cls):
-    rng = np.random.default_rng(7)
-    z = tf.Variable(rng.normal(size=(2, 3, 3, 8)).astype("float32"))
-    upstream = rng.normal(size=(2, 3, 3, 8)).astype("float32")
-    vq = cls(num_embeddings=10, embedding_dim=8, gradient_estimator="rotation")
-    with tf.GradientTape() as tape:
-        quantized = vq(z, training=False)
-        objective = tf.reduce_sum(quantized * upstream)
-    codes = vq.get_codebook_entries(vq.get_code_indices(z)).numpy()
-    np.testing.assert_array_equal(quantized.numpy(), codes)
-    expected = numpy_rotation_gradient(
-        z.numpy().reshape(-1, 8).astype("float64"), codes.reshape(-1, 8).astype("float64"),
-        upstream.reshape(-1, 8).astype("float64"))
-    gradient = tape.gradient(objective, z).numpy().reshape(-1, 8)
-    np.testing.assert_allclose(gradient, expected, rtol=1e-4, atol=1e-5)
-    # Not the straight-through copy: the rotation changes the gradient.
-    assert np.abs(gradient - upstream.reshape(-1, 8)).max() > 1e-2
-    # The codebook gets no gradient through the rotated output (EMA or its own loss trains it).
-    if vq.embeddings.trainable:
-        with tf.GradientTape() as tape:
-            objective = tf.reduce_sum(vq.quantize_with_stats(z)["quantized"] * upstream)
-        assert tape.gradient(objective, vq.embeddings) is None
-
-
-def test_rotation_trick_degenerate_rows_keep_the_code_and_finite_gradients():
-    from vqkeras.quantizers.base_quantizer import rotation_trick
-
-    e = tf.constant([[1.0, 2.0, 0.5], [0.0, 1.0, 0.0], [3.0, 0.0, 0.0]])
-    z = tf.Variable([[0.0, 0.0, 0.0], [0.0, -2.0, 0.0], [1.0, 1.0, 1.0]])  # z = 0; z opposite its code; generic
-    with tf.GradientTape() as tape:
-        out = rotation_trick(z, e)
-        objective = tf.reduce_sum(out * tf.constant([[1.0, -1.0, 2.0]] * 3))
-    np.testing.assert_allclose(out.numpy(), e.numpy(), rtol=1e-6)
-    assert np.all(np.isfinite(tape.gradient(objective, z).numpy()))
-
-
 @pytest.mark.parametrize("cls", QUANTIZERS)
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_float32_maths(cls, policy):
@@ -144,8 +95,10 @@ def test_bad_arguments_name_the_argument_and_value(cls):
         cls(num_embeddings=4, embedding_dim=4, decay=1.0)
     with pytest.raises(ValueError, match="decay=-0.1"):
         cls(num_embeddings=4, embedding_dim=4, decay=-0.1)
-    with pytest.raises(ValueError, match="gradient_estimator='rotate'"):
-        cls(num_embeddings=4, embedding_dim=4, gradient_estimator="rotate")
+    with pytest.raises(ValueError, match="gradient_estimator was removed.*gradient_estimator='rotation'"):
+        cls(num_embeddings=4, embedding_dim=4, gradient_estimator="rotation")
+    assert "gradient_estimator" not in cls(num_embeddings=4, embedding_dim=4,
+                                           gradient_estimator="straight_through").get_config()
     vq = cls(num_embeddings=4, embedding_dim=4)
     with pytest.raises(ValueError, match=r"embedding_dim=4.*inputs.shape=\(2, 5\)"):
         vq(np.zeros((2, 5), "float32"))
@@ -156,8 +109,7 @@ def test_bad_arguments_name_the_argument_and_value(cls):
 @pytest.mark.parametrize("cls", QUANTIZERS)
 def test_keras_round_trip_in_a_functional_model(cls, tmp_path):
     inputs = keras.Input((4, 4, 6))
-    outputs = cls(num_embeddings=12, embedding_dim=6, codebook_dim=3, gradient_estimator="rotation",
-                  name="vq")(keras.layers.Dense(6)(inputs))
+    outputs = cls(num_embeddings=12, embedding_dim=6, codebook_dim=3, name="vq")(keras.layers.Dense(6)(inputs))
     model = keras.Model(inputs, outputs)
     z = np.random.default_rng(6).normal(size=(3, 4, 4, 6)).astype("float32")
     model(z, training=True)  # change the state away from its initial values

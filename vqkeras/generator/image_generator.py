@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from vqkeras import samplers
 from vqkeras.generator import restoration
+from vqkeras.models.vq_backbone import VQBackbone
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.priors.guide_snapshot import GuideSnapshot
@@ -373,13 +374,11 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         `generate`, `generate_image`, `inpaint` and `upscale` use (about a third of a training checkpoint).
         """
         tokenizer = self.tokenizer
-        vqvae_args = VQVAE.__init__.__code__.co_varnames[1 : VQVAE.__init__.__code__.co_argcount]
-        config = {k: v for k, v in tokenizer.get_config().items() if k in vqvae_args or k == "name"}
-        config["quantizer"] = keras.saving.serialize_keras_object(tokenizer.quantizer)
-        clean_tokenizer = VQVAE.from_config(config)
-        clean_tokenizer.build((None, *self.image_shape))
-        for name in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
-            getattr(clean_tokenizer, name).set_weights(getattr(tokenizer, name).get_weights())
+        backbone = VQBackbone.from_config(tokenizer.backbone.get_config())
+        backbone.build((None, *self.image_shape))
+        backbone.set_weights(tokenizer.backbone.get_weights())
+        clean_tokenizer = VQVAE(backbone=backbone, reconstruction_loss=tokenizer.reconstruction_loss,
+                                code_regularizer=tokenizer.code_regularizer, name=tokenizer.name)
         clean_prior = self.prior.snapshot(name=self.prior.name)
         clean_prior.trainable = True
         guide = None if self.guide is None else self.guide.snapshot(name=self.guide.name)

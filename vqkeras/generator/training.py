@@ -15,6 +15,7 @@ from vqkeras.data.load_images import load_images
 from vqkeras.generator.image_generator import ImageGenerator
 from vqkeras.generator.image_generator import check_jit_compile
 from vqkeras.generator.image_generator import default_prior_optimizer
+from vqkeras.models.vqgan import ADVERSARIAL_ARGUMENTS
 from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.optimizers.stable_decay_schedule import StableDecaySchedule
@@ -110,8 +111,8 @@ def _reconstruction_phase(images, sample_shape, epochs, optimizer, tokenizer_kwa
         return keras.models.load_model(saved, safe_mode=True)
     # The architecture and the reconstruction loss; the code regularisers belong to the second phase's objective
     # (from scratch, the code-entropy term collapses the codebook before the codes mean anything).
-    vqvae_args = set(inspect.signature(VQVAE.__init__).parameters) - {"self", "kwargs", *CODE_REGULARISERS}
-    vqvae = VQVAE(**{k: v for k, v in tokenizer_kwargs.items() if k in vqvae_args})
+    vqvae = VQVAE(**{k: v for k, v in tokenizer_kwargs.items()
+                     if k not in ADVERSARIAL_ARGUMENTS and k not in CODE_REGULARISERS})
     vqvae.build((None, *sample_shape[1:]))
     vqvae.compile(optimizer=optimizer)
     phase_callbacks = list(callbacks or [])
@@ -189,10 +190,9 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     if reconstruction_epochs:
         vqvae = _reconstruction_phase(images, sample_shape, reconstruction_epochs, first_optimizer,
                                       tokenizer_kwargs, callbacks, verbose, backup_dir)
-        vqvae_args = set(VQVAE.get_config(vqvae)) - {"reconstruction_loss", "code_prediction_weight",
-                                                     *CODE_REGULARISERS}
+        architecture = set(vqvae.backbone.get_config())  # the backbone the VQ-GAN continues
         tokenizer = tokenizer_cls.from_vqvae(vqvae, **{k: v for k, v in tokenizer_kwargs.items()
-                                                        if k not in vqvae_args})
+                                                        if k not in architecture})
     else:
         tokenizer = tokenizer_cls(**tokenizer_kwargs)
         tokenizer.build((None, *sample_shape[1:]))  # built before fit, as BackupAndRestore needs

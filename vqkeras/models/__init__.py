@@ -1,6 +1,7 @@
-"""VQ models: the tokenizers (VQ-VAE, VQ-GAN) and the discriminator."""
+"""VQ models: the tokenizer backbone, its tasks (VQ-VAE, VQ-GAN) and the discriminator."""
 
 from vqkeras.models.patch_discriminator import PatchDiscriminator
+from vqkeras.models.vq_backbone import VQBackbone
 from vqkeras.models.vqgan import VQGAN
 from vqkeras.models.vqvae import VQVAE
 

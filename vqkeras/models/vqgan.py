@@ -1,4 +1,4 @@
-"""VQ-GAN: a VQ-VAE trained with a perceptual loss and a patch discriminator."""
+"""VQ-GAN: the adversarial objective of a `VQBackbone`, with a perceptual loss and a patch discriminator."""
 
 import keras
 import tensorflow as tf
@@ -6,22 +6,25 @@ import tensorflow as tf
 from vqkeras.distribute import replica_mean
 from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
-from vqkeras.layers.diff_augment import DiffAugment
 from vqkeras.losses.adversarial import adaptive_weight
-from vqkeras.losses.adversarial import get_disc_loss
-from vqkeras.losses.adversarial import get_gen_loss
-from vqkeras.losses.adversarial import r1_penalty
+from vqkeras.losses.adversarial_schedule import AdversarialSchedule
 from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.losses.perceptual_loss import check_image_size
 from vqkeras.models.patch_discriminator import PatchDiscriminator
+from vqkeras.models.vq_backbone import VQBackbone
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.utils.validation import check_float
-from vqkeras.utils.validation import check_int
 
-# `VQVAE.get_config` keys that `VQGAN.from_vqvae` does not copy as architecture; the `_CARRIED` ones it copies as
-# defaults that its `kwargs` may change.
-_CARRIED = ("reconstruction_loss", "code_entropy_weight", "code_entropy_temperature")
-_CONTINUABLE = ("name", "trainable", "dtype") + _CARRIED
+# The one-line constructor's (and older configs') flat arguments → the part they configure, and its argument name.
+_SCHEDULE_ARGUMENTS = {"disc_start": "start", "disc_warmup": "warmup", "disc_weight": "weight", "disc_loss": "loss",
+                       "r1_weight": "r1_weight", "diff_augment": "diff_augment"}
+_DISCRIMINATOR_ARGUMENTS = {"disc_num_layers": "num_layers", "disc_filters": "filters", "disc_norm": "norm"}
+_PERCEPTUAL_ARGUMENTS = {"perceptual_backbone": "backbone", "perceptual_layers": "layer_names",
+                         "perceptual_image_size": "image_size"}
+# Every argument that `VQGAN` takes and `VQVAE` doesn't.
+ADVERSARIAL_ARGUMENTS = frozenset(("discriminator", "adversarial", "perceptual_loss", "perceptual_weight",
+                                   "codebook_weight", *_SCHEDULE_ARGUMENTS, *_DISCRIMINATOR_ARGUMENTS,
+                                   *_PERCEPTUAL_ARGUMENTS))
 
 _GAN_METRICS = (
     "perceptual_loss",
@@ -65,48 +68,66 @@ def apply_if(condition, optimizer, grads, variables):
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(condition, grads))
 
 
+def take(kwargs, names):
+    """The entries of `kwargs` named in `names` (popped), under `names`' new names."""
+    return {new: kwargs.pop(old) for old, new in names.items() if old in kwargs}
+
+
+def make_part(part, flat, build, name, names):
+    """`part` (an object or its config), or `build(**flat)` when it is None; `flat` holds the one-line arguments
+    under their part's names (`names` maps the one-line names to those)."""
+    if part is None:
+        return build(**flat)
+    if flat:
+        given = ", ".join(f"{old}={flat[new]!r}" for old, new in sorted(names.items()) if new in flat)
+        raise ValueError(f"Give {name} or its one-line arguments, not both. Received: {name} and {given}")
+    return keras.saving.deserialize_keras_object(part) if isinstance(part, dict) and "class_name" in part else part
+
+
+def perceptual_config(backbone="efficientnet_lite0", layer_names=None, image_size=None):
+    """The `PerceptualLoss` config of the one-line arguments, checked (the loss itself is built by `compile`)."""
+    if layer_names is not None and (
+        isinstance(layer_names, str) or not layer_names or not all(isinstance(n, str) for n in layer_names)
+    ):
+        raise ValueError(
+            "perceptual_layers must be None or a non-empty list of backbone layer names. "
+            f"Received: perceptual_layers={layer_names!r}"
+        )
+    return {"backbone": backbone, "layer_names": None if layer_names is None else list(layer_names),
+            "image_size": check_image_size(image_size, "perceptual_image_size")}
+
+
 @keras.saving.register_keras_serializable(package="vqkeras")
 class VQGAN(VQVAE):
-    """VQ-GAN (Esser et al. 2021, "Taming Transformers"): `VQVAE`'s encoder, quantizer and decoder, trained against
-    a PatchGAN discriminator with a perceptual loss.
+    """VQ-GAN (Esser et al. 2021, "Taming Transformers"): a `VQBackbone` trained against a discriminator, with a
+    perceptual loss.
 
     Generator loss (eq. 5–7 of the paper):
 
     `L_G = L_rec + w_p·L_perc + λ·d·L_adv + w_vq·L_vq`, with `L_rec = mean|x − x̂|`,
 
-    `λ = disc_weight · clip(‖∇_w L_nll‖ / (‖∇_w L_adv‖ + 1e-4), 0, 1e4)`, `L_nll = L_rec + w_p·L_perc`, `w` the
-    decoder's last conv kernel and `λ` a constant for the gradient (stop-gradient). `d` is 0 before
-    `disc_start + disc_warmup` generator steps and 1 after. The discriminator trains from `disc_start` on real
-    images against `sg(x̂)` with `disc_loss` (plus `r1_weight/2 · R1` on real images); the warm-up lets it learn
-    before its loss enters the generator, which avoids taming's switch-on collapse.
+    `λ` the adaptive weight and `d` the switch of the `AdversarialSchedule`, `L_nll = L_rec + w_p·L_perc`. The
+    discriminator trains as the schedule says, on real images against `sg(x̂)`.
+
+    The parts are objects: the backbone, the discriminator, the schedule and the perceptual loss. The one-line form
+    builds them from flat arguments, as before the split: `VQGAN(image_channels=3, disc_start=2000,
+    perceptual_weight=0.5)`; `disc_start`, `disc_warmup`, `disc_weight`, `disc_loss`, `r1_weight` and `diff_augment`
+    make the `AdversarialSchedule`, `disc_num_layers`, `disc_filters` and `disc_norm` the `PatchDiscriminator`,
+    `perceptual_backbone`, `perceptual_layers` and `perceptual_image_size` the `PerceptualLoss`, and the rest goes to
+    `VQVAE` (the backbone's arguments, `reconstruction_loss`, `code_regularizer`).
 
     Args:
-        perceptual_weight: Float. `w_p`. `0` disables the perceptual loss (and its backbone). Defaults to `1.0`.
-        perceptual_backbone: `"efficientnet_lite0"` or `"mobilenet_v2"` (offline ImageNet weights; use
-            `"mobilenet_v2"` to keep the loss off the FID network) or `"vgg16"`.
-        perceptual_image_size: Integer or None. Side the images are resized to before the perceptual backbone
-            (`PerceptualLoss(image_size=...)`); None (default) keeps the training size.
-        perceptual_layers: List of backbone layer names or None. The layers the perceptual loss compares
-            (`PerceptualLoss(layer_names=...)`, e.g. `vqkeras.backbones.mobilenet_v2.block_output_name(i)`); None
-            (default) takes the backbone's default layers, the last of each resolution. Fewer, earlier layers
-            make the step cheaper: the backbone runs only up to the deepest one.
-        disc_weight: Float. Scale of the adaptive weight. Defaults to `0.8`.
-        disc_start: Integer. Generator steps before the discriminator trains. Defaults to `10000`.
-        disc_warmup: Integer. Further steps before `L_adv` enters the generator. Defaults to `0`.
-        codebook_weight: Float. `w_vq`. Defaults to `1.0`.
-        disc_loss: `"hinge"`, `"vanilla"` or `"non_saturating"`. Defaults to `"hinge"`.
-        r1_weight: Float. Weight `γ` of the R1 penalty `γ/2·E‖∇_x D(x)‖²`. Defaults to `0.0`.
-        disc_num_layers: Integer. Strided layers of the `PatchDiscriminator`. Defaults to `3`.
-        disc_filters: Integer. Base filters of the discriminator. Defaults to `64`.
-        disc_norm: `"batch"`, `"group"` or `"none"`. Defaults to `"batch"`.
-        discriminator: Optional discriminator model (overrides the three `disc_*` architecture arguments).
-        diff_augment: None (default: off), a `DiffAugment` layer, or its policy (e.g. `("color", "translation",
-            "cutout")` or `"color,translation,cutout"`). The discriminator then sees only augmented images, real and
-            fake, in its own step and in the generator's adversarial term (fresh draws each time), so `L_adv` and
-            `λ`'s gradient `∇_w L_adv` go through the augmentation, and so does R1 (on the augmented real images).
-            For small data sets (a few hundred to a few thousand images), where the discriminator otherwise
-            memorises the real images (Zhao et al. 2020).
-        **kwargs: `VQVAE` arguments (`image_channels`, `num_embeddings`, `latent_dim`, `channel_multipliers`, ...).
+        backbone: A `VQBackbone`, or None to build one from `**kwargs`. Defaults to `None`.
+        discriminator: A discriminator model (or its config), or None for a `PatchDiscriminator` (`num_layers=3`,
+            `filters=64`, `norm="batch"` unless the one-line arguments say otherwise). Defaults to `None`.
+        adversarial: An `AdversarialSchedule` (or its config), or None for one from the one-line arguments.
+            Defaults to `None`.
+        perceptual_loss: A `PerceptualLoss`, its config, or None (an EfficientNet-Lite0 `PerceptualLoss`). A
+            config's network is built by `compile`, eagerly and only for training: inference and loading need no
+            ImageNet weights. Defaults to `None`.
+        perceptual_weight: Float `w_p ≥ 0`. `0` disables the perceptual loss (no network is built). Defaults to `1.0`.
+        codebook_weight: Float `w_vq ≥ 0`. Defaults to `1.0`.
+        **kwargs: The one-line arguments above, and `VQVAE` arguments.
 
     Example:
 
@@ -117,133 +138,68 @@ class VQGAN(VQVAE):
     >>> model.fit(faces, epochs=50)
     """
 
-    def __init__(
-        self,
-        perceptual_weight=1.0,
-        perceptual_backbone="efficientnet_lite0",
-        perceptual_image_size=None,
-        perceptual_layers=None,
-        disc_weight=0.8,
-        disc_start=10000,
-        disc_warmup=0,
-        codebook_weight=1.0,
-        disc_loss="hinge",
-        r1_weight=0.0,
-        disc_num_layers=3,
-        disc_filters=64,
-        disc_norm="batch",
-        discriminator=None,
-        diff_augment=None,
-        **kwargs,
-    ):
-        kwargs.setdefault("reconstruction_loss", "l1")
-        super().__init__(**kwargs)
-        perceptual_weight, disc_weight, codebook_weight, r1_weight = (
-            check_float(name, value, minimum=0) for name, value in (
-                ("perceptual_weight", perceptual_weight), ("disc_weight", disc_weight),
-                ("codebook_weight", codebook_weight), ("r1_weight", r1_weight)))
-        disc_start = check_int("disc_start", disc_start, minimum=0)
-        disc_warmup = check_int("disc_warmup", disc_warmup, minimum=0)
-        disc_num_layers = check_int("disc_num_layers", disc_num_layers, minimum=1)
-        disc_filters = check_int("disc_filters", disc_filters, minimum=1)
-        self.d_loss_fn = get_disc_loss(disc_loss)
-        self.g_loss_fn = get_gen_loss(disc_loss)
-        self.perceptual_weight = float(perceptual_weight)
-        self.perceptual_backbone = perceptual_backbone
-        self.perceptual_image_size = check_image_size(perceptual_image_size, "perceptual_image_size")
-        if perceptual_layers is not None and (
-            isinstance(perceptual_layers, str) or not perceptual_layers
-            or not all(isinstance(name, str) for name in perceptual_layers)
-        ):
-            raise ValueError(
-                "perceptual_layers must be None or a non-empty list of backbone layer names. "
-                f"Received: perceptual_layers={perceptual_layers!r}"
-            )
-        self.perceptual_layers = None if perceptual_layers is None else list(perceptual_layers)
-        self.disc_weight = float(disc_weight)
-        self.disc_start = int(disc_start)
-        self.disc_warmup = int(disc_warmup)
-        self.codebook_weight = float(codebook_weight)
-        self.disc_loss = disc_loss
-        self.r1_weight = float(r1_weight)
-        self.disc_num_layers = int(disc_num_layers)
-        self.disc_filters = int(disc_filters)
-        self.disc_norm = disc_norm
-        if isinstance(discriminator, dict):
-            discriminator = keras.saving.deserialize_keras_object(discriminator)
-        self.discriminator = discriminator or PatchDiscriminator(
-            num_layers=self.disc_num_layers, filters=self.disc_filters, norm=self.disc_norm, name="discriminator"
-        )
-        self.diff_augment = self._make_diff_augment(diff_augment)
+    def __init__(self, backbone=None, discriminator=None, adversarial=None, perceptual_loss=None,
+                 perceptual_weight=1.0, codebook_weight=1.0, **kwargs):
+        schedule = take(kwargs, _SCHEDULE_ARGUMENTS)
+        discriminator_arguments = take(kwargs, _DISCRIMINATOR_ARGUMENTS)
+        perceptual = take(kwargs, _PERCEPTUAL_ARGUMENTS)
+        super().__init__(backbone=backbone, **kwargs)
+        self.perceptual_weight = check_float("perceptual_weight", perceptual_weight, minimum=0)
+        self.codebook_weight = check_float("codebook_weight", codebook_weight, minimum=0)
+        self.perceptual_loss = make_part(perceptual_loss, perceptual, perceptual_config, "perceptual_loss",
+                                         _PERCEPTUAL_ARGUMENTS)
+        if discriminator is not None:  # older configs hold both (the discriminator wins)
+            discriminator_arguments = {}
+        self.discriminator = make_part(discriminator, discriminator_arguments, self._make_discriminator,
+                                       "discriminator", _DISCRIMINATOR_ARGUMENTS)
+        self.adversarial = make_part(adversarial, schedule, AdversarialSchedule, "adversarial", _SCHEDULE_ARGUMENTS)
+        self.diff_augment = self.adversarial.diff_augment  # tracked here: its state is saved with the model
         # Built by compile(), eagerly and only for training: inference and loading need no backbone weights.
         self.perceptual = None
         self.discriminator_optimizer = None
         self.trackers.update({name: keras.metrics.Mean(name=name) for name in _GAN_METRICS})
 
     @staticmethod
-    def _make_diff_augment(diff_augment):
-        if diff_augment is None or isinstance(diff_augment, DiffAugment):
-            return diff_augment
-        if isinstance(diff_augment, dict):
-            return keras.saving.deserialize_keras_object(diff_augment)
-        if isinstance(diff_augment, (str, list, tuple)):
-            return DiffAugment(diff_augment, name="diff_augment")
-        raise ValueError(
-            "diff_augment must be None, a DiffAugment layer or a policy such as ('color', 'translation', 'cutout'). "
-            f"Received: diff_augment={diff_augment!r}"
-        )
-
-    def augment_for_discriminator(self, images):
-        """`images` as the discriminator sees them: through `diff_augment` (fresh draws) when it is set."""
-        return images if self.diff_augment is None else self.diff_augment(images, training=True)
+    def _make_discriminator(num_layers=3, filters=64, norm="batch"):
+        return PatchDiscriminator(num_layers=num_layers, filters=filters, norm=norm, name="discriminator")
 
     @classmethod
     def from_vqvae(cls, vqvae, **kwargs):
         """A VQGAN that continues a trained `VQVAE`: taming's two phases, reconstruction first, then adversarial.
 
-        The new model has `vqvae`'s architecture and a copy of its weights (encoder, 1×1 convs, quantizer with its
-        EMA state, decoder), so it reconstructs and tokenizes exactly as `vqvae` does until it trains. Its
-        discriminator is new. Its reconstruction loss and code-entropy term are `vqvae`'s unless `kwargs` sets them.
+        The new model has a copy of `vqvae`'s backbone (encoder, 1×1 convs, quantizer with its EMA state, decoder), so
+        it reconstructs and tokenizes exactly as `vqvae` does until it trains, and `vqvae` stays as it is (to train
+        the same backbone instead, pass it: `VQGAN(backbone=vqvae.backbone, ...)`). Its discriminator is new. Its
+        reconstruction loss, code regulariser and dtype policy are `vqvae`'s unless `kwargs` sets them.
 
         Args:
             vqvae: A built `VQVAE` (or `VQGAN`).
-            **kwargs: `VQGAN` arguments (`perceptual_weight`, `disc_weight`, `disc_start`, ...), plus
-                `reconstruction_loss`, `code_entropy_weight`, `code_entropy_temperature`, `name` or `dtype`.
-                Architecture arguments can't be changed.
+            **kwargs: `VQGAN` arguments but the backbone's.
 
         Returns:
             A built, uncompiled `VQGAN`.
 
         Raises:
             TypeError: if `vqvae` is not a `VQVAE`.
-            ValueError: if `vqvae` is not built, or if `kwargs` sets an architecture argument.
+            ValueError: if `vqvae` is not built, or if `kwargs` sets a backbone argument.
 
         Example:
 
         >>> gan = vqkeras.models.VQGAN.from_vqvae(vqvae, perceptual_backbone="mobilenet_v2", disc_start=0)
-        >>> gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-        ...             discriminator_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
         """
         if not isinstance(vqvae, VQVAE):
             raise TypeError(f"vqvae must be a vqkeras VQVAE. Received: vqvae of type {type(vqvae).__name__}")
         if not vqvae.built:
             raise ValueError(
-                "vqvae must be built (trained, or `build((None, H, W, C))` called) to copy its weights. "
+                "vqvae must be built (trained, or `build((None, H, W, C))` called) to continue it. "
                 f"Received: an unbuilt {type(vqvae).__name__} named {vqvae.name!r}"
             )
-        config = VQVAE.get_config(vqvae)
-        architecture = {k: v for k, v in config.items() if k not in _CONTINUABLE}
-        fixed = sorted(set(kwargs) & set(architecture))
-        if fixed:
-            raise ValueError(
-                f"from_vqvae keeps vqvae's architecture; these arguments can't change: {fixed}. "
-                f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in fixed)}"
-            )
-        gan = cls(**architecture,
-                  **{"dtype": vqvae.dtype_policy, **{k: config[k] for k in _CARRIED}, **kwargs})
+        carried = {"reconstruction_loss": vqvae.reconstruction_loss, "dtype": vqvae.dtype_policy}
+        if not {"code_entropy_weight", "code_entropy_temperature"} & set(kwargs):
+            carried["code_regularizer"] = vqvae.code_regularizer
+        gan = cls(backbone=VQBackbone.from_config(vqvae.backbone.get_config()), **{**carried, **kwargs})
         gan.build((None, None, None, vqvae.image_channels))
-        for part in ("encoder", "pre_quant", "quantizer", "post_quant", "decoder"):
-            getattr(gan, part).set_weights(getattr(vqvae, part).get_weights())
+        gan.backbone.set_weights(vqvae.backbone.get_weights())
         return gan
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
@@ -267,8 +223,8 @@ class VQGAN(VQVAE):
             discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
         self.discriminator_optimizer = discriminator_optimizer
         if self.perceptual is None and self.perceptual_weight > 0:
-            self.perceptual = PerceptualLoss(backbone=self.perceptual_backbone, image_size=self.perceptual_image_size,
-                                             layer_names=self.perceptual_layers)
+            loss = self.perceptual_loss
+            self.perceptual = loss if isinstance(loss, PerceptualLoss) else PerceptualLoss(**loss)
         if self.built:
             self._build_discriminator_optimizer()
 
@@ -317,13 +273,13 @@ class VQGAN(VQVAE):
         reconstruction_loss = self.reconstruction_error(images, fake)
         perceptual_loss = tf.reduce_mean(self.perceptual(images, fake)) if self.perceptual is not None else tf.zeros(())
         # Inference-mode D: the generator's pass must not move D's normalisation statistics.
-        fake_logits = tf.cast(self.discriminator(self.augment_for_discriminator(fake), training=False), "float32")
+        fake_logits = tf.cast(self.discriminator(self.adversarial.augment(fake), training=False), "float32")
         return {
             **out,
             "reconstruction_loss": reconstruction_loss,
             "perceptual_loss": perceptual_loss,
             "nll_loss": reconstruction_loss + self.perceptual_weight * perceptual_loss,
-            "generator_adv_loss": self.g_loss_fn(fake_logits),
+            "generator_adv_loss": self.adversarial.generator_loss_fn(fake_logits),
         }
 
     def generator_gradients(self, images, adversarial_factor):
@@ -340,7 +296,7 @@ class VQGAN(VQVAE):
                 kernel = self.decoder.conv_out.kernel
                 nll_grads = replica_mean(tape.gradient(out["nll_loss"], kernel))
                 adv_grads = replica_mean(tape.gradient(out["generator_adv_loss"], kernel))
-                out["adaptive_weight"] = self.disc_weight * adaptive_weight(nll_grads, adv_grads)
+                out["adaptive_weight"] = self.adversarial.weight * adaptive_weight(nll_grads, adv_grads)
             out["loss"] = (
                 out["nll_loss"]
                 + out["adaptive_weight"] * adversarial_factor * out["generator_adv_loss"]
@@ -352,27 +308,22 @@ class VQGAN(VQVAE):
     def train_step(self, data):
         images = self.checked_images(data)
         step = self.optimizer.iterations
-        disc_on = step >= self.disc_start
-        adversarial_factor = tf.cast(step >= self.disc_start + self.disc_warmup, "float32")
+        disc_on = self.adversarial.discriminator_on(step)
+        adversarial_factor = self.adversarial.adversarial_factor(step)
         discriminator_variables = self.discriminator.trainable_variables
         # 1. Encode, quantize, decode; the generator's losses and its update, on its own variables only.
         grads, out = self.generator_gradients(images, adversarial_factor)
         self.optimizer.apply(grads, self.generator_variables)
 
-        # 2. Discriminator update on real vs sg(fake), from disc_start on.
+        # 2. Discriminator update on real vs sg(fake), from the schedule's start on.
         if not self.discriminator_optimizer.built:
             self.discriminator_optimizer.build(discriminator_variables)
         fake = tf.stop_gradient(out["reconstructions"])
 
         def discriminator_gradients():
-            real = self.augment_for_discriminator(images)
+            real = self.adversarial.augment(images)
             with tf.GradientTape() as d_tape:
-                real_logits = tf.cast(self.discriminator(real, training=True), "float32")
-                fake_logits = tf.cast(self.discriminator(self.augment_for_discriminator(fake), training=True),
-                                      "float32")
-                d_loss = self.d_loss_fn(real_logits, fake_logits)
-                if self.r1_weight > 0:
-                    d_loss += 0.5 * self.r1_weight * r1_penalty(self.discriminator, real)
+                d_loss, real_logits, fake_logits = self.adversarial.discriminator_loss(self.discriminator, real, fake)
                 scaled_d_loss = self.discriminator_optimizer.scale_loss(replica_scaled(d_loss))
             d_grads = d_tape.gradient(scaled_d_loss, discriminator_variables)
             return d_grads, d_loss, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
@@ -394,22 +345,12 @@ class VQGAN(VQVAE):
         )
 
     def get_config(self):
+        perceptual_loss = self.perceptual_loss
         config = {
-            "perceptual_weight": self.perceptual_weight,
-            "perceptual_backbone": self.perceptual_backbone,
-            "perceptual_image_size": self.perceptual_image_size,
-            "perceptual_layers": self.perceptual_layers,
-            "disc_weight": self.disc_weight,
-            "disc_start": self.disc_start,
-            "disc_warmup": self.disc_warmup,
-            "codebook_weight": self.codebook_weight,
-            "disc_loss": self.disc_loss,
-            "r1_weight": self.r1_weight,
-            "disc_num_layers": self.disc_num_layers,
-            "disc_filters": self.disc_filters,
-            "disc_norm": self.disc_norm,
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "diff_augment": None if self.diff_augment is None else keras.saving.serialize_keras_object(
-                self.diff_augment),
+            "adversarial": keras.saving.serialize_keras_object(self.adversarial),
+            "perceptual_loss": perceptual_loss if isinstance(perceptual_loss, dict) else perceptual_loss.get_config(),
+            "perceptual_weight": self.perceptual_weight,
+            "codebook_weight": self.codebook_weight,
         }
         return {**super().get_config(), **config}

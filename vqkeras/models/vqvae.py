@@ -1,4 +1,4 @@
-"""VQ-VAE: encoder, vector quantizer and decoder, trained with `model.fit`."""
+"""VQ-VAE: the reconstruction objective of a `VQBackbone`, trained with `model.fit`."""
 
 import keras
 import numpy as np
@@ -9,111 +9,88 @@ from vqkeras.distribute import needs_multi_worker_workaround
 from vqkeras.distribute import rank_1_logs
 from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
-from vqkeras.layers.conv_stack import check_channel_multipliers
-from vqkeras.layers.decoder import Decoder
-from vqkeras.layers.encoder import Encoder
-from vqkeras.quantizers.vector_quantizer import VectorQuantizer
-from vqkeras.quantizers.vector_quantizer_ema import VectorQuantizerEMA
+from vqkeras.losses.code_entropy import CodeEntropy
+from vqkeras.models.vq_backbone import VQBackbone
+from vqkeras.models.vq_backbone import check_indices  # noqa: F401  (re-exported: older import path)
+from vqkeras.models.vq_backbone import nearest_valid_sizes  # noqa: F401  (re-exported: older import path)
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import check_model_range
 from vqkeras.utils.images import from_model_range
 from vqkeras.utils.images import model_range_error
-from vqkeras.utils.compiled_calls import run_compiled
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.removed_options import pop_removed_option
-from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
-from vqkeras.utils.validation import check_int
 
-_QUANTIZERS = {"ema": VectorQuantizerEMA, "gradient": VectorQuantizer}
 _RECONSTRUCTION_LOSSES = ("l1", "l2")
+_BASE_ARGUMENTS = ("name", "dtype", "trainable")
+# The backbone's layers, tracked by the task too, in this order: Keras' weights files name each layer by the first
+# attribute path that reaches it, so the task's files keep the layout of the files saved before the split.
+_BACKBONE_LAYERS = ("quantizer", "encoder", "pre_quant", "post_quant", "decoder")
+# The backbone's attributes and methods that the task answers for it.
+_DELEGATED = (
+    "image_channels", "num_embeddings", "latent_dim", "base_channels", "channel_multipliers", "num_res_blocks",
+    "use_attention", "dropout", "normalization", "upsample", "patch_size", "z_channels", "attention_levels",
+    "commitment_cost", "downsample_factor", "index_shape", "check_images", "checked", "latents", "encode",
+    "encode_checked", "decode", "decode_checked", "checked_indices",
+)
 
 
-def nearest_valid_sizes(size, factor):
-    """The two multiples of `factor` closest to `size` (the lower one is at least `factor`)."""
-    low = max(factor, (size // factor) * factor)
-    high = low if low >= size else low + factor
-    return sorted({low, high})
+def make_backbone(backbone, architecture, dtype=None):
+    """`backbone` (a `VQBackbone` or its config), or a new `VQBackbone(**architecture)` when it is None."""
+    if backbone is None:
+        return VQBackbone(**architecture, dtype=dtype, name="backbone")
+    if architecture:
+        raise ValueError(
+            "Give either a backbone or architecture arguments, not both. "
+            f"Received: backbone and {', '.join(f'{k}={v!r}' for k, v in sorted(architecture.items()))}"
+        )
+    if isinstance(backbone, dict):
+        backbone = keras.saving.deserialize_keras_object(backbone)
+    if not isinstance(backbone, VQBackbone):
+        raise ValueError(f"backbone must be a vqkeras VQBackbone. Received: backbone={backbone!r}")
+    return backbone
 
 
-def check_indices(indices, num_embeddings, argument="indices", min_index=0):
-    """Returns int `indices` if they all lie in `[min_index, K)`, `K = num_embeddings`; else fails, naming `argument`.
-    (`min_index=-1` for a residual quantizer: `-1` marks a stage left out by quantize-dropout.)
-
-    Eager tensors: a `ValueError` with the values' range. In a graph (`tf.function`, a SavedModel signature): two
-    `tf.debugging` assertions, an `InvalidArgumentError` at run time (compiled to nothing under XLA).
-    """
-    message = f"{argument} must be in [{min_index}, {num_embeddings}), the codebook size K (num_embeddings)"
-    if tf.executing_eagerly():
-        values = indices.numpy()
-        if values.size and (values.min() < min_index or values.max() >= num_embeddings):
-            raise ValueError(f"{message}. Received: {argument} with values in [{values.min()}, {values.max()}]")
-        return indices
-    checks = [
-        tf.debugging.assert_greater_equal(indices, tf.constant(min_index, indices.dtype), message=message),
-        tf.debugging.assert_less(indices, tf.constant(num_embeddings, indices.dtype), message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(indices)
+def make_code_regularizer(code_regularizer, legacy):
+    """`code_regularizer` (an object, its config or None); older configs' `code_entropy_weight` and
+    `code_entropy_temperature` in `legacy` (popped) make a `CodeEntropy`."""
+    weight = check_float("code_entropy_weight", legacy.pop("code_entropy_weight", 0.0))
+    temperature = check_float("code_entropy_temperature", legacy.pop("code_entropy_temperature", None), minimum=0,
+                              exclusive_minimum=True, allow_none=True)
+    if weight or temperature is not None:
+        if code_regularizer is not None:
+            raise ValueError("Give code_regularizer or code_entropy_weight, not both. "
+                             f"Received: code_regularizer={code_regularizer!r}, code_entropy_weight={weight!r}")
+        code_regularizer = CodeEntropy(weight, temperature)
+        if not code_regularizer.weight:
+            return None
+    if isinstance(code_regularizer, dict):
+        code_regularizer = keras.saving.deserialize_keras_object(code_regularizer)
+    if code_regularizer is not None and not callable(code_regularizer):
+        raise ValueError(f"code_regularizer must be None or a callable such as CodeEntropy. "
+                         f"Received: code_regularizer={code_regularizer!r}")
+    return code_regularizer
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
 class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
-    """Vector-quantized autoencoder (van den Oord et al. 2017) with the VQ-GAN encoder/decoder (Esser et al. 2021).
+    """VQ-VAE (van den Oord et al. 2017): a `VQBackbone` (encoder, quantizer, decoder) trained to reconstruct.
 
-    `images → Encoder → 1×1 pre-quant conv → quantizer → 1×1 post-quant conv → Decoder → reconstructions`.
-    The encoder's output and the decoder's input have `z_channels` channels, the codes `latent_dim`: the 1×1 convs
-    map between them (taming's `quant_conv`/`post_quant_conv`).
+    Training minimises `L = L_rec + L_vq`, with `L_rec = mean|x − x̂|` (`"l1"`) or `mean(x − x̂)²` (`"l2"`), `L_vq`
+    the quantizer's loss (commitment, plus the codebook term for a gradient-trained codebook) plus the code
+    regulariser's term, if any.
 
-    Training minimises `L = L_rec + L_vq`, with `L_rec = mean|x − x̂|` (`"l1"`) or `mean(x − x̂)²` (`"l2"`) and
-    `L_vq` the quantizer's loss (commitment, plus the codebook term for a gradient-trained codebook).
-
-    Images are float tensors in [-1, 1] of shape `(batch, H, W, image_channels)`, `H` and `W` divisible by the
-    downsampling factor `f = 2^(len(channel_multipliers) − 1)`; `vqkeras.utils.to_model_range` converts uint8 or
-    [0, 1] images. The token grid is `(H/f, W/f)`.
+    The one-line form builds the backbone: `VQVAE(image_channels=1, num_embeddings=256, ...)` passes every
+    argument but the task's own and `name`/`dtype`/`trainable` to `VQBackbone`. The task answers for the
+    backbone's shapes and calls (`encode`, `decode`, `downsample_factor`, `index_shape`, `quantizer`, ...).
 
     Args:
-        image_channels: Integer. 1 (grayscale) or 3 (RGB). Defaults to `3`.
-        num_embeddings: Integer. Codebook size `K`. Defaults to `512`.
-        latent_dim: Integer. Size of each code vector. Defaults to `64`.
-        base_channels: Integer. Encoder/decoder channels at full resolution. Defaults to `64`.
-        channel_multipliers: Tuple of integers, one per resolution level. Defaults to `(1, 2, 2, 4)` (f = 8).
-        num_res_blocks: Integer ≥ 0. Residual blocks per encoder level (the decoder has one more). Defaults
-            to `2`.
-        use_attention: Boolean. Self-attention at the lowest resolution. Defaults to `True`.
-        dropout: Float. Dropout in the residual blocks. Defaults to `0.0`.
-        normalization: `"group"` (GroupNorm in the encoder and decoder, as in Esser et al.) or `"none"`. Without
-            normalization a small model trains faster per CPU minute, and in short runs it can learn more per step
-            too. Defaults to `"group"`.
-        upsample: The decoder's upsampling, `"nearest"` (nearest ×2, then a 3×3 convolution at the higher
-            resolution, as in Esser et al.) or `"pixel_shuffle"` (a 3×3 convolution at the lower resolution, then
-            depth-to-space: cheaper when the full-resolution level is narrow). See `Decoder`. Defaults to
-            `"nearest"`.
-        patch_size: Integer ≥ 1. `p > 1`: the encoder starts with space-to-depth of `p×p` patches and the decoder
-            ends with depth-to-space, so no convolution runs at full resolution and `f = p·2^(levels − 1)`. On a CPU
-            the full-resolution convolutions of a narrow model dominate its step. Defaults to `1`.
-        z_channels: Integer or `None`. Channels of the encoder's output and the decoder's input, mapped to and from
-            the `latent_dim`-dimensional codes by the 1×1 convs: LlamaGen has 256 channels around 8-d codes.
-            Defaults to `None` (`latent_dim`).
-        attention_levels: Tuple of level indices (0 = full resolution): each residual block of these levels is
-            followed by an attention block, in the encoder and the decoder (taming-transformers' `attn_resolutions`:
-            level `log2(resolution / attn_resolution)`). Defaults to `()`.
-        quantizer: `None` or `"ema"` (a `VectorQuantizerEMA`), `"gradient"` (a `VectorQuantizer`), or any
-            `vqkeras.quantizers` layer (`FSQ`, `LFQ`, `GumbelQuantizer`, `ResidualQuantizer`, ...) or its config; a
-            layer's `num_embeddings` (its `codebook_size`) and `embedding_dim` win. Defaults to `None` (EMA).
-        commitment_cost: Float. `β` of a quantizer built here. Defaults to `0.25`.
-        gradient_estimator: How gradients pass a quantizer built here: `"straight_through"` or `"rotation"` (the
-            rotation trick, Fifty et al. 2024; see `BaseQuantizer`). A quantizer layer passed in keeps its own.
-            Defaults to `"straight_through"`.
+        backbone: A `VQBackbone` (or its config), or None to build one from `**kwargs`. Defaults to `None`.
         reconstruction_loss: `"l1"` or `"l2"`. Defaults to `"l1"`.
-        code_entropy_weight: Float `λ`. Adds `λ·H(p̄)`, the entropy of the batch's mean soft code assignment
-            (`BaseQuantizer.code_entropy`), to `L_vq`. `λ > 0` concentrates the codes on fewer entries: a lower rate,
-            so a prior models the token grids more easily, for some reconstruction error.
-            `λ < 0` spreads them (a diversity term). `VQGAN.from_vqvae` can set it for the adversarial phase only.
-            Defaults to `0.0` (off, no extra work).
-        code_entropy_temperature: Float `τ > 0` of the code-entropy term's soft assignments, or `None` (the batch's
-            mean gap between the squared distances to the nearest and the second-nearest code). Defaults to `None`.
-        **kwargs: Base model arguments (`name`, `dtype`, ...).
+        code_regularizer: None or a code regulariser added to `L_vq`, such as `vqkeras.losses.CodeEntropy`.
+            (`code_entropy_weight=λ` and `code_entropy_temperature=τ` are still accepted: they make a
+            `CodeEntropy(λ, τ)`.) Defaults to `None`.
+        **kwargs: `VQBackbone` arguments (when `backbone` is None) and base model arguments (`name`, `dtype`, ...).
 
     Call arguments:
         images: Float images in [-1, 1].
@@ -131,84 +108,25 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     >>> model.encode(images[:4]).shape   # (4, 8, 8) token grid
     """
 
-    def __init__(
-        self,
-        image_channels=3,
-        num_embeddings=512,
-        latent_dim=64,
-        base_channels=64,
-        channel_multipliers=(1, 2, 2, 4),
-        num_res_blocks=2,
-        use_attention=True,
-        dropout=0.0,
-        normalization="group",
-        upsample="nearest",
-        patch_size=1,
-        quantizer=None,
-        z_channels=None,
-        attention_levels=(),
-        commitment_cost=0.25,
-        gradient_estimator="straight_through",
-        reconstruction_loss="l1",
-        code_entropy_weight=0.0,
-        code_entropy_temperature=None,
-        **kwargs,
-    ):
-        super().__init__(**pop_removed_option(kwargs, "code_prediction_weight", 0.0))
-        code_entropy_weight = check_float("code_entropy_weight", code_entropy_weight)
-        code_entropy_temperature = check_float("code_entropy_temperature", code_entropy_temperature, minimum=0,
-                                               exclusive_minimum=True, allow_none=True)
-        if image_channels not in (1, 3) or isinstance(image_channels, bool):
-            raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels!r}")
-        if quantizer is None or isinstance(quantizer, str):  # the quantizer built here checks the other two
-            latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    def __init__(self, backbone=None, reconstruction_loss="l1", code_regularizer=None, **kwargs):
+        base = {name: kwargs.pop(name) for name in _BASE_ARGUMENTS if name in kwargs}
+        code_regularizer = make_code_regularizer(code_regularizer, kwargs)
+        pop_removed_option(kwargs, "code_prediction_weight", 0.0)
+        pop_removed_option(kwargs, "gradient_estimator", "straight_through")
+        super().__init__(**base)
         if reconstruction_loss not in _RECONSTRUCTION_LOSSES:
             raise ValueError(
                 f"reconstruction_loss must be one of {_RECONSTRUCTION_LOSSES}. "
                 f"Received: reconstruction_loss={reconstruction_loss!r}"
             )
-        self.quantizer = self._make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost,
-                                              gradient_estimator)
-        if code_entropy_weight and not hasattr(self.quantizer, "soft_assignments"):
-            raise ValueError(
-                "code_entropy_weight needs a quantizer with code distances (VectorQuantizerEMA or VectorQuantizer); "
-                f"{type(self.quantizer).__name__} has none. Received: code_entropy_weight={code_entropy_weight!r} "
-                f"with quantizer={type(self.quantizer).__name__}"
-            )
-        self.image_channels = int(image_channels)
-        self.num_embeddings = self.quantizer.num_embeddings
-        self.latent_dim = self.quantizer.embedding_dim
-        self.base_channels = check_int("base_channels", base_channels, minimum=1)
-        self.channel_multipliers = check_channel_multipliers(channel_multipliers)
-        self.num_res_blocks = check_int("num_res_blocks", num_res_blocks, minimum=0)
-        self.use_attention = check_bool("use_attention", use_attention)
-        self.dropout = check_float("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
-        self.normalization = normalization  # checked by the encoder, with the value in the error
-        self.commitment_cost = float(commitment_cost)
+        backbone = make_backbone(backbone, kwargs, base.get("dtype"))
+        if isinstance(code_regularizer, CodeEntropy):
+            code_regularizer.check_quantizer(backbone.quantizer)
         self.reconstruction_loss = reconstruction_loss
-        self.code_entropy_weight = code_entropy_weight
-        self.code_entropy_temperature = code_entropy_temperature
-        stack = dict(
-            base_channels=self.base_channels,
-            channel_multipliers=self.channel_multipliers,
-            num_res_blocks=self.num_res_blocks,
-            use_attention=self.use_attention,
-            dropout=self.dropout,
-            normalization=self.normalization,
-            patch_size=patch_size,
-            attention_levels=attention_levels,
-        )
-        if z_channels is not None and (isinstance(z_channels, bool) or int(z_channels) != z_channels
-                                       or z_channels < 1):
-            raise ValueError(f"z_channels must be a positive integer or None. Received: z_channels={z_channels!r}")
-        self.z_channels = self.latent_dim if z_channels is None else int(z_channels)
-        self.encoder = Encoder(self.z_channels, name="encoder", **stack)
-        self.patch_size = self.encoder.patch_size
-        self.attention_levels = self.encoder.attention_levels
-        self.pre_quant = keras.layers.Conv2D(self.latent_dim, 1, name="pre_quant")
-        self.post_quant = keras.layers.Conv2D(self.z_channels, 1, name="post_quant")
-        self.upsample = upsample  # checked by the decoder, with the value in the error
-        self.decoder = Decoder(self.image_channels, upsample=self.upsample, name="decoder", **stack)
+        self.code_regularizer = code_regularizer
+        for part in _BACKBONE_LAYERS:
+            setattr(self, part, getattr(backbone, part))
+        self.backbone = backbone
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (
@@ -222,147 +140,28 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
             )
         }
 
-    @staticmethod
-    def _make_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost, gradient_estimator):
-        if quantizer is None or isinstance(quantizer, str):
-            name = quantizer or "ema"
-            if name not in _QUANTIZERS:
-                raise ValueError(f"quantizer must be one of {sorted(_QUANTIZERS)} or a layer. Received: {name!r}")
-            return _QUANTIZERS[name](num_embeddings, latent_dim, commitment_cost=commitment_cost,
-                                     gradient_estimator=gradient_estimator, name="quantizer")
-        if isinstance(quantizer, dict):
-            quantizer = keras.saving.deserialize_keras_object(quantizer)
-        if not hasattr(quantizer, "quantize_with_stats"):
-            raise ValueError(
-                "quantizer must be 'ema', 'gradient' or a vqkeras quantizer layer. "
-                f"Received: quantizer={quantizer!r}"
-            )
-        return quantizer
-
-    # ------------------------------------------------------------------ shapes
-    @property
-    def downsample_factor(self):
-        """Integer. `f`: images of size `H×W` give token grids of size `(H/f)×(W/f)`."""
-        return self.encoder.factor
-
-    def check_images(self, images, argument="images"):
-        """Raises a `ValueError` naming `argument` if `images` can't go through this model (static checks)."""
-        shape = images.shape
-        dtype = tf.as_dtype(images.dtype)
-        if not dtype.is_floating:
-            raise ValueError(
-                f"{argument} must be float images in [-1, 1]; convert uint8 or [0, 1] images with "
-                f"vqkeras.utils.to_model_range(). Received: {argument}.dtype={dtype.name}"
-            )
-        if len(shape) != 4:
-            raise ValueError(
-                f"{argument} must have rank 4 (batch, height, width, channels). Received: {argument}.shape={shape}"
-            )
-        if shape[-1] != self.image_channels:
-            raise ValueError(
-                f"{argument} must have {self.image_channels} channel(s), the model's image_channels. "
-                f"Received: {argument}.shape={shape}"
-            )
-        if shape[0] == 0:
-            raise ValueError(f"{argument} is an empty batch: it needs at least one image. Received: "
-                             f"{argument}.shape={shape}")
-        f = self.downsample_factor
-        for axis, size in (("height", shape[1]), ("width", shape[2])):
-            if size is not None and size % f:
-                raise ValueError(
-                    f"{argument} {axis} must be divisible by the downsampling factor {f}; nearest valid sizes: "
-                    f"{' or '.join(map(str, nearest_valid_sizes(size, f)))}. Received: {argument}.shape={shape}"
-                )
-
-    def checked(self, images, argument="images"):
-        """`images` after `check_images` and the run-time check that they are finite and in [-1, 1]
-        (`vqkeras.utils.images.check_model_range`: a `ValueError` eagerly, an `InvalidArgumentError` in graphs)."""
-        self.check_images(images, argument)
-        return check_model_range(images, argument)
+    def __dir__(self):
+        # Keras' weights files walk `dir()` in sorted order: `backbone` would come first and move every layer under
+        # `backbone/`. Hidden, its layers keep their paths through `_BACKBONE_LAYERS` (older files load).
+        return [name for name in super().__dir__() if name != "backbone"]
 
     def build(self, input_shape):
-        self.check_images(keras.KerasTensor(input_shape, dtype="float32"))
-        z_shape = self.encoder.compute_output_shape(input_shape)
-        code_shape = tuple(z_shape[:-1]) + (self.latent_dim,)
-        build_once(self.encoder, input_shape)
-        build_once(self.pre_quant, z_shape)
-        for layer in (self.quantizer, self.post_quant):
-            build_once(layer, code_shape)
-        build_once(self.decoder, z_shape)
+        build_once(self.backbone, input_shape)
 
     # ----------------------------------------------------------------- forward
     def forward(self, images, training=False):
-        """Runs the whole model and returns a dict: `reconstructions`, `indices`, `vq_loss` and diagnostics."""
-        images = self.checked(images)
+        """Runs the whole model and returns `VQBackbone.forward`'s dict, with the code regulariser's term in
+        `vq_loss`."""
         if not self.built:
+            self.check_images(images)
             self.build(tuple(images.shape))
-        z = self.pre_quant(self.encoder(images, training=training))
-        vq = self.quantizer.quantize_with_stats(z, training=training)
-        reconstructions = self.decoder(self.post_quant(vq["quantized"]), training=training)
-        vq_loss = vq["loss"]
-        if self.code_entropy_weight:
-            vq_loss += self.code_entropy_weight * self.quantizer.code_entropy(z, self.code_entropy_temperature)
-        return {
-            "reconstructions": reconstructions,
-            "indices": vq["indices"],
-            "vq_loss": vq_loss,
-            "perplexity": vq["perplexity"],
-            "codebook_usage": vq["codebook_usage"],
-            "codebook_alive": vq["codebook_alive"],
-        }
+        out = self.backbone.forward(images, training=training)
+        if self.code_regularizer is not None:
+            out["vq_loss"] += self.code_regularizer(self.quantizer, out["latents"])
+        return out
 
     def call(self, images, training=None):
-        images = self.checked(images)
-        z = self.pre_quant(self.encoder(images, training=training))
-        quantized = self.quantizer(z, training=training)
-        return self.decoder(self.post_quant(quantized), training=training)
-
-    @property
-    def index_shape(self):
-        """Tuple. The indices per token position: `()`, or `(depth,)` for a residual quantizer."""
-        return tuple(self.quantizer.index_shape)
-
-    def encode(self, images):
-        """Int32 code indices `(batch, H/f, W/f, *index_shape)` of float images in [-1, 1].
-
-        Checks `images` eagerly, then runs as a graph (`vqkeras.utils.compiled_calls`: one `tf.function` per model,
-        no retracing per batch size)."""
-        images = self.checked(tf.convert_to_tensor(images))
-        if not self.built:
-            self.build(tuple(images.shape))
-        return run_compiled(self, "encode", self.encode_checked, images)
-
-    def encode_checked(self, images):
-        """`encode` without the checks of `images`: the graph that `encode` runs."""
-        return self.quantizer.get_code_indices(self.pre_quant(self.encoder(images, training=False)))
-
-    def decode(self, indices):
-        """Images in about [-1, 1] from int code indices `(batch, h, w, *index_shape)` in `[0, K)`.
-
-        Indices outside `[0, K)` raise a `ValueError` eagerly, and an `InvalidArgumentError` from an assertion in a
-        graph (a GPU's gather would return zeros for them instead of failing). After the checks, runs as a graph
-        (as `encode`)."""
-        return run_compiled(self, "decode", self.decode_checked, self.checked_indices(indices))
-
-    def decode_checked(self, indices):
-        """`decode` without the checks of `indices`: the graph that `decode` runs."""
-        return self.decoder(self.post_quant(self.quantizer.get_codebook_entries(indices)), training=False)
-
-    def checked_indices(self, indices, argument="indices"):
-        """`indices` as a tensor, after the checks of their rank, dtype and range that `decode` makes."""
-        indices = tf.convert_to_tensor(indices)
-        if indices.shape.rank != 3 + len(self.index_shape) or not indices.dtype.is_integer:
-            expected = ", ".join(["batch", "h", "w", *map(str, self.index_shape)])
-            raise ValueError(
-                f"{argument} must be an integer tensor of shape ({expected}). "
-                f"Received: {argument}.shape={indices.shape}, {argument}.dtype={indices.dtype.name}"
-            )
-        if not self.built:
-            raise ValueError(
-                "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
-                f"Received: an unbuilt {type(self).__name__}"
-            )
-        return check_indices(indices, self.num_embeddings, argument, min_index=getattr(self.quantizer, "min_index", 0))
+        return self.backbone.call(images, training=training)
 
     # ---------------------------------------------------------------- training
     def reconstruction_error(self, images, reconstructions):
@@ -501,23 +300,17 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {
-            "image_channels": self.image_channels,
-            "num_embeddings": self.num_embeddings,
-            "latent_dim": self.latent_dim,
-            "base_channels": self.base_channels,
-            "channel_multipliers": list(self.channel_multipliers),
-            "num_res_blocks": self.num_res_blocks,
-            "use_attention": self.use_attention,
-            "dropout": self.dropout,
-            "normalization": self.normalization,
-            "upsample": self.upsample,
-            "patch_size": self.patch_size,
-            "quantizer": keras.saving.serialize_keras_object(self.quantizer),
-            "z_channels": self.z_channels,
-            "attention_levels": list(self.attention_levels),
-            "commitment_cost": self.commitment_cost,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
             "reconstruction_loss": self.reconstruction_loss,
-            "code_entropy_weight": self.code_entropy_weight,
-            "code_entropy_temperature": self.code_entropy_temperature,
+            "code_regularizer": None if self.code_regularizer is None else keras.saving.serialize_keras_object(
+                self.code_regularizer),
         }
         return {**super().get_config(), **config}
+
+
+def _delegated(name):
+    return property(lambda self: getattr(self.backbone, name), doc=f"The backbone's `{name}` (`VQBackbone.{name}`).")
+
+
+for _name in _DELEGATED:
+    setattr(VQVAE, _name, _delegated(_name))

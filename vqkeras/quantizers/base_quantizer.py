@@ -8,6 +8,7 @@ from vqkeras.quantizers.quantizer import Quantizer
 from vqkeras.quantizers.quantizer import all_gather_rows
 from vqkeras.quantizers.quantizer import all_reduce_sum
 from vqkeras.quantizers.quantizer import entropy
+from vqkeras.utils.removed_options import pop_removed_option
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
@@ -15,36 +16,6 @@ from vqkeras.utils.validation import check_seed
 
 # Largest distance matrix (rows × codes, float32 elements) computed in one piece: 2**24 elements = 64 MiB.
 DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
-GRADIENT_ESTIMATORS = ("straight_through", "rotation")
-
-
-def rotation_trick(z, e, epsilon=1e-12):
-    """Rows `e` in the forward pass; gradients to `z` through a rotation (Fifty et al. 2024).
-
-    With `u = z/‖z‖`, `q = e/‖e‖`, `w = (u + q)/‖u + q‖` and `λ = ‖e‖/‖z‖`, the rotation
-    `R = I − 2wwᵀ + 2quᵀ` maps `u` to `q`, so `λ·R·z = e`. `R` and `λ` are held constant (stop-gradient), so
-    `∂L/∂z = λ·Rᵀ·∂L/∂q`: the gradient is rotated and scaled as the code is relative to `z`, instead of copied
-    (straight through). `R·z = z − 2w(w·z) + 2q(u·z)` is computed without forming `R`. The forward value is set
-    to `e` exactly (`out + sg(e − out)`), so float error and the degenerate cases (`z = 0`, `u = −q`, where
-    `w` is 0) change only the gradient.
-
-    Args:
-        z: Float32 tensor `(N, d)`, the inputs.
-        e: Float32 tensor `(N, d)`, their codes.
-
-    Returns:
-        Float32 tensor `(N, d)`, equal to `e`.
-    """
-    e = tf.stop_gradient(e)
-    z_norm = tf.norm(z, axis=-1, keepdims=True)
-    e_norm = tf.norm(e, axis=-1, keepdims=True)
-    u = tf.stop_gradient(z / tf.maximum(z_norm, epsilon))
-    q = e / tf.maximum(e_norm, epsilon)
-    w = tf.stop_gradient(tf.math.l2_normalize(u + q, axis=-1, epsilon=epsilon))
-    dot = lambda a, b: tf.reduce_sum(a * b, axis=-1, keepdims=True)  # noqa: E731
-    rotated = z - 2.0 * w * dot(w, z) + 2.0 * q * dot(u, z)
-    out = tf.stop_gradient(e_norm / tf.maximum(z_norm, epsilon)) * rotated
-    return out + tf.stop_gradient(e - out)
 
 
 class BaseQuantizer(Quantizer):
@@ -53,10 +24,8 @@ class BaseQuantizer(Quantizer):
     Subclasses decide how the codebook is stored and learned (`VectorQuantizer` by gradient,
     `VectorQuantizerEMA` by exponential moving averages). This class is not used directly.
 
-    `gradient_estimator` sets how gradients pass the non-differentiable lookup to the inputs:
-    `"straight_through"` copies them (`q = z + sg(e − z)`, van den Oord et al. 2017); `"rotation"` rotates and
-    scales them as the code is relative to its input (`rotation_trick`, Fifty et al. 2024). The forward value is
-    the code either way.
+    Gradients pass the non-differentiable lookup to the inputs straight through: `q = z + sg(e − z)` (van den
+    Oord et al. 2017).
 
     `kmeans_init=True` sets the codebook on the first training call: `kmeans_iters` Lloyd iterations over the
     batch's vectors (the global batch under `tf.distribute`), started from random vectors of it; the learning state
@@ -80,12 +49,11 @@ class BaseQuantizer(Quantizer):
         dead_code_threshold=0.0,
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
-        gradient_estimator="straight_through",
         kmeans_init=False,
         kmeans_iters=10,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**pop_removed_option(kwargs, "gradient_estimator", "straight_through"))
         num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
         embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
         commitment_cost = check_float("commitment_cost", commitment_cost, minimum=0)
@@ -99,17 +67,11 @@ class BaseQuantizer(Quantizer):
             )
         l2_normalize = check_bool("l2_normalize", l2_normalize)
         seed = check_seed("seed", seed)
-        if gradient_estimator not in GRADIENT_ESTIMATORS:
-            raise ValueError(
-                f"gradient_estimator must be one of {GRADIENT_ESTIMATORS}. "
-                f"Received: gradient_estimator={gradient_estimator!r}"
-            )
         if kmeans_init and (isinstance(kmeans_iters, bool) or not isinstance(kmeans_iters, int) or kmeans_iters < 1):
             raise ValueError(f"kmeans_iters must be an integer >= 1. Received: kmeans_iters={kmeans_iters!r}")
         self.kmeans_init = bool(kmeans_init)
         self.kmeans_iters = int(kmeans_iters)
         self.num_embeddings = int(num_embeddings)
-        self.gradient_estimator = gradient_estimator
         self.embedding_dim = int(embedding_dim)
         self.commitment_cost = float(commitment_cost)
         self.decay = float(decay)
@@ -319,10 +281,8 @@ class BaseQuantizer(Quantizer):
         if training and learn:
             self.learn(z, indices, counts)
         losses = self._quantizer_losses(z, e)
-        if self.gradient_estimator == "rotation":
-            quantized = rotation_trick(z, e)
-        else:  # straight through: the forward pass uses e, the backward pass copies dL/dq to z
-            quantized = z + tf.stop_gradient(e - z)
+        # Straight through: the forward pass uses e, the backward pass copies dL/dq to z.
+        quantized = z + tf.stop_gradient(e - z)
         probs = counts / tf.maximum(tf.reduce_sum(counts), 1.0)
         return {
             "quantized": quantized,
@@ -435,7 +395,6 @@ class BaseQuantizer(Quantizer):
             "dead_code_threshold": self.dead_code_threshold,
             "max_distance_elements": self.max_distance_elements,
             "seed": self.seed,
-            "gradient_estimator": self.gradient_estimator,
             "kmeans_init": self.kmeans_init,
             "kmeans_iters": self.kmeans_iters,
         }

@@ -11,7 +11,7 @@ QUANTIZER_NAMES = ("ema", "gradient", "fsq", "lfq", "bsq", "gumbel", "residual")
 
 
 def make_quantizer(name, embedding_dim, num_embeddings=512, levels=None, num_bits=None, depth=None,
-                   kmeans_init=False, commitment_cost=0.25, gradient_estimator="straight_through"):
+                   kmeans_init=False, commitment_cost=0.25):
     """Builds the quantizer `name` for inputs of width `embedding_dim`, named `"quantizer"`.
 
     - `"ema"`, `"gradient"`: `VectorQuantizerEMA` / `VectorQuantizer` with `num_embeddings` codes;
@@ -37,7 +37,7 @@ def make_quantizer(name, embedding_dim, num_embeddings=512, levels=None, num_bit
         raise ValueError(f"quantizer='fsq' needs levels, e.g. 8,5,5,5. Received: levels={levels}")
     if name in ("lfq", "bsq") and num_bits is None:
         raise ValueError(f"quantizer={name!r} needs num_bits. Received: num_bits={num_bits}")
-    codebook = dict(commitment_cost=commitment_cost, gradient_estimator=gradient_estimator, kmeans_init=kmeans_init)
+    codebook = dict(commitment_cost=commitment_cost, kmeans_init=kmeans_init)
     if name == "ema":
         return VectorQuantizerEMA(num_embeddings, embedding_dim, name="quantizer", **codebook)
     if name == "gradient":

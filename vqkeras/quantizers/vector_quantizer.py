@@ -36,8 +36,6 @@ class VectorQuantizer(BaseQuantizer):
         embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
         max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once. Defaults to `2**24`.
         seed: Optional integer. Seed of the dead-code restarts.
-        gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
-            see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
         kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
             Defaults to `False`.
         kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
@@ -69,7 +67,6 @@ class VectorQuantizer(BaseQuantizer):
         embeddings_initializer=None,
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
-        gradient_estimator="straight_through",
         kmeans_init=False,
         kmeans_iters=10,
         **kwargs,
@@ -85,7 +82,6 @@ class VectorQuantizer(BaseQuantizer):
             dead_code_threshold=dead_code_threshold,
             max_distance_elements=max_distance_elements,
             seed=seed,
-            gradient_estimator=gradient_estimator,
             kmeans_init=kmeans_init,
             kmeans_iters=kmeans_iters,
             **kwargs,

@@ -24,8 +24,7 @@ class VectorQuantizerEMA(BaseQuantizer):
     The state starts consistent with the initial codebook, `N = 1` and `m = e`, so a code that no batch uses decays
     slowly in place instead of collapsing to zero or blowing up. The encoder is pulled towards its codes by the
     commitment loss `β·‖z − sg(e)‖²` (eq. 3 without the codebook term, which the EMA replaces). Gradients reach the
-    encoder through the straight-through estimator `q = z + sg(e − z)`, or rotated
-    (`gradient_estimator="rotation"`).
+    encoder through the straight-through estimator `q = z + sg(e − z)`.
 
     Dead-code restart (on by default): after the update, every code whose EMA count `N_k` is below
     `dead_code_threshold` is replaced by a random vector of the current batch (the global batch under
@@ -52,8 +51,6 @@ class VectorQuantizerEMA(BaseQuantizer):
         max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once (float32 elements);
             larger batches are processed in row chunks. Defaults to `2**24` (64 MiB).
         seed: Optional integer. Seed of the dead-code restarts.
-        gradient_estimator: `"straight_through"` or `"rotation"` (the rotation trick of Fifty et al. 2024,
-            see `BaseQuantizer`): how gradients reach the inputs. Defaults to `"straight_through"`.
         kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
             Defaults to `False`.
         kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
@@ -90,7 +87,6 @@ class VectorQuantizerEMA(BaseQuantizer):
         embeddings_initializer=None,
         max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
         seed=None,
-        gradient_estimator="straight_through",
         kmeans_init=False,
         kmeans_iters=10,
         **kwargs,
@@ -106,7 +102,6 @@ class VectorQuantizerEMA(BaseQuantizer):
             dead_code_threshold=dead_code_threshold,
             max_distance_elements=max_distance_elements,
             seed=seed,
-            gradient_estimator=gradient_estimator,
             kmeans_init=kmeans_init,
             kmeans_iters=kmeans_iters,
             **kwargs,
