@@ -192,21 +192,22 @@ def _require(model, attribute, what, path):
 
 
 def _read_image(path, channels, size=None):
-    """One image file as float32 (H, W, C) in [-1, 1], optionally resized to `size` (h, w)."""
+    """One image file as float32 (H, W, C) in [-1, 1] with `channels` channels, optionally centre-cropped and resized
+    to `size` (h, w) by the library's one converter (`vqkeras.utils.images.convert_images`)."""
     import numpy as np
     from PIL import Image
     from PIL import UnidentifiedImageError
 
+    from vqkeras.utils.images import convert_images
+
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                image = image.resize((size[1], size[0]), Image.BICUBIC)
-            array = np.asarray(image, np.float32)
+            colour = "R" in image.getbands() or image.mode == "P"
+            array = np.asarray(image.convert("RGB" if colour else "L"), np.uint8)
     except (UnidentifiedImageError, OSError) as error:
         raise CommandError(f"cannot read image {path}: {error}")
     array = array[..., None] if array.ndim == 2 else array
-    return array / 127.5 - 1.0
+    return convert_images(array, size, channels, str(path), integer_pixels=True, convert=True).numpy()[0]
 
 
 def _save_grid(path, rows):

@@ -9,7 +9,7 @@ from vqkeras.callbacks.guide_snapshot import check_guide_fraction
 from vqkeras.models.vqvae import VQVAE
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.compiled_calls import run_compiled
-from vqkeras.utils.images import as_model_images
+from vqkeras.utils.images import convert_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_float
@@ -110,30 +110,14 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         """Float32 `(n, H, W, C)` images in [-1, 1] at this generator's size.
 
         Accepts one image `(H, W, C)` or a batch. The range follows the dtype, one rule for every method
-        (`vqkeras.utils.images.as_model_images`): integer images (uint8) are in [0, 255] and are converted; float
+        (`vqkeras.utils.images.convert_images`): integer images (uint8) are in [0, 255] and are converted; float
         images must already be in [-1, 1] (convert [0, 1] floats with `vqkeras.utils.to_model_range`). Nothing is
-        guessed from the values, so a bright [-1, 1] image is never rescaled. Other sizes are resized (bilinear,
-        antialiased). Raises `ValueError` naming `argument` on a channel mismatch, NaN/Inf or a float outside
-        [-1, 1].
+        guessed from the values, so a bright [-1, 1] image is never rescaled. Other sizes are centre-cropped and
+        resized by the one kernel (bilinear, antialiased). Raises `ValueError` naming `argument` on a channel
+        mismatch, NaN/Inf or a float outside [-1, 1].
         """
-        array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4:
-            raise ValueError(f"{argument} must have shape (H, W, C) or (n, H, W, C). Received: shape={array.shape}")
         height, width, channels = self.image_shape
-        if array.shape[-1] != channels:
-            raise ValueError(
-                f"{argument} must have {channels} channel(s), like the generator's training images. "
-                f"Received: {argument}.shape={array.shape}"
-            )
-        if array.shape[0] == 0:
-            raise ValueError(f"{argument} is empty: it needs at least one image. Received: {argument}.shape="
-                             f"{array.shape}")
-        array = tf.convert_to_tensor(as_model_images(array, argument), tf.float32)
-        if tuple(array.shape[1:3]) != (height, width):
-            array = tf.image.resize(array, (height, width), antialias=True)
-        return tf.clip_by_value(array, -1.0, 1.0)
+        return convert_images(images, (height, width), channels, argument, integer_pixels=True)
 
     def to_prior_tokens(self, indices):
         """The prior's token grid `(n, h, w·depth)` of tokenizer indices `(n, h, w, depth)` (depth innermost in the
@@ -188,9 +172,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             if array.ndim == 4 and array.shape[0] == 0:
                 raise ValueError(f"images is empty. Received: images.shape={array.shape}")
             images = tf.data.Dataset.from_tensor_slices(self.prepare_images(array)).batch(batch_size)
-        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(self.tokenizer.unpack_images(batch))))
-                  .numpy()
-                  for batch in images]
+        batches = (keras.utils.unpack_x_y_sample_weight(batch)[0] for batch in images)
+        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(batch))).numpy() for batch in batches]
         if not tokens:
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)
@@ -506,11 +489,11 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
 
     def upscale(self, images, factor, strength=0.3, seed=None, temperature=1.0, top_k=None, steps=8, labels=None,
                 group_size=1, return_tokens=False):
-        """Super-resolution by `factor`: bicubic upsampling, then the prior re-samples the tokens it doubts.
+        """Super-resolution by `factor`: bilinear upsampling, then the prior re-samples the tokens it doubts.
 
         For a generator trained at size `H×W`, the input is at `(H/factor)×(W/factor)`.
 
-        1. Upsample bicubically to `H×W` and encode to tokens `s`.
+        1. Upsample to `H×W` (bilinear, `vqkeras.utils.images.resize_images`) and encode to tokens `s`.
         2. Score each token by the prior's probability of it given the others: `p(s_i | s_{−i})` with a bidirectional
            prior (`MaskGITPrior.token_probabilities`), or `p(s_i | s_<i)` with an autoregressive prior (which only
            sees earlier tokens, so its scores are weaker and its re-samples do not see later kept tokens).
@@ -519,7 +502,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         Limits: the method can only add detail that the tokenizer's codebook and the prior know from training
         (it sharpens towards the training distribution, and can hallucinate plausible but wrong detail); it
         cannot recover information lost at low resolution, and at high `strength` it drifts away from the input.
-        `strength=0` returns the reconstruction of the bicubic upsample.
+        `strength=0` returns the reconstruction of the upsample.
 
         Args:
             images: One image `(H/factor, W/factor, C)` or a batch; uint8 in [0, 255] or float in [-1, 1].
@@ -532,7 +515,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             labels: Optional class labels `(n,)` for a class-conditioned prior.
             group_size: Integer ≥ 1. Positions masked per forward pass when scoring with a MaskGIT prior
                 (`1` = exact `p(s_i | s_{−i})`, see `MaskGITPrior.token_probabilities`).
-            return_tokens: Boolean. Also return the tokens of the bicubic upsample and the final tokens.
+            return_tokens: Boolean. Also return the tokens of the upsample and the final tokens.
 
         Returns:
             Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
@@ -557,7 +540,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
                 f"(the generator makes {height}×{width} images). Received: images.shape={array.shape}"
             )
         self._check_prior_trained()
-        upsampled = tf.image.resize(as_model_images(array), (height, width), "bicubic")
+        upsampled = convert_images(array, (height, width), argument="images", integer_pixels=True)
         upsampled = tf.clip_by_value(upsampled, -1.0, 1.0)
         tokens = self.tokenizer.encode(upsampled).numpy()
         num_images = tokens.shape[0]
