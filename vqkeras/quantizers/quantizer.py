@@ -1,7 +1,6 @@
 """The contract every vqkeras quantizer honours."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from vqkeras.distribute import replica_all_reduce
@@ -23,13 +22,6 @@ def all_gather_rows(z):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return z
     return ctx.all_gather(z, axis=0)
-
-
-def check_integer(name, value, minimum):
-    """`int(value)`, or a `ValueError` naming `name` if `value` is not an integer `>= minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 class Quantizer(keras.layers.Layer):
