@@ -387,6 +387,7 @@ def cmd_train_prior(args):
     data = _dataset(args, channels=tokenizer.image_channels)
     height, width = next(iter(data)).shape[1:3]
     f = tokenizer.downsample_factor
+    keras.utils.set_random_seed(args.seed)  # the prior's initial weights too, not only the data order
     try:
         prior = priors[args.prior](tokenizer.num_embeddings, (height // f, width // f), **options)
     except ValueError as error:  # e.g. --num-heads that does not divide --embed-dim
@@ -400,6 +401,8 @@ def cmd_train_prior(args):
 
 
 def cmd_train_guide(args):
+    import keras
+
     generator = _require(_load(args.model), "fit_guide", "an ImageGenerator", args.model)
     height, width, channels = generator.image_shape
     args.image_size = args.image_size or height
@@ -408,6 +411,7 @@ def cmd_train_guide(args):
     if got != (height, width):
         raise CommandError(f"--image-size must give the generator's {height}×{width} images. Received: "
                            f"--image-size {args.image_size} ({got[0]}×{got[1]})")
+    keras.utils.set_random_seed(args.seed)  # the guide's initial weights too, not only the data order
     generator.fit_guide(data, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                         jit_compile=args.xla or "auto")
     generator.save(args.out)
