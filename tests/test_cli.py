@@ -122,6 +122,38 @@ def test_train_prior_takes_the_prior_options_and_a_generator_file(tmp_path, caps
         assert not (tmp_path / "x.keras").exists()
 
 
+def _weights(path, part):
+    return [w.numpy() for w in getattr(keras.models.load_model(path), part).weights]
+
+
+def test_train_prior_and_train_guide_seed_the_initial_weights(tmp_path, capsys):
+    """Same `--seed`, bit-identical prior (and guide) weights; another seed, other weights."""
+    path = tmp_path / "g.keras"
+    tiny_generator().save(path)
+    prior_flags = ["--data", "mnist5k", "--split", "train[:16]", "--image-size", "8", "--batch-size", "8", "--epochs",
+                   "1", "--embed-dim", "16", "--num-layers", "1", "--num-heads", "2"]
+    trained = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        trained[name] = tmp_path / f"prior_{name}.keras"
+        code, _, err = run(capsys, "train-prior", "--tokenizer", path, *prior_flags, "--seed", seed,
+                           "--out", trained[name])
+        assert code == 0, err
+    a, b, c = (_weights(trained[name], "prior") for name in "abc")
+    for left, right in zip(a, b):
+        np.testing.assert_array_equal(left, right)
+    assert not all(np.array_equal(left, right) for left, right in zip(a, c))
+    guides = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        guided = tmp_path / f"guided_{name}.keras"
+        code, _, err = run(capsys, "train-guide", "--model", trained["a"], "--data", "mnist5k", "--split",
+                           "train[:16]", "--batch-size", "8", "--steps", "1", "--seed", seed, "--out", guided)
+        assert code == 0, err
+        guides.append(_weights(guided, "guide"))
+    for left, right in zip(guides[0], guides[1]):
+        np.testing.assert_array_equal(left, right)
+    assert not all(np.array_equal(left, right) for left, right in zip(guides[0], guides[2]))
+
+
 def test_every_subcommand_documents_its_flags(capsys):
     for command in ("train", "train-prior", "train-guide", "reconstruct", "generate", "style", "inpaint", "export", "evaluate", "demo"):
         with pytest.raises(SystemExit) as info:

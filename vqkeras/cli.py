@@ -192,21 +192,22 @@ def _require(model, attribute, what, path):
 
 
 def _read_image(path, channels, size=None):
-    """One image file as float32 (H, W, C) in [-1, 1], optionally resized to `size` (h, w)."""
+    """One image file as float32 (H, W, C) in [-1, 1] with `channels` channels, optionally centre-cropped and resized
+    to `size` (h, w) by the library's one converter (`vqkeras.utils.images.convert_images`)."""
     import numpy as np
     from PIL import Image
     from PIL import UnidentifiedImageError
 
+    from vqkeras.utils.images import convert_images
+
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                image = image.resize((size[1], size[0]), Image.BICUBIC)
-            array = np.asarray(image, np.float32)
+            colour = "R" in image.getbands() or image.mode == "P"
+            array = np.asarray(image.convert("RGB" if colour else "L"), np.uint8)
     except (UnidentifiedImageError, OSError) as error:
         raise CommandError(f"cannot read image {path}: {error}")
     array = array[..., None] if array.ndim == 2 else array
-    return array / 127.5 - 1.0
+    return convert_images(array, size, channels, str(path), integer_pixels=True, convert=True).numpy()[0]
 
 
 def _save_grid(path, rows):
@@ -385,6 +386,7 @@ def cmd_train_prior(args):
     data = _dataset(args, channels=tokenizer.image_channels)
     height, width = next(iter(data)).shape[1:3]
     f = tokenizer.downsample_factor
+    keras.utils.set_random_seed(args.seed)  # the prior's initial weights too, not only the data order
     try:
         prior = priors[args.prior](tokenizer.num_embeddings, (height // f, width // f), **options)
     except ValueError as error:  # e.g. --num-heads that does not divide --embed-dim
@@ -398,6 +400,8 @@ def cmd_train_prior(args):
 
 
 def cmd_train_guide(args):
+    import keras
+
     generator = _require(_load(args.model), "fit_guide", "an ImageGenerator", args.model)
     height, width, channels = generator.image_shape
     args.image_size = args.image_size or height
@@ -406,6 +410,7 @@ def cmd_train_guide(args):
     if got != (height, width):
         raise CommandError(f"--image-size must give the generator's {height}×{width} images. Received: "
                            f"--image-size {args.image_size} ({got[0]}×{got[1]})")
+    keras.utils.set_random_seed(args.seed)  # the guide's initial weights too, not only the data order
     generator.fit_guide(data, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                         jit_compile=args.xla or "auto")
     generator.save(args.out)

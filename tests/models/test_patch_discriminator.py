@@ -123,3 +123,50 @@ def test_config_round_trip_and_saving(tmp_path):
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PatchDiscriminator(**kwargs)
+
+
+def test_save_is_atomic_and_clears_what_a_killed_save_left(tmp_path, monkeypatch):
+    """`save` writes beside the target and renames (KerasFileSaving); a save killed by SIGKILL leaves a
+    `.<name>.tmp-<pid>-…` file, which the next save of that target removes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    d = PatchDiscriminator(num_layers=1, filters=8)
+    d(_images((1, 16, 16, 1)))
+    path = tmp_path / "d.keras"
+    d.save(path)
+    saved = path.read_bytes()
+
+    def truncated_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(b"half a zip")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "save", truncated_save)
+        with pytest.raises(OSError, match="disk full"):
+            d.save(path)
+    assert path.read_bytes() == saved and sorted(os.listdir(tmp_path)) == ["d.keras"]
+
+    # A writer killed mid-save: the atomic_file module alone (no TensorFlow import), SIGKILL inside the block.
+    atomic_files = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "vqkeras", "utils", "atomic_files.py")
+    child = (
+        "import importlib.util, os, signal, sys\n"
+        f"spec = importlib.util.spec_from_file_location('atomic_files', {atomic_files!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "with module.atomic_file(sys.argv[1], suffix='.keras') as temporary:\n"
+        "    open(temporary, 'wb').write(b'half a zip')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", child, str(path)], check=False)
+    assert result.returncode == -signal.SIGKILL
+    left = [name for name in os.listdir(tmp_path) if name != "d.keras"]
+    assert len(left) == 1 and left[0].startswith(".d.keras.tmp-") and left[0].endswith(".keras")
+    live = tmp_path / f".d.keras.tmp-{os.getpid()}-0123456789ab.keras"  # a running writer's: kept
+    live.write_bytes(b"in progress")
+    d.save(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["d.keras", live.name])
+    assert keras.models.load_model(path).get_config() == d.get_config()

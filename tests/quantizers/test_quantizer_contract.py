@@ -61,6 +61,21 @@ def test_indices_out_of_range_are_refused_eagerly_and_in_graphs():
     with pytest.raises(ValueError, match="indices.dtype=float32"):
         vq.indices_to_codes(np.array([1.0], "float32"))
     fn = tf.function(vq.indices_to_codes)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="indices must be < 8"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"indices must be in \[0, 8\)"):
         fn(tf.constant([9]))
     assert fn(tf.constant([7])).shape == (1, 4)
+
+
+def test_decode_checks_its_indices_once():
+    """One index check (`Quantizer.check_indices`): a graph `decode` holds its two bound assertions once, not once in
+    `VQVAE.checked_indices` and again in the quantizer's look-up."""
+    from tests.tiny_models import tiny_vqvae
+
+    model = tiny_vqvae()
+    model.build((None, 8, 8, 1))
+    graph = tf.function(model.decode).get_concrete_function(tf.TensorSpec((None, 4, 4), tf.int32)).graph
+    definition = graph.as_graph_def()
+    nodes = list(definition.node) + [n for f in definition.library.function for n in f.node_def]
+    assert sum(node.op == "Assert" for node in nodes) == 2
+    with pytest.raises(ValueError, match=r"codes must be in \[0, 16\), the codebook size K.*values in \[16, 16\]"):
+        model.checked_indices(np.full((1, 4, 4), 16, np.int32), argument="codes")

@@ -12,6 +12,8 @@ from vqkeras.data.offline import load_offline_arrays
 from vqkeras.data.splits import apply_split_slice
 from vqkeras.data.splits import parse_split
 from vqkeras.data.tfds_source import load_tfds_images
+from vqkeras.utils.images import convert_channels
+from vqkeras.utils.images import resize_images
 
 TFDS_PREFIX = "tfds:"
 
@@ -57,27 +59,6 @@ def _to_unit_range(value):
     return tf.cast(value, "float32")
 
 
-def _convert_channels(image, channels):
-    source_channels = image.shape[-1]
-    if source_channels is None:
-        raise ValueError(
-            "The source images have an unknown number of channels; pass channels=1 or 3."
-        )
-    if source_channels == 4:  # RGBA: drop alpha.
-        image, source_channels = image[..., :3], 3
-    elif source_channels == 2:  # gray + alpha.
-        image, source_channels = image[..., :1], 1
-    if source_channels not in (1, 3):
-        raise ValueError(
-            f"Images must have 1, 2, 3 or 4 channels. Received: images with {source_channels}"
-        )
-    if channels is None or channels == source_channels:
-        return image
-    if channels == 3:
-        return tf.image.grayscale_to_rgb(image)
-    return tf.image.rgb_to_grayscale(image)
-
-
 def preprocess_image(image, image_size, channels=None):
     """Centre-crops, resizes and rescales an image (or a batch) to the model's input format.
 
@@ -86,10 +67,10 @@ def preprocess_image(image, image_size, channels=None):
     2. to `channels`: grayscale is repeated to RGB, RGB becomes luma
        (`tf.image.rgb_to_grayscale`), an alpha channel is dropped;
     3. the largest centred crop with the aspect ratio of `image_size` (a square for an
-       integer `image_size`);
-    4. `tf.image.resize(..., antialias=True)` (bilinear) to `image_size`, a no-op
-       when the size already matches;
-    5. to [-1, 1].
+       integer `image_size`), resized to `image_size` by the one kernel of vqkeras
+       (`vqkeras.utils.images.resize_images`: bilinear, antialiased), a no-op when the
+       size already matches;
+    4. to [-1, 1].
 
     Works eagerly and inside `tf.data` / `tf.function`.
 
@@ -117,24 +98,11 @@ def preprocess_image(image, image_size, channels=None):
         raise ValueError(
             f"image must have shape (H, W, C) or (N, H, W, C). Received: image.shape={image.shape}"
         )
-    image = _convert_channels(_to_unit_range(image), channels)
-    if tuple(image.shape[-3:-1]) == (height, width):
-        # Already the size (known statically): steps 3 and 4 are identities, and the antialiased resize alone would
-        # dominate the cost of an epoch's input pipeline.
-        return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
-
-    # Largest centred crop with the target aspect ratio.
-    shape = tf.shape(image)
-    source_h, source_w = shape[-3], shape[-2]
-    crop_h = tf.minimum(source_h, source_w * height // width)
-    crop_w = tf.minimum(source_w, source_h * width // height)
-    top = (source_h - crop_h) // 2
-    left = (source_w - crop_w) // 2
-    image = image[..., top : top + crop_h, left : left + crop_w, :]
-
-    image = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
-    image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
-    return tf.ensure_shape(image, image.shape[:-3] + (height, width, image.shape[-1]))
+    image = convert_channels(_to_unit_range(image), channels, argument="image")
+    # Crop and resize by the one kernel (a no-op when the size already matches: the antialiased resize alone would
+    # dominate the cost of an epoch's input pipeline).
+    image = resize_images(image, (height, width))
+    return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
 
 
 def _canonical_array(images):

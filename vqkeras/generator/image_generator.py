@@ -12,7 +12,7 @@ from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.priors.guide_snapshot import GuideSnapshot
 from vqkeras.priors.guide_snapshot import check_guide_fraction
 from vqkeras.utils.compiled_calls import run_compiled
-from vqkeras.utils.images import as_model_images
+from vqkeras.utils.images import convert_images
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_bool
 from vqkeras.utils.validation import check_int
@@ -112,30 +112,14 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         """Float32 `(n, H, W, C)` images in [-1, 1] at this generator's size.
 
         Accepts one image `(H, W, C)` or a batch. The range follows the dtype, one rule for every method
-        (`vqkeras.utils.images.as_model_images`): integer images (uint8) are in [0, 255] and are converted; float
+        (`vqkeras.utils.images.convert_images`): integer images (uint8) are in [0, 255] and are converted; float
         images must already be in [-1, 1] (convert [0, 1] floats with `vqkeras.utils.to_model_range`). Nothing is
-        guessed from the values, so a bright [-1, 1] image is never rescaled. Other sizes are resized (bilinear,
-        antialiased). Raises `ValueError` naming `argument` on a channel mismatch, NaN/Inf or a float outside
-        [-1, 1].
+        guessed from the values, so a bright [-1, 1] image is never rescaled. Other sizes are centre-cropped and
+        resized by the one kernel (bilinear, antialiased). Raises `ValueError` naming `argument` on a channel
+        mismatch, NaN/Inf or a float outside [-1, 1].
         """
-        array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4:
-            raise ValueError(f"{argument} must have shape (H, W, C) or (n, H, W, C). Received: shape={array.shape}")
         height, width, channels = self.image_shape
-        if array.shape[-1] != channels:
-            raise ValueError(
-                f"{argument} must have {channels} channel(s), like the generator's training images. "
-                f"Received: {argument}.shape={array.shape}"
-            )
-        if array.shape[0] == 0:
-            raise ValueError(f"{argument} is empty: it needs at least one image. Received: {argument}.shape="
-                             f"{array.shape}")
-        array = tf.convert_to_tensor(as_model_images(array, argument), tf.float32)
-        if tuple(array.shape[1:3]) != (height, width):
-            array = tf.image.resize(array, (height, width), antialias=True)
-        return tf.clip_by_value(array, -1.0, 1.0)
+        return convert_images(images, (height, width), channels, argument, integer_pixels=True)
 
     def to_prior_tokens(self, indices):
         """The prior's token grid `(n, h, w·depth)` of tokenizer indices `(n, h, w, depth)` (depth innermost in the
@@ -190,9 +174,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
             if array.ndim == 4 and array.shape[0] == 0:
                 raise ValueError(f"images is empty. Received: images.shape={array.shape}")
             images = tf.data.Dataset.from_tensor_slices(self.prepare_images(array)).batch(batch_size)
-        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(self.tokenizer.unpack_images(batch))))
-                  .numpy()
-                  for batch in images]
+        batches = (keras.utils.unpack_x_y_sample_weight(batch)[0] for batch in images)
+        tokens = [self.to_prior_tokens(self.tokenizer.encode(self.prepare_images(batch))).numpy() for batch in batches]
         if not tokens:
             raise ValueError("images is empty. Received: a dataset with no batches")
         return np.concatenate(tokens)

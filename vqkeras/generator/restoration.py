@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from vqkeras import samplers
-from vqkeras.utils.images import as_model_images
+from vqkeras.utils.images import convert_images
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
@@ -150,11 +150,11 @@ def _low_resolution_images(generator, images, factor):
 
 def upscale(generator, images, factor, strength=0.3, sampler=None, *, seed=None, steps=8, labels=None,
             group_size=1, return_tokens=False, **options):
-    """Super-resolution by `factor`: bicubic upsampling, then the prior re-samples the tokens it doubts.
+    """Super-resolution by `factor`: bilinear upsampling, then the prior re-samples the tokens it doubts.
 
     For a generator trained at size `H×W`, the input is at `(H/factor)×(W/factor)`.
 
-    1. Upsample bicubically to `H×W` and encode to tokens `s`.
+    1. Upsample to `H×W` (bilinear, `vqkeras.utils.images.resize_images`) and encode to tokens `s`.
     2. Score each token by the prior's probability of it given its context (`token_confidence`): `p(s_i | s_{−i})`
        with a bidirectional prior (`MaskGITPrior`), or `p(s_i | s_<i)` with an autoregressive prior (which only sees
        earlier tokens, so its scores are weaker and its re-samples do not see later kept tokens).
@@ -163,7 +163,7 @@ def upscale(generator, images, factor, strength=0.3, sampler=None, *, seed=None,
     Limits: the method can only add detail that the tokenizer's codebook and the prior know from training (it sharpens
     towards the training distribution, and can hallucinate plausible but wrong detail); it cannot recover
     information lost at low resolution, and at high `strength` it drifts away from the input. `strength=0` returns
-    the reconstruction of the bicubic upsample.
+    the reconstruction of the bilinear upsample.
 
     Args:
         generator: The `ImageGenerator`.
@@ -176,7 +176,7 @@ def upscale(generator, images, factor, strength=0.3, sampler=None, *, seed=None,
         labels: Optional class labels `(n,)` for a class-conditioned prior.
         group_size: Integer ≥ 1. Positions masked per forward pass when scoring with a MaskGIT prior (`1` = exact
             `p(s_i | s_{−i})`, see `MaskGITPrior.token_probabilities`).
-        return_tokens: Boolean. Also return the tokens of the bicubic upsample and the final tokens.
+        return_tokens: Boolean. Also return the tokens of the bilinear upsample and the final tokens.
 
     Returns:
         Images `(n, H, W, C)` in [-1, 1]; with `return_tokens`, `(images, tokens, new_tokens)`.
@@ -189,7 +189,7 @@ def upscale(generator, images, factor, strength=0.3, sampler=None, *, seed=None,
     array = _low_resolution_images(generator, images, factor)
     generator._check_prior_trained()
     size = generator.image_shape[:2]
-    upsampled = tf.clip_by_value(tf.image.resize(as_model_images(array), size, "bicubic"), -1.0, 1.0)
+    upsampled = tf.clip_by_value(convert_images(array, size, argument="images", integer_pixels=True), -1.0, 1.0)
     tokens = generator.tokenizer.encode(upsampled).numpy()
     count = int(round(strength * tokens[0].size))
     new_tokens = tokens

@@ -168,7 +168,7 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     first = next(iter(images), None)
     if first is None:
         raise ValueError("dataset is empty: it has no batches of images. Received: dataset=a dataset of 0 batches")
-    sample_shape = tokenizer_cls.unpack_images(first).shape
+    sample_shape = keras.utils.unpack_x_y_sample_weight(first)[0].shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
     # Every phase's optimizer is made (and checked) before any training.
     steps_per_epoch = _steps_per_epoch(images, anneal)

@@ -21,16 +21,15 @@ def check_attention_levels(attention_levels, num_levels):
     """Returns `attention_levels` as a sorted tuple of distinct level indices in `[0, num_levels)`, else raises a
     `ValueError` naming it."""
     try:
-        levels = tuple(attention_levels)
-        valid = all(not isinstance(v, bool) and int(v) == v and 0 <= int(v) < num_levels for v in levels)
+        levels = tuple(check_int("attention_levels", v, minimum=0, maximum=num_levels - 1) for v in attention_levels)
     except (TypeError, ValueError):
-        valid = False
-    if not valid or len(set(levels)) != len(levels):
+        levels = None
+    if levels is None or isinstance(attention_levels, str) or len(set(levels)) != len(levels):
         raise ValueError(
             f"attention_levels must be distinct level indices in [0, {num_levels}) (one level per channel "
             f"multiplier). Received: attention_levels={attention_levels!r}"
         )
-    return tuple(sorted(int(v) for v in levels))
+    return tuple(sorted(levels))
 
 
 def check_channel_multipliers(channel_multipliers):

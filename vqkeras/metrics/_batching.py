@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vqkeras.utils.images import to_model_range
+from vqkeras.utils.images import convert_images
 
 
 def unpack_images(batch):
@@ -14,15 +14,7 @@ def unpack_images(batch):
             if key in batch:
                 return batch[key]
         raise ValueError(f"A dict batch needs an 'images' or 'image' key. Received keys: {sorted(batch)}")
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
-
-
-def as_model_range(images):
-    """Float32 images in [-1, 1]: integer images are read as [0, 255]; float images are taken as already in [-1, 1]."""
-    images = tf.convert_to_tensor(images)
-    if images.dtype.is_integer:
-        return to_model_range(images)
-    return tf.cast(images, "float32")
+    return keras.utils.unpack_x_y_sample_weight(batch)[0]
 
 
 def iterate_batches(data, batch_size=64, verbose=1, label=None):
@@ -30,7 +22,8 @@ def iterate_batches(data, batch_size=64, verbose=1, label=None):
 
     Args:
         data: `tf.data.Dataset` of image batches (or `(images, ...)` tuples), or an array / tensor of images
-            `(N, H, W, C)`. Float images must be in [-1, 1]; integer images are read as [0, 255].
+            `(N, H, W, C)`. Float images must be finite and in [-1, 1]; integer images are read as [0, 255]
+            (`vqkeras.utils.images.convert_images`, which raises a `ValueError` for anything else).
         batch_size: Integer. Batch size used for arrays (datasets keep their own batching).
         verbose: 0 (silent) or 1 (progress bar).
         label: Optional string printed before the progress bar.
@@ -56,10 +49,10 @@ def iterate_batches(data, batch_size=64, verbose=1, label=None):
     progbar = keras.utils.Progbar(target, verbose=verbose, unit_name="batch")
     seen = 0
     for batch in batches:
-        images = as_model_range(unpack_images(batch))
-        if images.shape.rank != 4:
+        images = unpack_images(batch)
+        if len(images.shape) != 4:
             raise ValueError(f"Expected image batches (batch, H, W, C). Received: shape={tuple(images.shape)}")
-        yield images
+        yield convert_images(images, integer_pixels=True)
         seen += 1
         progbar.update(seen)
     if target is None:

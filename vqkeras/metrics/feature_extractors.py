@@ -10,6 +10,7 @@ from vqkeras.backbones.efficientnet_lite0 import efficientnet_lite0
 from vqkeras.backbones.efficientnet_lite0 import keras_home
 from vqkeras.backbones.efficientnet_lite0 import preprocess_input
 from vqkeras.metrics._batching import iterate_batches
+from vqkeras.utils.images import convert_images
 
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
@@ -23,7 +24,8 @@ class FeatureExtractor:
 
     A feature extractor maps a batch of float images in [-1, 1], `(batch, H, W, 1 or 3)`, to float32 features
     `(batch, feature_dim)`. Subclasses implement `features(images)` on a float32 tensor; the base class turns
-    grayscale into RGB (the channel repeated 3 times) and resizes to `image_size` (bilinear, antialiased) first.
+    grayscale into RGB (the channel repeated 3 times) and resizes to `image_size` first, by the one converter
+    (`vqkeras.utils.images.convert_images`: centre crop, bilinear antialiased resize).
 
     Attributes:
         name: String. The metric's display name, e.g. `"FID (EfficientNet-Lite0)"`.
@@ -37,14 +39,10 @@ class FeatureExtractor:
 
     def prepare(self, images):
         """Float32 RGB images in [-1, 1] at `image_size × image_size`."""
-        images = tf.cast(images, "float32")
-        if images.shape[-1] == 1:
-            images = tf.repeat(images, 3, axis=-1)
-        elif images.shape[-1] != 3:
+        if images.shape[-1] not in (1, 3):
             raise ValueError(f"images must have 1 or 3 channels. Received: shape={tuple(images.shape)}")
-        if self.image_size is not None and tuple(images.shape[1:3]) != (self.image_size, self.image_size):
-            images = tf.image.resize(images, (self.image_size, self.image_size), "bilinear", antialias=True)
-        return tf.clip_by_value(images, -1.0, 1.0)
+        size = None if self.image_size is None else (self.image_size, self.image_size)
+        return convert_images(images, size, channels=3, integer_pixels=True, convert=True)
 
     def features(self, images):
         """Features `(batch, feature_dim)` of prepared images; implemented by subclasses."""

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from vqkeras.losses.perceptual_loss import PerceptualLoss
 from vqkeras.metrics._batching import iterate_batches
+from vqkeras.utils.images import convert_images
 
 
 class StyleDistance:
@@ -24,7 +25,8 @@ class StyleDistance:
         backbone: String. `"efficientnet_lite0"` (default; offline weights) or `"vgg16"`.
         layer_names: List of strings or None. Backbone layers; defaults to those of `PerceptualLoss`.
         weights: `"imagenet"`, a `.weights.h5` path (EfficientNet-Lite0) or None (random weights, for tests).
-        image_size: Integer or None. Images are resized (bilinear, antialiased) to `image_size × image_size`;
+        image_size: Integer or None. Images are centre-cropped and resized (`vqkeras.utils.images.convert_images`:
+            bilinear, antialiased) to `image_size × image_size`;
             None keeps their size. Defaults to `128`.
         cache_dir: String or None. Keras home for cached weights.
 
@@ -59,9 +61,7 @@ class StyleDistance:
         return [tf.concat(layer, axis=0) for layer in zip(*per_batch)]
 
     def _gram_batch(self, images):
-        x = tf.cast(images, "float32")
-        if self.image_size is not None and tuple(x.shape[1:3]) != (self.image_size, self.image_size):
-            x = tf.image.resize(x, (self.image_size, self.image_size), "bilinear", antialias=True)
+        x = convert_images(images, None if self.image_size is None else (self.image_size,) * 2)
         features = self.perceptual.model(self.perceptual.preprocess(x), training=False)
         if not isinstance(features, (list, tuple)):
             features = [features]

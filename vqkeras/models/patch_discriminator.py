@@ -2,13 +2,14 @@
 
 import keras
 
+from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
 
 _NORMS = ("batch", "group", "none")
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
-class PatchDiscriminator(keras.Model):
+class PatchDiscriminator(KerasFileSaving, keras.Model):
     """PatchGAN discriminator: one real/fake logit per overlapping patch.
 
     The stack of Isola et al. 2017 ("pix2pix", sec. 3.2.2), as used by
@@ -26,7 +27,8 @@ class PatchDiscriminator(keras.Model):
     are multiples of `2^num_layers`). Convolutions followed by a
     normalization have no bias. Conv kernels are initialised `N(0, 0.02)`,
     normalization scales `N(1, 0.02)` and biases 0. The logits are float32
-    under any dtype policy.
+    under any dtype policy. `save` replaces its file atomically, as the other
+    vqkeras models do (`vqkeras.utils.keras_file_saving.KerasFileSaving`).
 
     Args:
         num_layers: Integer, at least 1. Number of stride-2 convolutions.

@@ -24,27 +24,6 @@ def nearest_valid_sizes(size, factor):
     return sorted({low, high})
 
 
-def check_indices(indices, num_embeddings, argument="indices", min_index=0):
-    """Returns int `indices` if they all lie in `[min_index, K)`, `K = num_embeddings`; else fails, naming `argument`.
-    (`min_index=-1` for a residual quantizer: `-1` marks a stage left out by quantize-dropout.)
-
-    Eager tensors: a `ValueError` with the values' range. In a graph (`tf.function`, a SavedModel signature): two
-    `tf.debugging` assertions, an `InvalidArgumentError` at run time (compiled to nothing under XLA).
-    """
-    message = f"{argument} must be in [{min_index}, {num_embeddings}), the codebook size K (num_embeddings)"
-    if tf.executing_eagerly():
-        values = indices.numpy()
-        if values.size and (values.min() < min_index or values.max() >= num_embeddings):
-            raise ValueError(f"{message}. Received: {argument} with values in [{values.min()}, {values.max()}]")
-        return indices
-    checks = [
-        tf.debugging.assert_greater_equal(indices, tf.constant(min_index, indices.dtype), message=message),
-        tf.debugging.assert_less(indices, tf.constant(num_embeddings, indices.dtype), message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(indices)
-
-
 def backbone_quantizer(quantizer, num_embeddings, latent_dim, commitment_cost=0.25):
     """A quantizer layer from `None`/`"ema"` (`VectorQuantizerEMA`), `"gradient"` (`VectorQuantizer`), a vqkeras
     quantizer layer (returned as is) or its config."""
@@ -282,7 +261,7 @@ class VQBackbone(keras.Model):
 
     def decode_checked(self, indices):
         """`decode` without the checks of `indices`: the graph that `decode` runs."""
-        return self.decoder(self.post_quant(self.quantizer.get_codebook_entries(indices)), training=False)
+        return self.decoder(self.post_quant(self.quantizer._indices_to_codes(indices)), training=False)
 
     def checked_indices(self, indices, argument="indices"):
         """`indices` as a tensor, after the checks of their rank, dtype and range that `decode` makes."""
@@ -298,7 +277,7 @@ class VQBackbone(keras.Model):
                 "decode() needs a built model: call it on images, fit it, or call build((None, H, W, C)) first. "
                 f"Received: an unbuilt {type(self).__name__}"
             )
-        return check_indices(indices, self.num_embeddings, argument, min_index=getattr(self.quantizer, "min_index", 0))
+        return self.quantizer.check_indices(indices, argument)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

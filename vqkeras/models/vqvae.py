@@ -11,7 +11,6 @@ from vqkeras.distribute import replica_scaled
 from vqkeras.layers.conv_stack import build_once
 from vqkeras.losses.code_entropy import CodeEntropy
 from vqkeras.models.vq_backbone import VQBackbone
-from vqkeras.models.vq_backbone import check_indices  # noqa: F401  (re-exported: older import path)
 from vqkeras.models.vq_backbone import nearest_valid_sizes  # noqa: F401  (re-exported: older import path)
 from vqkeras.presets.preset_loading import PresetLoading
 from vqkeras.utils.images import check_model_range
@@ -169,14 +168,9 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
         diff = tf.cast(images, "float32") - tf.cast(reconstructions, "float32")
         return tf.reduce_mean(tf.abs(diff) if self.reconstruction_loss == "l1" else tf.square(diff))
 
-    @staticmethod
-    def unpack_images(data):
-        """Images from a batch that is `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`."""
-        return data[0] if isinstance(data, (tuple, list)) else data
-
     def checked_images(self, data):
         """The batch's images after the static checks (`forward` adds the run-time check)."""
-        images = self.unpack_images(data)
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         try:
             self.check_images(images)
         except ValueError:
@@ -282,7 +276,7 @@ class VQVAE(PresetLoading, KerasFileSaving, keras.Model):
                     data_batch = next(batches)
                     break
             if data_batch is not None:
-                self.build_for_training(tuple(self.unpack_images(data_batch).shape))
+                self.build_for_training(tuple(keras.utils.unpack_x_y_sample_weight(data_batch)[0].shape))
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def build_for_training(self, input_shape):

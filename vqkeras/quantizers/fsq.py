@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from vqkeras.quantizers.quantizer import UsageTrackingQuantizer
-from vqkeras.quantizers.quantizer import check_integer
+from vqkeras.utils.validation import check_int
 
 
 def round_straight_through(x):
@@ -83,8 +83,8 @@ class FSQ(UsageTrackingQuantizer):
         self.levels = tuple(int(level) for level in levels)
         self.preserve_symmetry = bool(preserve_symmetry)
         self.hard_clamp = bool(hard_clamp)
-        self.embedding_dim = check_integer(
-            "embedding_dim", len(self.levels) if embedding_dim is None else embedding_dim, 1
+        self.embedding_dim = check_int(
+            "embedding_dim", len(self.levels) if embedding_dim is None else embedding_dim, minimum=1
         )
         self.num_embeddings = int(np.prod(self.levels))
         self._levels = np.array(self.levels, "float32")

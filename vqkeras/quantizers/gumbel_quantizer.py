@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from vqkeras.quantizers.codebook_initializer import CodebookInitializer
 from vqkeras.quantizers.quantizer import UsageTrackingQuantizer
-from vqkeras.quantizers.quantizer import check_integer
+from vqkeras.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -68,8 +68,8 @@ class GumbelQuantizer(UsageTrackingQuantizer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_embeddings = check_integer("num_embeddings", num_embeddings, 2)
-        self.embedding_dim = check_integer("embedding_dim", embedding_dim, 1)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
         for name, value, low in (("temperature", temperature, 0), ("min_temperature", min_temperature, 0)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > low):
                 raise ValueError(f"{name} must be a finite number > 0. Received: {name}={value!r}")

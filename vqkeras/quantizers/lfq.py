@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from vqkeras.quantizers.quantizer import UsageTrackingQuantizer
 from vqkeras.quantizers.quantizer import all_reduce_sum
-from vqkeras.quantizers.quantizer import check_integer
+from vqkeras.utils.validation import check_int
 
 MAX_BITS = 30  # indices are int32
 
@@ -99,10 +99,11 @@ class LFQ(UsageTrackingQuantizer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_bits = check_integer("num_bits", num_bits, 1)
+        self.num_bits = check_int("num_bits", num_bits, minimum=1)
         if self.num_bits > MAX_BITS:
             raise ValueError(f"num_bits must be at most {MAX_BITS} (int32 indices). Received: num_bits={num_bits}")
-        self.embedding_dim = check_integer("embedding_dim", num_bits if embedding_dim is None else embedding_dim, 1)
+        self.embedding_dim = check_int(
+            "embedding_dim", num_bits if embedding_dim is None else embedding_dim, minimum=1)
         for name, value in (("entropy_weight", entropy_weight), ("commitment_weight", commitment_weight),
                             ("diversity_gamma", diversity_gamma)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -110,7 +111,7 @@ class LFQ(UsageTrackingQuantizer):
         for name, value in (("inverse_temperature", inverse_temperature), ("codebook_scale", codebook_scale)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0. Received: {name}={value!r}")
-        self.entropy_group_bits = check_integer("entropy_group_bits", entropy_group_bits, 1)
+        self.entropy_group_bits = check_int("entropy_group_bits", entropy_group_bits, minimum=1)
         self.entropy_weight = float(entropy_weight)
         self.commitment_weight = float(commitment_weight)
         self.diversity_gamma = float(diversity_gamma)

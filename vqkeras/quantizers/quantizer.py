@@ -1,7 +1,6 @@
 """The contract every vqkeras quantizer honours."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from vqkeras.distribute import replica_all_reduce
@@ -23,13 +22,6 @@ def all_gather_rows(z):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return z
     return ctx.all_gather(z, axis=0)
-
-
-def check_integer(name, value, minimum):
-    """`int(value)`, or a `ValueError` naming `name` if `value` is not an integer `>= minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 class Quantizer(keras.layers.Layer):
@@ -82,31 +74,34 @@ class Quantizer(keras.layers.Layer):
             )
         self._check_input_shape(inputs.shape)
 
-    def check_indices(self, indices):
-        """Int32 `indices`, after checking their trailing shape and (eagerly, or by a graph assertion) their
-        range; a `ValueError` names the value otherwise."""
+    def check_indices(self, indices, argument="indices"):
+        """Int32 `indices`, after checking their dtype, trailing shape and range `[min_index, codebook_size)`: the one
+        index check of vqkeras (`indices_to_codes`, and `VQVAE.decode` before its graph).
+
+        Eager tensors: a `ValueError` naming `argument` and the values' range. In a graph (`tf.function`, a SavedModel
+        signature): two `tf.debugging` assertions, an `InvalidArgumentError` at run time (compiled to nothing under
+        XLA). `min_index` is `-1` for a residual quantizer: `-1` marks a stage left out by quantize-dropout.
+        """
         indices = tf.convert_to_tensor(indices)
         if not indices.dtype.is_integer:
-            raise ValueError(f"indices must be an integer tensor. Received: indices.dtype={indices.dtype.name}")
+            raise ValueError(f"{argument} must be an integer tensor. Received: {argument}.dtype={indices.dtype.name}")
         depth = len(self.index_shape)
         if depth and (indices.shape.rank is None or tuple(indices.shape[-depth:]) != tuple(self.index_shape)):
             raise ValueError(
-                f"indices must end with the index shape {tuple(self.index_shape)}. Received: indices.shape="
+                f"{argument} must end with the index shape {tuple(self.index_shape)}. Received: {argument}.shape="
                 f"{indices.shape}"
             )
         indices = tf.cast(indices, tf.int32)
+        message = (f"{argument} must be in [{self.min_index}, {self.codebook_size}), the codebook size K "
+                   f"(codebook_size={self.codebook_size})")
         if tf.executing_eagerly():
             values = indices.numpy()
             if values.size and (values.min() < self.min_index or values.max() >= self.codebook_size):
-                raise ValueError(
-                    f"indices must be in [{self.min_index}, {self.codebook_size}) (codebook_size="
-                    f"{self.codebook_size}). "
-                    f"Received: indices with values in [{values.min()}, {values.max()}]"
-                )
+                raise ValueError(f"{message}. Received: {argument} with values in [{values.min()}, {values.max()}]")
             return indices
         with tf.control_dependencies([
-            tf.debugging.assert_greater_equal(indices, self.min_index, message=f"indices must be >= {self.min_index}"),
-            tf.debugging.assert_less(indices, self.codebook_size, message=f"indices must be < {self.codebook_size}"),
+            tf.debugging.assert_greater_equal(indices, self.min_index, message=message),
+            tf.debugging.assert_less(indices, self.codebook_size, message=message),
         ]):
             return tf.identity(indices)
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from vqkeras.quantizers.base_quantizer import BaseQuantizer
 from vqkeras.quantizers.fsq import FSQ
 from vqkeras.quantizers.quantizer import Quantizer
-from vqkeras.quantizers.quantizer import check_integer
+from vqkeras.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -63,7 +63,7 @@ class ResidualQuantizer(Quantizer):
     def __init__(self, quantizer, depth, shared_codebook=False, quantize_dropout=False,
                  quantize_dropout_cutoff_index=0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.depth = check_integer("depth", depth, 1)
+        self.depth = check_int("depth", depth, minimum=1)
         if isinstance(quantizer, dict):
             quantizer = keras.saving.deserialize_keras_object(quantizer)
         if not isinstance(quantizer, (BaseQuantizer, FSQ)):
@@ -80,8 +80,8 @@ class ResidualQuantizer(Quantizer):
             if shared_codebook:
                 raise ValueError("shared_codebook needs a codebook quantizer; FSQ has none. Received: "
                                  f"shared_codebook={shared_codebook} with an FSQ quantizer")
-        self.quantize_dropout_cutoff_index = check_integer(
-            "quantize_dropout_cutoff_index", quantize_dropout_cutoff_index, 0)
+        self.quantize_dropout_cutoff_index = check_int(
+            "quantize_dropout_cutoff_index", quantize_dropout_cutoff_index, minimum=0)
         if self.quantize_dropout_cutoff_index >= self.depth:
             raise ValueError(f"quantize_dropout_cutoff_index must be < depth={self.depth}. Received: "
                              f"quantize_dropout_cutoff_index={quantize_dropout_cutoff_index}")

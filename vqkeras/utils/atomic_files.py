@@ -18,10 +18,45 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _temporary_sibling(target, suffix=""):
-    """A hidden, unused name in `target`'s directory: `.<name>.tmp-<random><suffix>`."""
+def _temporary_prefix(target):
     directory, name = os.path.split(os.path.abspath(target))
-    return os.path.join(directory, f".{name}.tmp-{uuid.uuid4().hex[:12]}{suffix}")
+    return directory, f".{name}.tmp-"
+
+
+def _temporary_sibling(target, suffix=""):
+    """A hidden, unused name in `target`'s directory: `.<name>.tmp-<writer's pid>-<random><suffix>`."""
+    directory, prefix = _temporary_prefix(target)
+    return os.path.join(directory, f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}")
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target):
+    """Removes the temporaries of `target` that writers killed mid-save left beside it, and returns their paths.
+
+    A temporary is `.<name>.tmp-<pid>-<random>…` (`_temporary_sibling`); it is stale when process `pid` no longer
+    runs on this machine. Temporaries of running writers (a concurrent save, this process) are kept.
+    """
+    directory, prefix = _temporary_prefix(target)
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    stale = []
+    for entry in entries:
+        pid = entry[len(prefix):].split("-", 1)[0] if entry.startswith(prefix) else ""
+        if pid.isdigit() and int(pid) > 0 and not _running(int(pid)):
+            stale.append(os.path.join(directory, entry))
+            _remove(stale[-1])
+    return stale
 
 
 def _fsync(path):
@@ -52,13 +87,15 @@ def atomic_file(target, suffix=""):
     """Yields a temporary path beside `target`; once the block returns, the file there replaces `target` atomically.
 
     The temporary name ends in `suffix` (e.g. `".keras"` for writers that check the extension). If the block raises,
-    the temporary file is removed and `target` is untouched.
+    the temporary file is removed and `target` is untouched. Temporaries that killed writers left beside `target` are
+    removed first (`remove_stale_temporaries`).
 
     Example:
 
     >>> with atomic_file("model.keras", suffix=".keras") as path:
     ...     keras_model.save(path)
     """
+    remove_stale_temporaries(target)
     temporary = _temporary_sibling(target, suffix)
     try:
         yield temporary
@@ -107,8 +144,9 @@ def atomic_directory(target):
     """Yields a path beside `target` to write a directory into; once the block returns, it replaces `target`.
 
     The yielded path does not exist yet: the writer creates it. If the block raises, it is removed and `target` is
-    untouched.
+    untouched. Stale temporaries of `target` are removed first, as in `atomic_file`.
     """
+    remove_stale_temporaries(target)
     temporary = _temporary_sibling(target)
     try:
         yield temporary

@@ -2,10 +2,13 @@
 
 The house rule for images entering a model, one for every entry point:
 - integer images (`uint8`, ...) are in [0, 255]; the methods that promise a conversion (`ImageGenerator`'s, through
-  `as_model_images`) convert them with `to_model_range`, the models themselves refuse them;
+  `convert_images`) convert them with `to_model_range`, the models themselves refuse them;
 - float images must already be in [-1, 1] (up to `RANGE_TOLERANCE`): nothing guesses their range from their values,
   so a bright [-1, 1] photo is never rescaled. Convert [0, 1] floats with `to_model_range`, and [0, 255] floats
   after casting them to uint8.
+
+`convert_images` is the one converter from user images to model input (range, channels, centre crop and resize);
+`resize_images` and `convert_channels` are its graph-safe steps, which `vqkeras.data.preprocess_image` shares.
 """
 
 import keras
@@ -166,28 +169,157 @@ def model_range_error(error, argument="x"):
     )
 
 
-def as_model_images(images, argument="images"):
-    """Images as a float32 NumPy array in [-1, 1], by the house rule (the module docstring), naming `argument`.
+# The one resampling kernel of vqkeras (see `resize_images`).
+RESIZE_METHOD = "bilinear"
+RESIZE_ANTIALIAS = True
 
-    - Integer dtypes (`uint8`, ...) are pixel values in [0, 255], converted by `to_model_range`;
-    - float dtypes must already be finite and in [-1, 1] (± `RANGE_TOLERANCE`; clipped to [-1, 1]), else a
-      `ValueError` points to `to_model_range`;
-    - anything else (bool, strings, objects) raises a `ValueError`.
+
+def resize_images(images, size):
+    """The largest centred crop of `images` with the aspect ratio of `size`, resized to `size`: the one kernel.
+
+    Every path that changes an image's size goes through here: `load_images` (`preprocess_image`), the generator's
+    inputs (`ImageGenerator.prepare_images`, `upscale`), the CLI's image files and the metrics' feature networks.
+
+    The kernel is bilinear with antialiasing (`tf.image.resize(method="bilinear", antialias=True)`, a triangle filter
+    stretched by the scale factor when downsizing):
+    - downsizing by `s` averages each output over a `2s`-wide triangle of inputs, as an area filter does, so thin
+      stripes become their grey mean instead of aliasing into stripes of the wrong width (plain bilinear or nearest
+      pick single pixels);
+    - upsizing interpolates linearly between the 2×2 nearest inputs: a convex combination, so no value leaves the
+      input's range. Bicubic (Keys, `a = −0.5`) overshoots at edges (ringing) and would need a clip, which flattens
+      highlights; its sharper upsampling is not worth a second kernel;
+    - it is the kernel the training data (`load_images`) always had, so an image given at another size reaches the
+      model the way the training images did.
+
+    The crop keeps the aspect ratio (no stretching): `crop_h = min(H, W·h // w)`, `crop_w = min(W, H·w // h)`,
+    centred (the extra row or column of an odd margin goes to the bottom or right). When the size is already `size`
+    (known statically), the images are returned unchanged, with no resampling op in the graph.
+
+    Works on any value range (the filter weights sum to 1), eagerly and inside `tf.function` / `tf.data`.
 
     Args:
-        images: NumPy array, eager `tf.Tensor` or nested list of images, any shape.
-        argument: String. The argument's name, for the errors.
+        images: Float tensor `(H, W, C)` or `(n, H, W, C)`.
+        size: `(height, width)` pair of positive integers.
 
     Returns:
-        Float32 NumPy array of the same shape.
+        Float32 tensor `(..., height, width, C)`.
     """
-    array = images.numpy() if tf.is_tensor(images) else np.asarray(images)
-    if np.issubdtype(array.dtype, np.integer):
-        return to_model_range(array)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(
-            f"{argument} must be uint8 images in [0, 255] or float images in [-1, 1]. Received: "
-            f"{argument}.dtype={array.dtype}"
-        )
-    check_model_range(array, argument)
-    return np.clip(array.astype(np.float32), -1.0, 1.0)
+    height, width = int(size[0]), int(size[1])
+    images = tf.cast(images, "float32")
+    if tuple(images.shape[-3:-1]) == (height, width):
+        return images
+    shape = tf.shape(images)
+    source_h, source_w = shape[-3], shape[-2]
+    crop_h = tf.minimum(source_h, source_w * height // width)
+    crop_w = tf.minimum(source_w, source_h * width // height)
+    top = (source_h - crop_h) // 2
+    left = (source_w - crop_w) // 2
+    images = images[..., top : top + crop_h, left : left + crop_w, :]
+    images = tf.image.resize(images, (height, width), method=RESIZE_METHOD, antialias=RESIZE_ANTIALIAS)
+    return tf.ensure_shape(images, images.shape[:-3] + (height, width, images.shape[-1]))
+
+
+def convert_channels(images, channels, argument="images"):
+    """`images` (`..., C`) with `channels` channels: alpha dropped, gray repeated to RGB, RGB to luma.
+
+    A 4th (alpha) channel of RGBA and the 2nd of gray + alpha are dropped; `channels=3` repeats a gray channel
+    (`tf.image.grayscale_to_rgb`); `channels=1` takes the luma `0.2989 R + 0.5870 G + 0.1140 B`
+    (`tf.image.rgb_to_grayscale`), applied to unit-range [0, 1] values. `channels=None` keeps the source's channels
+    (after dropping alpha). Graph-safe; the number of channels must be known statically.
+
+    Raises:
+        ValueError: naming `argument`, for an unknown number of channels or one other than 1 to 4.
+    """
+    source = images.shape[-1]
+    if source is None:
+        raise ValueError(f"{argument} have an unknown number of channels; pass channels=1 or 3. Received: "
+                         f"{argument}.shape={images.shape}")
+    if source == 4:  # RGBA: drop alpha.
+        images, source = images[..., :3], 3
+    elif source == 2:  # gray + alpha.
+        images, source = images[..., :1], 1
+    if source not in (1, 3):
+        raise ValueError(f"{argument} must have 1, 2, 3 or 4 channels. Received: {argument}.shape={images.shape}")
+    if channels is None or channels == source:
+        return images
+    if channels == 3:
+        return tf.image.grayscale_to_rgb(images)
+    return tf.image.rgb_to_grayscale(images)
+
+
+def convert_images(images, image_size=None, channels=None, argument="images", integer_pixels=False,
+                   convert=False):
+    """User images as a float32 batch `(n, height, width, channels)` in [-1, 1]: the one converter.
+
+    Steps, each failing with a `ValueError` that names `argument` and the value received:
+    1. shape: one image `(H, W, C)` becomes a batch of one; anything but rank 3 or 4, or an empty batch, fails;
+    2. range, by the house rule (module docstring): float images must be finite and in [-1, 1]
+       (± `RANGE_TOLERANCE`, then clipped); integer images (uint8 in [0, 255], `x / 127.5 − 1`) only when the
+       caller says its input may be pixels (`integer_pixels=True`), else they fail like the models' own check;
+       other dtypes fail;
+    3. channels (`channels` not `None`): with `convert=True`, alpha is dropped and 1 ↔ 3 converted as
+       `convert_channels` does (the luma in unit range); without it any mismatch fails;
+    4. size (`image_size` not `None`): `resize_images`, centre crop and bilinear antialiased resize, then clipped to
+       [-1, 1].
+
+    Eager tensors and NumPy arrays are checked at once; inside a `tf.function` the range check is the run-time
+    assertion of `check_model_range`.
+
+    Args:
+        images: NumPy array, tensor or nested list: one image `(H, W, C)` or a batch `(n, H, W, C)`.
+        image_size: Optional integer or `(height, width)` pair. Output size; `None` keeps the input's.
+        channels: Optional integer, 1 or 3. Output channels; `None` keeps the input's.
+        argument: String. The argument's name, for the errors.
+        integer_pixels: Boolean. Accept integer images as [0, 255] pixels. Defaults to `False`.
+        convert: Boolean. Convert other channel counts to `channels` instead of failing. Defaults to `False`.
+
+    Returns:
+        A float32 `tf.Tensor` `(n, height, width, channels)` in [-1, 1].
+
+    Example:
+
+    >>> photo = np.zeros((112, 92, 3), "uint8")
+    >>> convert_images(photo, 64, channels=1, integer_pixels=True, convert=True).shape
+    TensorShape([1, 64, 64, 1])
+    """
+    if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
+        raise ValueError(f"channels must be 1, 3 or None. Received: channels={channels!r}")
+    if image_size is not None:
+        image_size = (image_size, image_size) if np.ndim(image_size) == 0 else tuple(image_size)
+    if not tf.is_tensor(images):
+        images = np.asarray(images)
+    if images.dtype == np.bool_ or images.dtype == tf.bool or not (
+        tf.as_dtype(images.dtype).is_integer or tf.as_dtype(images.dtype).is_floating
+    ):
+        raise ValueError(f"{argument} must be uint8 images in [0, 255] or float images in [-1, 1]. Received: "
+                         f"{argument}.dtype={images.dtype}")
+    rank = len(images.shape)
+    if rank not in (3, 4):
+        raise ValueError(f"{argument} must have shape (H, W, C) or (n, H, W, C). Received: "
+                         f"{argument}.shape={tuple(images.shape)}")
+    if rank == 4 and images.shape[0] == 0:
+        raise ValueError(f"{argument} is empty: it needs at least one image. Received: "
+                         f"{argument}.shape={tuple(images.shape)}")
+    if tf.as_dtype(images.dtype).is_integer:
+        if not integer_pixels:
+            raise ValueError(
+                f"{argument} must be float images in [-1, 1], not integers; convert uint8 pixels with "
+                f"vqkeras.utils.to_model_range(). Received: {argument}.dtype={images.dtype}")
+        eager = tf.is_tensor(images) and tf.executing_eagerly()
+        images = to_model_range(images.numpy() if eager else images)  # NumPy values are checked in [0, 255]
+    else:
+        images = tf.clip_by_value(check_model_range(tf.cast(images, "float32"), argument), -1.0, 1.0)
+    images = tf.convert_to_tensor(images, tf.float32)
+    if rank == 3:
+        images = images[None]
+    source = images.shape[-1]
+    if convert and channels == 1 and source in (3, 4):  # luma weights are for unit-range values
+        images = convert_channels((images + 1.0) / 2.0, channels, argument) * 2.0 - 1.0
+    elif convert and (source in (2, 4) or source != (channels or source)):  # alpha or gray → RGB: exact copies
+        images = convert_channels(images, channels, argument)
+    elif source != (channels or source):
+        raise ValueError(f"{argument} must have {channels} channel(s). Received: "
+                         f"{argument}.shape={tuple(images.shape)}")
+    if image_size is not None and tuple(images.shape[1:3]) != image_size:
+        images = tf.clip_by_value(resize_images(images, image_size), -1.0, 1.0)
+    return images

@@ -1,7 +1,8 @@
 """Type and range checks of public arguments, with errors that name the argument and echo the value.
 
 One rule for every constructor and method of vqkeras: an integer argument takes an integer (a Python or NumPy
-integer, or an integral float such as `1e4`), never a bool, a string or `8.7`; a boolean argument takes a bool; a
+integer), never a bool, a string or a float (`8.7`, nor even `8.0` or `1e4`: a float where a count belongs is a
+sign of a computation gone wrong, and the strict rule is the quantizers' too); a boolean argument takes a bool; a
 float argument takes a finite real number, never a bool or a string. Nothing is coerced silently: `latent_dim=8.7`
 would otherwise become `8`, `use_attention='no'` would become `True`.
 
@@ -54,7 +55,7 @@ def check_int(name, value, minimum=None, maximum=None, allow_none=False):
     """
     if value is None and allow_none:
         return None
-    integral = _is_real(value) and bool(np.isfinite(value)) and float(value) == int(value)
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if not integral or not _in_bounds(int(value), minimum, maximum, False, False):
         requirement = f"an integer{_bounds(minimum, maximum)}{' or None' if allow_none else ''}"
         raise ValueError(f"{name} must be {requirement}. Received: {name}={value!r}")
