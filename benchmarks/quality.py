@@ -119,7 +119,7 @@ class WallClockBudget(keras.callbacks.Callback):
             self.record()
 
 
-# Our side's recipe, from the library (`vqkeras/presets/recipes.py` explains each setting).
+# Our side's recipe, from the library (`vqkeras/presets/fashion.py` explains each setting).
 RECIPE_NAME = "fashion_mnist_28"
 RECIPE = vqkeras.presets.get_recipe(RECIPE_NAME)
 # The recipe's tokenizer architecture (`VQVAE` arguments) and VQ-GAN phase (`VQGAN.from_vqvae` arguments).

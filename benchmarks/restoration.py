@@ -15,7 +15,7 @@ a 2-core CPU; a run with it was stopped unfinished.
    K = 1024, randomly initialised models of the same size (speed does not depend on training), for each width in
    `--embed-dims`; best of `--repeats` runs after one untimed warm-up (tracing).
 2. Quality, for each of `saved_models/faces_vqgan.keras` (held-out ORL people 37–40, `train[90%:]`) and
-   `saved_models/fashion_vqvae.keras` (Fashion-MNIST test split) that exists: a `MaskGITPrior` is trained on the
+   `saved_models/fashion_vqgan.keras` (Fashion-MNIST test split) that exists: a `MaskGITPrior` is trained on the
    tokenizer's tokens of the training split for `--prior-epochs` epochs, then
    - inpainting of a centre box covering 25% of the image: PSNR inside the box and FID (EfficientNet-Lite0) of the
      composited images vs the real ones, for MaskGIT, the saved transformer prior, and a baseline that encodes and
@@ -58,7 +58,7 @@ K = 1024
 MODELS = {
     # key: name, file, data source, train split, test split
     "faces": ("ORL faces (people 37–40)", "faces_vqgan.keras", "orl_faces", "train[:90%]", "train[90%:]"),
-    "fashion": ("Fashion-MNIST (test)", "fashion_vqvae.keras", "fashion_mnist", "train", "test"),
+    "fashion": ("Fashion-MNIST (test)", "fashion_vqgan.keras", "fashion_mnist", "train", "test"),
 }
 
 

@@ -1,6 +1,6 @@
 """Style measure of `ImageGenerator.generate_image`: does a look-alike keep its own style image's style?
 
-Run from the repository root (needs `saved_models/fashion_vqvae.keras` and Debian's `dataset-fashion-mnist`):
+Run from the repository root (needs `saved_models/fashion_vqgan.keras` and Debian's `dataset-fashion-mnist`):
 
     python benchmarks/style_measure.py
 
@@ -65,7 +65,7 @@ def score(style, generated, style_images, pairs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.path.join("saved_models", "fashion_vqvae.keras"))
+    parser.add_argument("--model", default=os.path.join("saved_models", "fashion_vqgan.keras"))
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--strengths", default="0.25,0.5,0.75,1.0", help="comma-separated generate_image strengths")
     parser.add_argument("--seed", type=int, default=0)

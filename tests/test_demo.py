@@ -28,7 +28,7 @@ def test_demo_writes_faces_and_style_pngs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(tmp_path / "faces.png") in out and str(tmp_path / "style.png") in out
     assert Image.open(tmp_path / "faces.png").size == (8 * 64, 2 * 64)  # 16 faces, 64×64, 8 per row
-    assert Image.open(tmp_path / "style.png").size == (6 * 32, 6 * 32)  # 6 rows: style image + 5 look-alikes
+    assert Image.open(tmp_path / "style.png").size == (6 * 28, 6 * 28)  # 6 rows: style image + 5 look-alikes
 
 
 def test_generated_faces_are_not_copies_of_training_faces():

@@ -526,7 +526,7 @@ def cmd_convert(args):
 
 def demo_paths(models_dir):
     models_dir = Path(models_dir)
-    return models_dir / "faces_vqgan.keras", models_dir / "fashion_vqvae.keras", models_dir / "style_examples.npy"
+    return models_dir / "faces_vqgan.keras", models_dir / "fashion_vqgan.keras", models_dir / "style_examples.npy"
 
 
 def cmd_demo(args):

@@ -32,7 +32,7 @@ SEEDS = (0, 1, 2)
 NUM_SAMPLES = 2
 TOP_K = 50
 GUIDANCE_SCALE = 0.35
-PIXELS = 4096  # images × height × width recorded: 4 images at 32×32, 1 at 64×64
+PIXELS = 4096  # images × height × width recorded: 5 images at 28×28, 1 at 64×64
 
 
 def sha256(path):
@@ -48,11 +48,13 @@ def fixture_name(path, digest):
 
 
 def test_images(image_shape):
-    """uint8 `(n, H, W, C)`: the shipped style examples, each pixel repeated to `H×W`, channels repeated to `C`."""
-    examples = np.load(os.path.join(ROOT, "saved_models", "style_examples.npy"))  # (8, 32, 32, 1) uint8
+    """uint8 `(n, H, W, C)`: the shipped style examples, each pixel repeated (as often as it takes to cover `H×W`,
+    then cropped to it), channels repeated to `C`."""
+    examples = np.load(os.path.join(ROOT, "saved_models", "style_examples.npy"))  # (8, 28, 28, 1) uint8
     height, width, channels = image_shape
     count = max(1, PIXELS // (height * width))
-    images = examples[:count].repeat(height // examples.shape[1], axis=1).repeat(width // examples.shape[2], axis=2)
+    images = examples[:count].repeat(-(-height // examples.shape[1]), axis=1)
+    images = images.repeat(-(-width // examples.shape[2]), axis=2)[:, :height, :width]
     return images.repeat(channels // images.shape[-1], axis=-1)
 
 

@@ -29,7 +29,7 @@ def _serialized(model):
 
 
 def test_recipe_is_registered_as_plain_data():
-    assert NAME in list_presets("recipe")
+    assert NAME in list_presets("generator")
     config = get_recipe(NAME)
     assert json.loads(json.dumps(config)) == config  # plain data only: a layer or an optimizer is a TypeError
     for key in ("optimizer", "reconstruction_optimizer", "prior_optimizer"):

@@ -33,7 +33,7 @@ from tests.presets.record_shipped_outputs import sha256
 
 # SHA-256 of a shipped file → its fixture in tests/presets/fixtures/.
 FIXTURES = {
-    "7d14596e49b6b7d029d03bb67f19a12236cde3f25e13cae055a725d3c0604f53": "fashion_vqvae-7d14596e49b6.npz",
+    "6ecb8e3db483030b06e75c0da9ce9dbcacab4b716f8031b5809d937f8dd4d93e": "fashion_vqgan-6ecb8e3db483.npz",
     "e6fcf3bdf983f774290a8ee05d7e7e1a7127a60c35fe1698d8857fa7bbb1f5f4": "faces_vqgan-e6fcf3bdf983.npz",
 }
 EXACT = ("images", "indices", "reconstructions", "tokens", "guided_tokens")

@@ -7,7 +7,7 @@ from vqkeras.models import VQVAE
 from vqkeras.presets import registry
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist_32", "orl_faces_64"])
+@pytest.mark.parametrize("name", ["fashion_mnist_28", "orl_faces_64"])
 def test_shipped_preset_loads_the_file_its_config_describes(name):
     config = registry.get_preset(name)["config"]
     generator = ImageGenerator.from_preset(name)
@@ -22,15 +22,15 @@ def test_shipped_preset_loads_the_file_its_config_describes(name):
 
 
 def test_tokenizer_class_gets_the_generators_tokenizer():
-    tokenizer = VQVAE.from_preset("fashion_mnist_32")
+    tokenizer = VQVAE.from_preset("fashion_mnist_28")
     assert isinstance(tokenizer, VQVAE) and not isinstance(tokenizer, ImageGenerator)
-    images = np.zeros((1, 32, 32, 1), "float32")
-    assert tuple(tokenizer.encode(images).shape) == (1, 8, 8)
+    images = np.zeros((1, 28, 28, 1), "float32")
+    assert tuple(tokenizer.encode(images).shape) == (1, 7, 7)
 
 
 def test_unknown_preset_names_the_closest():
-    with pytest.raises(ValueError, match=r"name='fashion_mnist_23'.*Did you mean 'fashion_mnist_32'"):
-        ImageGenerator.from_preset("fashion_mnist_23")
+    with pytest.raises(ValueError, match=r"name='fashion_mnist_82'.*Did you mean 'fashion_mnist_28'"):
+        ImageGenerator.from_preset("fashion_mnist_82")
 
 
 def test_recipe_preset_is_not_a_model(monkeypatch):
@@ -45,7 +45,7 @@ def test_preset_without_weights_builds_from_config(monkeypatch):
     monkeypatch.setattr(registry, "_PRESETS", {"t": {"kind": "tokenizer", "description": "d", "config": config}})
     model = VQVAE.from_preset("t")
     assert isinstance(model, VQVAE) and model.num_embeddings == 16 and model.latent_dim == 4
-    assert "fashion_mnist_32" not in vqkeras.presets.list_presets()  # the monkeypatched registry is in use
+    assert "fashion_mnist_28" not in vqkeras.presets.list_presets()  # the monkeypatched registry is in use
 
 
 def test_pretrained_preset_goes_through_the_converter_and_says_both_ways_offline(monkeypatch, tmp_path):

@@ -335,8 +335,9 @@ def train_vqgan(
             `optimizer`). Without either, the first phase uses Adam at the second phase's rate.
         backup_dir: Optional directory: `BackupAndRestore` for each phase (`reconstruction/`, `tokenizer/`) and the
             finished first phase (`reconstruction.keras`), so rerunning the same call resumes an interrupted run.
-        preset: Optional name of a `"recipe"` preset (`vqkeras.presets.list_presets("recipe")`, e.g.
-            `"orl_faces_64"`): its config gives every argument not passed here.
+        preset: Optional name of a preset with a recipe (`vqkeras.presets.get_recipe(name)`: the shipped generators
+            `"fashion_mnist_28"` and `"orl_faces_64"`, or a `"recipe"` preset): it gives every argument not
+            passed here.
 
     Example:
 

@@ -1,8 +1,8 @@
-"""Training recipes: the arguments of `train_vqgan` as plain data (`kind: "recipe"`).
+"""The shipped Fashion-MNIST generator (`fashion_mnist_28`) and its recipe: the arguments of `train_vqgan` as plain
+data (`saved_models/README.md` has its model card).
 
-`fashion_mnist_28` is the quality benchmark's vqkeras side (`benchmarks/quality.py` reads it from here) and the
-recipe of the shipped Fashion-MNIST generator. Its phases, each annealed (the rate falls linearly to 0 over the last
-`anneal` of its steps):
+`FASHION_MNIST_28` is also the quality benchmark's vqkeras side (`benchmarks/quality.py` reads it). Its phases,
+each annealed (the rate falls linearly to 0 over the last `anneal` of its steps):
 1. reconstruction (`reconstruction_epochs`): a `VQVAE` of the architecture below with the L2 loss, under
    Adam(β₂ = 0.95), which follows the gradients of a short run faster than Keras' 0.999. No normalization and
    pixel-shuffle upsampling keep the full-resolution level narrow and cheap.
@@ -62,13 +62,23 @@ FASHION_MNIST_28 = {
     "guide_fraction": 0.1,
 }
 
-RECIPE_PRESETS = {
+FASHION_PRESETS = {
     "fashion_mnist_28": {
-        "kind": "recipe",
-        "description": "Fashion-MNIST at 28×28: VQ-VAE (K = 64, 7×7 tokens), then VQ-GAN with the code-entropy term, "
-                       "then a guided transformer prior (the quality benchmark's recipe).",
-        "config": FASHION_MNIST_28,
+        "kind": "generator",
+        "description": "Fashion-MNIST at 28×28 grayscale: a VQ-GAN tokenizer (K = 64, 7×7 tokens) and a guided "
+                       "transformer prior; its recipe: reconstruction phase, VQ-GAN phase with the code-entropy term, "
+                       "prior.",
+        "config": {
+            "data": "fashion_mnist",
+            "image_shape": (28, 28, 1),
+            "tokenizer": {"class": "VQVAE", **{key: FASHION_MNIST_28[key] for key in (
+                "num_embeddings", "latent_dim", "base_channels", "channel_multipliers", "num_res_blocks")}},
+            "prior": {"class": "TransformerPrior", **{key: FASHION_MNIST_28["prior_kwargs"][key] for key in (
+                "embed_dim", "num_layers", "num_heads")}},
+        },
+        "weights": {"file": "saved_models/fashion_vqgan.keras"},
+        "recipe": FASHION_MNIST_28,
     },
 }
 
-register_presets(RECIPE_PRESETS)
+register_presets(FASHION_PRESETS)
