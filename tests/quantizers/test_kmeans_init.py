@@ -63,9 +63,11 @@ def test_kmeans_init_inside_a_compiled_step(rng):
     step = tf.function(lambda x: vq.quantize_with_stats(x, training=True)["loss"])
     first = step(rows).numpy()
     assert vq.kmeans_initialized.numpy() == 1
-    # The clustered codebook fits the blobs: the commitment loss is the within-blob spread, far below the start.
+    # The clustered codebook fits the blobs: the commitment loss falls far below the random start's. (Lloyd's result
+    # depends on its random starting rows: a local optimum that merges two blobs keeps the loss near a quarter of
+    # the start's, so the bound leaves room for one such merge.)
     fresh = VectorQuantizerEMA(8, 3, seed=1)
-    assert first < 0.25 * fresh.quantize_with_stats(rows)["loss"].numpy()
+    assert first < 0.4 * fresh.quantize_with_stats(rows)["loss"].numpy()
 
 
 def test_bad_kmeans_iters():

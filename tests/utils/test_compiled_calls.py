@@ -31,7 +31,8 @@ def _eager_decode(model, indices):
 def test_vqvae_calls_trace_at_most_twice_over_batch_sizes_and_match_eager_layers():
     model = tiny_vqvae()
     model.build((None, 8, 8, 1))
-    assert compiled_function(model, "encode") is None  # nothing is made before the first call
+    backbone = model.backbone  # the task's encode/decode are the backbone's compiled calls
+    assert compiled_function(backbone, "encode") is None  # nothing is made before the first call
     for batch in (1, 3, 7, 2):
         x = images(batch, seed=batch)
         indices = model.encode(x)
@@ -39,10 +40,10 @@ def test_vqvae_calls_trace_at_most_twice_over_batch_sizes_and_match_eager_layers
         decoded = model.decode(indices)
         np.testing.assert_allclose(decoded.numpy(), _eager_decode(model, indices.numpy()).numpy(), rtol=0, atol=ATOL)
     for name in ("encode", "decode"):
-        assert compiled_function(model, name).experimental_get_tracing_count() <= 2, name
+        assert compiled_function(backbone, name).experimental_get_tracing_count() <= 2, name
     # Another image size relaxes the spatial dimensions once more at most.
     model.encode(images(2, size=16))
-    assert compiled_function(model, "encode").experimental_get_tracing_count() <= 3
+    assert compiled_function(backbone, "encode").experimental_get_tracing_count() <= 3
 
 
 def test_generator_calls_trace_at_most_twice_and_keep_eager_checks():
@@ -55,7 +56,7 @@ def test_generator_calls_trace_at_most_twice_and_keep_eager_checks():
         np.testing.assert_array_equal(generator.encode(images(batch)).numpy(),
                                       _eager_encode(generator.tokenizer, images(batch)).numpy())
     assert compiled_function(generator, "decode").experimental_get_tracing_count() <= 2
-    assert compiled_function(generator.tokenizer, "encode").experimental_get_tracing_count() <= 2
+    assert compiled_function(generator.tokenizer.backbone, "encode").experimental_get_tracing_count() <= 2
     # The checks still run eagerly, before the compiled call, and name the argument.
     with pytest.raises(ValueError, match=r"indices must be in \[0, 16\).*Received: indices with values in \[16, 16\]"):
         generator.decode(np.full((1, 4, 4), 16, "int32"))
@@ -76,7 +77,7 @@ def test_compiled_functions_stay_out_of_saving_and_config(tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert compiled_function(loaded, "encode") is None
+    assert compiled_function(loaded.backbone, "encode") is None
     np.testing.assert_allclose(loaded.decode(loaded.encode(x)).numpy(), before, rtol=0, atol=0)
     checkpoint = tf.train.Checkpoint(model=model)
     names = [name for name, _ in tf.train.list_variables(checkpoint.write(str(tmp_path / "ckpt")))]
