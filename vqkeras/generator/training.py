@@ -29,7 +29,7 @@ from vqkeras.utils.validation import check_int
 _PRIORS = {"transformer": TransformerPrior, "pixelcnn": PixelCNNPrior}
 # `VQVAE` arguments that are terms of the objective, not the architecture: a reconstruction-only first phase leaves
 # them to the phase that continues it.
-CODE_REGULARISERS = ("code_entropy_weight", "code_entropy_temperature")
+CODE_REGULARISERS = ("code_regularizer", "code_entropy_weight", "code_entropy_temperature")
 DEFAULT_LEARNING_RATE = 2e-4  # the tokenizer's Adam rate when neither a rate nor an optimizer is given
 
 
@@ -89,14 +89,13 @@ def _phase_optimizer(name, spec, learning_rate, default, steps, anneal):
     return keras.optimizers.deserialize(config)
 
 
-def _steps_per_epoch(images, anneal):
-    """The batches in one epoch of `images` (needed only to anneal: the schedule needs the run's length)."""
+def _epoch_size(images, anneal):
+    """`(batches, images)` in one epoch of `images`, in one pass; counted only to anneal (a schedule needs the run's
+    length), else `(1, 1)`."""
     if not anneal:
-        return 1
-    count = int(images.cardinality())
-    if count < 0:
-        count = sum(1 for _ in images)
-    return count
+        return 1, 1
+    sizes = [int(tf.shape(keras.utils.unpack_x_y_sample_weight(batch)[0])[0]) for batch in images]
+    return len(sizes), sum(sizes)
 
 
 def _reconstruction_phase(images, sample_shape, epochs, optimizer, tokenizer_kwargs, callbacks, verbose,
@@ -171,7 +170,7 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     sample_shape = keras.utils.unpack_x_y_sample_weight(first)[0].shape
     tokenizer_kwargs.setdefault("image_channels", int(sample_shape[-1]))
     # Every phase's optimizer is made (and checked) before any training.
-    steps_per_epoch = _steps_per_epoch(images, anneal)
+    steps_per_epoch, image_count = _epoch_size(images, anneal)
     if reconstruction_optimizer is None and reconstruction_learning_rate is None:
         reconstruction_optimizer, reconstruction_learning_rate = optimizer, learning_rate
     first_optimizer = _phase_optimizer("reconstruction_optimizer", reconstruction_optimizer,
@@ -181,7 +180,8 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     tokenizer_optimizers = {player: _phase_optimizer("optimizer", optimizer, learning_rate, default_optimizer,
                                                      epochs * steps_per_epoch, anneal) for player in players}
     prior_images = _prior_images(images, dataset, image_size, channels, batch_size, split, augment)
-    prior_steps = prior_epochs * -(-_image_count(prior_images, anneal) // prior_batch_size)
+    # The prior sees every image once per epoch, and its mirror image too with `augment`.
+    prior_steps = prior_epochs * -(-image_count * (2 if augment else 1) // prior_batch_size)
     if prior_optimizer is None and prior_learning_rate is None:
         prior_optimizer = keras.optimizers.serialize(default_prior_optimizer())
     prior_optimizer = _phase_optimizer("prior_optimizer", prior_optimizer, prior_learning_rate,
@@ -213,11 +213,6 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     generator.fit_prior(prior_images, epochs=prior_epochs, batch_size=prior_batch_size,
                         guide_fraction=guide_fraction, verbose=verbose)
     return generator
-
-
-def _image_count(images, anneal):
-    """The images in a batched dataset (needed only to anneal the prior's rate)."""
-    return sum(int(tf.shape(batch)[0]) for batch in images) if anneal else 1
 
 
 def train_vqvae(
