@@ -59,64 +59,9 @@ from vqkeras.metrics import feature_statistics  # noqa: E402
 from vqkeras.metrics import frechet_distance  # noqa: E402
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
 from common import matmul_gflops  # noqa: E402
+from common import TrainingBudget  # noqa: E402
 from common import write_section  # noqa: E402
 from keras_io_baseline import KerasIOVQVAE  # noqa: E402
-
-
-class WallClockBudget(keras.callbacks.Callback):
-    """Stops `fit` once `minutes` of training time are spent; every `every` seconds records PSNR and usage on
-    `probe` images. The clock starts after the first step (tracing), and the probe's own time is not counted.
-
-    With `anneal = a > 0` (warmup-stable-decay without the warmup), the learning rate is constant until `(1 − a)·T`
-    of the budget `T`, then falls linearly to 0: `lr(t) = lr₀ · min(1, (T − t) / (a·T))`, `t` the training seconds.
-    """
-
-    def __init__(self, minutes, probe=None, every=20.0, anneal=0.0):
-        super().__init__()
-        if not 0.0 <= anneal <= 1.0:
-            raise ValueError(f"anneal must be in [0, 1]. Received: anneal={anneal}")
-        self.budget = 60.0 * minutes
-        self.probe = probe
-        self.every = every
-        self.anneal = anneal
-        self.curve = []
-        self.steps = 0
-
-    def on_train_begin(self, logs=None):
-        self.start = None
-        self.excluded = 0.0
-        self.last_probe = 0.0
-        self.initial_lr = float(self.model.optimizer.learning_rate)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        fraction = min(self.trained_seconds() / self.budget, 1.0)
-        if self.anneal > 0:
-            self.model.optimizer.learning_rate = self.initial_lr * min(1.0, (1.0 - fraction) / self.anneal)
-
-    def trained_seconds(self):
-        return 0.0 if self.start is None else time.perf_counter() - self.start - self.excluded
-
-    def record(self):
-        t0 = time.perf_counter()
-        stats = evaluate_model(self.model, self.probe, verbose=0)
-        self.curve.append(dict(seconds=self.trained_seconds(), steps=self.steps, psnr=stats["psnr"],
-                               usage=stats["usage"]))
-        self.excluded += time.perf_counter() - t0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if self.start is None:  # the first step traces the function: start the clock after it
-            self.start = time.perf_counter()
-        elapsed = self.trained_seconds()
-        if self.probe is not None and (self.steps == 1 or elapsed - self.last_probe >= self.every):
-            self.last_probe = elapsed
-            self.record()
-        if elapsed >= self.budget:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        if self.probe is not None:
-            self.record()
 
 
 # Our side's recipe, from the library (`vqkeras/presets/fashion.py` explains each setting).
@@ -214,7 +159,7 @@ def train(model, train_ds, minutes, lr, probe=None, every=30.0, anneal=0.0, jit_
           beta_2=0.999, **compile_kwargs):
     compile_kwargs.setdefault("optimizer", keras.optimizers.Adam(lr, beta_2=beta_2))
     model.compile(jit_compile=jit_compile, **compile_kwargs)
-    budget = WallClockBudget(minutes, probe, every, anneal=anneal)
+    budget = TrainingBudget(minutes, probe, every, anneal=anneal)
     # One endless iterator: `fit` over the finite dataset stalled at every epoch boundary on this machine (5–10 s for
     # the baseline at batch 256, up to a minute for ours), time the wall clock counts.
     model.fit(train_ds.repeat(), epochs=10_000, steps_per_epoch=500, callbacks=[budget], verbose=0)
@@ -238,7 +183,7 @@ def train_gan(model, train_ds, minutes, lr=GAN_LEARNING_RATE, probe=None, anneal
               perceptual_image_size=PERCEPTUAL_IMAGE_SIZE):
     """Continues `model`, a trained vqkeras `VQVAE`, as a VQGAN (`VQGAN.from_vqvae` with `GAN_SETTINGS`, the
     perceptual loss at `perceptual_image_size`, 0 for native) for `minutes`; returns the VQGAN and its
-    `WallClockBudget`."""
+    `TrainingBudget`."""
     settings = {"perceptual_image_size": perceptual_image_size or None, **GAN_SETTINGS}
     gan = vqkeras.models.VQGAN.from_vqvae(model, name=f"{model.name}_gan", **settings)
     budget = train(gan, train_ds, minutes, lr, probe=probe, anneal=anneal,
@@ -281,7 +226,7 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
     """Trains `prior` on `tokens` for `minutes` (AdamW); with `snapshots` (fractions of the budget), also returns
     the copies taken then as `"guides"` (see `TimedSnapshots`). `jit_compile`: the training step with XLA."""
     prior.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=PRIOR_WEIGHT_DECAY), jit_compile=jit_compile)
-    budget = WallClockBudget(minutes, anneal=anneal)
+    budget = TrainingBudget(minutes, anneal=anneal)
     # The budget callback runs first, so a snapshot sees the step count it has just updated.
     timed = TimedSnapshots(budget, snapshots)
     stream = tf.data.Dataset.from_tensor_slices(tokens)
