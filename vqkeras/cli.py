@@ -570,6 +570,12 @@ def _add_data_flags(parser, required=True):
     parser.add_argument("--seed", type=int, default=0, help="random seed")
 
 
+def _add_seed_and_image_out_flags(parser, out, out_help, seed_help="random seed"):
+    """The last flags of a command that draws images: `--seed` and the output PNG `--out`."""
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--out", type=IMAGE_OUT, default=out, help=out_help)
+
+
 def _add_xla_flag(parser):
     parser.add_argument("--xla", action="store_true",
                         help="compile the training step with XLA (Keras turns it on for accelerators only; it trains "
@@ -668,10 +674,9 @@ def build_parser():
     p.add_argument("--temperature", type=POSITIVE, default=1.0, help="sampling temperature (> 0)")
     p.add_argument("--top-k", type=COUNT, default=None, help="keep the k most likely codes")
     p.add_argument("--top-p", type=MASS, default=None, help="nucleus sampling mass in (0, 1]")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
     p.add_argument("--guidance-scale", type=NON_NEGATIVE, default=None,
                    help="guided sampling by the generator's guide (from `train-prior --guide-at-step`), w >= 0")
-    p.add_argument("--out", type=IMAGE_OUT, default="samples.png", help="output PNG grid")
+    _add_seed_and_image_out_flags(p, "samples.png", "output PNG grid", seed_help="random seed (same seed, same images)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("style", help="generate images in the style of a given image (generate_image)")
@@ -679,8 +684,7 @@ def build_parser():
     p.add_argument("--image", type=IMAGE_IN, required=True, help="style image file")
     p.add_argument("--strength", type=FRACTION, default=0.5, help="fraction of codes that may change, in [0, 1]")
     p.add_argument("--num-images", type=COUNT, default=4, help="look-alikes to generate")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", type=IMAGE_OUT, default="style.png", help="output PNG: style image, then look-alikes")
+    _add_seed_and_image_out_flags(p, "style.png", "output PNG: style image, then look-alikes")
     p.set_defaults(func=cmd_style)
 
     p = sub.add_parser("inpaint", help="fill in a masked region of an image")
@@ -689,8 +693,7 @@ def build_parser():
     p.add_argument("--image", type=IMAGE_IN, required=True, help="image file")
     p.add_argument("--mask", type=IMAGE_IN, default=None, help="mask image file: white = fill in")
     p.add_argument("--box", type=BOX, default=None, help="box to fill in: x,y,w,h in pixels")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", type=IMAGE_OUT, default="inpainted.png", help="output PNG: input | masked | inpainted")
+    _add_seed_and_image_out_flags(p, "inpainted.png", "output PNG: input | masked | inpainted")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("export", help="export a SavedModel for TF Serving (path/<version>/)")

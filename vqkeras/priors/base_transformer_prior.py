@@ -15,19 +15,20 @@ class BaseTransformerPrior(BasePrior):
     Layers: a token embedding of the `K` codes plus one special token (index `K`: the start token of the
     autoregressive prior, the [MASK] token of MaskGIT), an optional class embedding, learned positional embeddings
     (normal, σ = 0.02), `num_layers` `TransformerBlock`s (causal or not), a final LayerNorm and a linear head to `K`
-    logits. Subclasses decide how tokens enter and how the logits are read.
+    logits. Subclasses decide how tokens enter and how the logits are read. The defaults below are those of
+    `TransformerPrior` and `MaskGITPrior`, which document their arguments here.
 
     Args:
         num_embeddings: Integer. Vocabulary size `K`.
         grid_shape: Tuple `(h, w)` of the token grid.
-        embed_dim: Integer. Model width.
-        num_layers: Integer. Number of transformer blocks.
-        num_heads: Integer. Attention heads; must divide `embed_dim`.
-        mlp_ratio: Float. MLP width as a multiple of `embed_dim`.
-        dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches.
-        causal: Boolean. Causal self-attention.
+        embed_dim: Integer. Model width. Defaults to `256`.
+        num_layers: Integer. Number of transformer blocks. Defaults to `4`.
+        num_heads: Integer. Attention heads; must divide `embed_dim`. Defaults to `8`.
+        mlp_ratio: Float. MLP width as a multiple of `embed_dim`. Defaults to `4.0`.
+        dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches. Defaults to `0.1`.
+        causal: Boolean. Causal self-attention (set by the subclass).
         num_classes: Optional integer. Number of classes of a class-conditioned prior.
-        layer_norm_epsilon: Float.
+        layer_norm_epsilon: Float. Defaults to `1e-5`.
         **kwargs: Base model arguments.
     """
 

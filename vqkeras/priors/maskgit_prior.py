@@ -42,16 +42,13 @@ class MaskGITPrior(BaseTransformerPrior):
     Args:
         num_embeddings: Integer. Vocabulary size `K` (the tokenizer's codebook size); `[MASK]` is index `K`.
         grid_shape: Tuple `(h, w)` of the token grid.
-        embed_dim: Integer. Model width. Defaults to `256`.
-        num_layers: Integer. Number of transformer blocks. Defaults to `4`.
-        num_heads: Integer. Attention heads; must divide `embed_dim`. Defaults to `8`.
-        mlp_ratio: Float. MLP width as a multiple of `embed_dim`. Defaults to `4.0`.
-        dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches. Defaults to `0.1`.
+        embed_dim, num_layers, num_heads, mlp_ratio, dropout, layer_norm_epsilon: The transformer's width, depth,
+            heads, MLP ratio, dropout and LayerNorm epsilon, documented in `BaseTransformerPrior` (defaults `256`,
+            `4`, `8`, `4.0`, `0.1`, `1e-5`).
         num_classes: Optional integer. Class-conditioned prior: a class token is prepended to the sequence.
         choice_temperature: Float `≥ 0`. Scale `τ_c` of the Gumbel noise on the confidences at the first step,
             annealed linearly to 0. Defaults to `4.5` (MaskGIT's value).
         steps: Integer `≥ 1`. Default number of decoding steps `T` of `sample`. Defaults to `8`.
-        layer_norm_epsilon: Float. Defaults to `1e-5`.
         seed: Optional integer seed of the training masks.
         **kwargs: Base model arguments.
 
@@ -72,22 +69,9 @@ class MaskGITPrior(BaseTransformerPrior):
     >>> filled = prior.sample(1, seed=1, known_tokens=grid, known_mask=keep)   # only ~keep is re-sampled
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        grid_shape,
-        embed_dim=256,
-        num_layers=4,
-        num_heads=8,
-        mlp_ratio=4.0,
-        dropout=0.1,
-        num_classes=None,
-        choice_temperature=4.5,
-        steps=8,
-        layer_norm_epsilon=1e-5,
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, num_embeddings, grid_shape, embed_dim=256, num_layers=4, num_heads=8, mlp_ratio=4.0,
+                 dropout=0.1, num_classes=None, choice_temperature=4.5, steps=8, layer_norm_epsilon=1e-5, seed=None,
+                 **kwargs):
         steps = check_int("steps", steps, minimum=1)
         choice_temperature = check_float("choice_temperature", choice_temperature, minimum=0)
         seed = check_seed("seed", seed)

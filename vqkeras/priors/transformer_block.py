@@ -28,14 +28,14 @@ class TransformerBlock(keras.layers.Layer):
 
     Call arguments:
         inputs: Float tensor `(batch, seq, dim)`.
-        training: Boolean. Enables dropout.
+        training: Boolean. Enables dropout (on the attention weights and both residual branches).
 
     Returns:
-        Float tensor `(batch, seq, dim)`.
+        Float tensor `(batch, seq, dim)`: the inputs plus the attention and MLP branches.
 
     Example:
 
-    >>> block = TransformerBlock(num_heads=4)
+    >>> block = TransformerBlock(num_heads=4, causal=False)  # a bidirectional (MaskGIT) block
     >>> block(keras.random.normal((2, 10, 32))).shape
     TensorShape([2, 10, 32])
     """

@@ -26,13 +26,10 @@ class TransformerPrior(BaseTransformerPrior):
     Args:
         num_embeddings: Integer. Vocabulary size `K` (the tokenizer's codebook size).
         grid_shape: Tuple `(h, w)` of the token grid.
-        embed_dim: Integer. Model width. Defaults to `256`.
-        num_layers: Integer. Number of transformer blocks. Defaults to `4`.
-        num_heads: Integer. Attention heads; must divide `embed_dim`. Defaults to `8`.
-        mlp_ratio: Float. MLP width as a multiple of `embed_dim`. Defaults to `4.0`.
-        dropout: Float in `[0, 1)`. Dropout on embeddings, attention weights and residual branches. Defaults to `0.1`.
+        embed_dim, num_layers, num_heads, mlp_ratio, dropout, layer_norm_epsilon: The transformer's width, depth,
+            heads, MLP ratio, dropout and LayerNorm epsilon, documented in `BaseTransformerPrior` (defaults `256`,
+            `4`, `8`, `4.0`, `0.1`, `1e-5`).
         num_classes: Optional integer. Class-conditioned prior: the first input token is the class embedding.
-        layer_norm_epsilon: Float. Defaults to `1e-5`.
         **kwargs: Base model arguments.
 
     Call arguments:
@@ -50,19 +47,8 @@ class TransformerPrior(BaseTransformerPrior):
     >>> grids = prior.sample(4, temperature=0.9, top_k=100, seed=1)   # int32 (4, 8, 8)
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        grid_shape,
-        embed_dim=256,
-        num_layers=4,
-        num_heads=8,
-        mlp_ratio=4.0,
-        dropout=0.1,
-        num_classes=None,
-        layer_norm_epsilon=1e-5,
-        **kwargs,
-    ):
+    def __init__(self, num_embeddings, grid_shape, embed_dim=256, num_layers=4, num_heads=8, mlp_ratio=4.0,
+                 dropout=0.1, num_classes=None, layer_norm_epsilon=1e-5, **kwargs):
         super().__init__(
             num_embeddings, grid_shape, embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads,
             mlp_ratio=mlp_ratio, dropout=dropout, causal=True, num_classes=num_classes,

@@ -35,24 +35,27 @@ class BaseQuantizer(Quantizer):
     compute dtype. When `rows × num_embeddings` would exceed `max_distance_elements` float32 values
     (default `2**24`, i.e. 64 MiB), the rows are processed in chunks of `max_distance_elements //
     num_embeddings`, so peak memory stays bounded for any batch size.
+
+    Args:
+        num_embeddings, embedding_dim, commitment_cost, decay, dead_code_threshold: See the subclasses, which give
+            them their meaning and defaults.
+        codebook_dim: Optional integer. If set, inputs are projected to this size for the lookup and back
+            (a low-dimensional lookup; LlamaGen uses 8).
+        l2_normalize: Boolean. Compare l2-normalised vectors (cosine distance). Defaults to `False`.
+        embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
+        max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once (float32 elements);
+            larger batches are processed in row chunks. Defaults to `2**24` (64 MiB).
+        seed: Optional integer. Seed of the dead-code restarts and of the k-means initialisation.
+        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see above). Defaults to
+            `False`.
+        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        embedding_dim,
-        commitment_cost=0.25,
-        decay=0.99,
-        embeddings_initializer=None,
-        codebook_dim=None,
-        l2_normalize=False,
-        dead_code_threshold=0.0,
-        max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
-        seed=None,
-        kmeans_init=False,
-        kmeans_iters=10,
-        **kwargs,
-    ):
+    def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99, dead_code_threshold=0.0,
+                 codebook_dim=None, l2_normalize=False, embeddings_initializer=None,
+                 max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS, seed=None, kmeans_init=False, kmeans_iters=10,
+                 **kwargs):
         super().__init__(**pop_removed_option(kwargs, "gradient_estimator", "straight_through"))
         num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
         embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
@@ -103,10 +106,13 @@ class BaseQuantizer(Quantizer):
             self.project_out.build(tuple(input_shape[:-1]) + (self.codebook_dim,))
         self._build_codebook()
         if self.kmeans_init:  # only then: files saved without k-means keep their variables
-            self.kmeans_initialized = self.add_weight(
-                shape=(), initializer="zeros", trainable=False, autocast=False, dtype="float32",
-                name="kmeans_initialized",
-            )
+            self.kmeans_initialized = self._add_float32_weight("kmeans_initialized", (), "zeros")
+
+    def _add_float32_weight(self, name, shape, initializer, trainable=False):
+        """A float32 weight that no dtype policy casts: the codebook and its statistics."""
+        return self.add_weight(
+            shape=shape, initializer=initializer, trainable=trainable, autocast=False, dtype="float32", name=name
+        )
 
     def _build_codebook(self):
         raise NotImplementedError

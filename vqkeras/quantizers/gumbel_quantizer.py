@@ -1,12 +1,11 @@
 """Gumbel-softmax vector quantization."""
 
-import math
-
 import keras
 import tensorflow as tf
 
 from vqkeras.quantizers.codebook_initializer import CodebookInitializer
 from vqkeras.quantizers.quantizer import UsageTrackingQuantizer
+from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
 
@@ -54,32 +53,15 @@ class GumbelQuantizer(UsageTrackingQuantizer):
     (2, 7, 7, 16)
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        embedding_dim,
-        temperature=1.0,
-        min_temperature=1.0 / 16.0,
-        temperature_decay=1e-4,
-        kl_weight=5e-4,
-        hard=False,
-        embeddings_initializer=None,
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, num_embeddings, embedding_dim, temperature=1.0, min_temperature=1.0 / 16.0,
+                 temperature_decay=1e-4, kl_weight=5e-4, hard=False, embeddings_initializer=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=2)
         self.embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
-        for name, value, low in (("temperature", temperature, 0), ("min_temperature", min_temperature, 0)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > low):
-                raise ValueError(f"{name} must be a finite number > 0. Received: {name}={value!r}")
-        for name, value in (("temperature_decay", temperature_decay), ("kl_weight", kl_weight)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
-        self.temperature = float(temperature)
-        self.min_temperature = float(min_temperature)
-        self.temperature_decay = float(temperature_decay)
-        self.kl_weight = float(kl_weight)
+        self.temperature = check_float("temperature", temperature, minimum=0, exclusive_minimum=True)
+        self.min_temperature = check_float("min_temperature", min_temperature, minimum=0, exclusive_minimum=True)
+        self.temperature_decay = check_float("temperature_decay", temperature_decay, minimum=0)
+        self.kl_weight = check_float("kl_weight", kl_weight, minimum=0)
         self.hard = bool(hard)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer or CodebookInitializer())
         self.seed = seed

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from vqkeras.quantizers.quantizer import UsageTrackingQuantizer
 from vqkeras.quantizers.quantizer import all_reduce_sum
+from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
 MAX_BITS = 30  # indices are int32
@@ -85,39 +86,22 @@ class LFQ(UsageTrackingQuantizer):
     (2, 7, 7, 16)
     """
 
-    def __init__(
-        self,
-        num_bits,
-        embedding_dim=None,
-        entropy_weight=0.1,
-        commitment_weight=0.25,
-        diversity_gamma=1.0,
-        inverse_temperature=100.0,
-        spherical=False,
-        codebook_scale=1.0,
-        entropy_group_bits=10,
-        **kwargs,
-    ):
+    def __init__(self, num_bits, embedding_dim=None, entropy_weight=0.1, commitment_weight=0.25, diversity_gamma=1.0,
+                 inverse_temperature=100.0, spherical=False, codebook_scale=1.0, entropy_group_bits=10, **kwargs):
         super().__init__(**kwargs)
         self.num_bits = check_int("num_bits", num_bits, minimum=1)
         if self.num_bits > MAX_BITS:
             raise ValueError(f"num_bits must be at most {MAX_BITS} (int32 indices). Received: num_bits={num_bits}")
         self.embedding_dim = check_int(
             "embedding_dim", num_bits if embedding_dim is None else embedding_dim, minimum=1)
-        for name, value in (("entropy_weight", entropy_weight), ("commitment_weight", commitment_weight),
-                            ("diversity_gamma", diversity_gamma)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
-        for name, value in (("inverse_temperature", inverse_temperature), ("codebook_scale", codebook_scale)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0. Received: {name}={value!r}")
+        self.entropy_weight = check_float("entropy_weight", entropy_weight, minimum=0)
+        self.commitment_weight = check_float("commitment_weight", commitment_weight, minimum=0)
+        self.diversity_gamma = check_float("diversity_gamma", diversity_gamma, minimum=0)
+        self.inverse_temperature = check_float("inverse_temperature", inverse_temperature, minimum=0,
+                                               exclusive_minimum=True)
+        self.codebook_scale = check_float("codebook_scale", codebook_scale, minimum=0, exclusive_minimum=True)
         self.entropy_group_bits = check_int("entropy_group_bits", entropy_group_bits, minimum=1)
-        self.entropy_weight = float(entropy_weight)
-        self.commitment_weight = float(commitment_weight)
-        self.diversity_gamma = float(diversity_gamma)
-        self.inverse_temperature = float(inverse_temperature)
         self.spherical = bool(spherical)
-        self.codebook_scale = float(codebook_scale)
         self.num_embeddings = 2**self.num_bits
         groups = -(-self.num_bits // self.entropy_group_bits)
         self.group_sizes = tuple(len(g) for g in np.array_split(np.arange(self.num_bits), groups))

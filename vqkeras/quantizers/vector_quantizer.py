@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
 from vqkeras.quantizers.base_quantizer import BaseQuantizer
 
 
@@ -31,14 +30,8 @@ class VectorQuantizer(BaseQuantizer):
         commitment_cost: Float. `β`. Defaults to `0.25`.
         decay: Float in `[0, 1)`. `γ` of the usage EMA. Defaults to `0.99`.
         dead_code_threshold: Float ≥ 0. Restart codes whose usage EMA falls below it; `0` (default) disables.
-        codebook_dim: Optional integer. Low-dimensional lookup: project to this size and back.
-        l2_normalize: Boolean. Compare l2-normalised vectors (cosine distance).
-        embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
-        max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once. Defaults to `2**24`.
-        seed: Optional integer. Seed of the dead-code restarts.
-        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
-            Defaults to `False`.
-        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
+        codebook_dim, l2_normalize, embeddings_initializer, max_distance_elements, seed, kmeans_init,
+            kmeans_iters: The lookup options, documented in `BaseQuantizer`.
         **kwargs: Base layer arguments.
 
     Call arguments:
@@ -55,55 +48,13 @@ class VectorQuantizer(BaseQuantizer):
     (2, 7, 7, 16)
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        embedding_dim,
-        commitment_cost=0.25,
-        decay=0.99,
-        dead_code_threshold=0.0,
-        codebook_dim=None,
-        l2_normalize=False,
-        embeddings_initializer=None,
-        max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
-        seed=None,
-        kmeans_init=False,
-        kmeans_iters=10,
-        **kwargs,
-    ):
-        super().__init__(
-            num_embeddings,
-            embedding_dim,
-            commitment_cost=commitment_cost,
-            decay=decay,
-            embeddings_initializer=embeddings_initializer,
-            codebook_dim=codebook_dim,
-            l2_normalize=l2_normalize,
-            dead_code_threshold=dead_code_threshold,
-            max_distance_elements=max_distance_elements,
-            seed=seed,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            **kwargs,
-        )
+    # The constructor is `BaseQuantizer.__init__`: its arguments and defaults are the ones above.
 
     def _build_codebook(self):
-        self.embeddings = self.add_weight(
-            shape=(self.num_embeddings, self.lookup_dim),
-            initializer=self.embeddings_initializer,
-            trainable=True,
-            autocast=False,
-            dtype="float32",
-            name="embeddings",
+        self.embeddings = self._add_float32_weight(
+            "embeddings", (self.num_embeddings, self.lookup_dim), self.embeddings_initializer, trainable=True
         )
-        self.usage_ema = self.add_weight(
-            shape=(self.num_embeddings,),
-            initializer="ones",
-            trainable=False,
-            autocast=False,
-            dtype="float32",
-            name="usage_ema",
-        )
+        self.usage_ema = self._add_float32_weight("usage_ema", (self.num_embeddings,), "ones")
 
     def _codebook_values(self):
         return self._normalize(self.embeddings.value)

@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from vqkeras.quantizers.base_quantizer import DEFAULT_MAX_DISTANCE_ELEMENTS
 from vqkeras.quantizers.base_quantizer import BaseQuantizer
 from vqkeras.utils.validation import check_float
 
@@ -44,16 +43,8 @@ class VectorQuantizerEMA(BaseQuantizer):
         epsilon: Float > 0. `ε`, the Laplace smoothing constant. Defaults to `1e-5`.
         dead_code_threshold: Float ≥ 0. Codes whose EMA count falls below it are restarted; `0` disables
             restarts. Defaults to `0.1` (a code used less than once every ten batches).
-        codebook_dim: Optional integer. If set, inputs are projected to this size for the lookup and back
-            (a low-dimensional lookup; LlamaGen uses 8).
-        l2_normalize: Boolean. Compare l2-normalised vectors (cosine distance). Defaults to `False`.
-        embeddings_initializer: Initializer of the codebook. Defaults to uniform in `±√(3/D)`.
-        max_distance_elements: Integer. Largest `rows × K` distance matrix computed at once (float32 elements);
-            larger batches are processed in row chunks. Defaults to `2**24` (64 MiB).
-        seed: Optional integer. Seed of the dead-code restarts.
-        kmeans_init: Boolean. Set the codebook by k-means on the first training batch (see `BaseQuantizer`).
-            Defaults to `False`.
-        kmeans_iters: Integer ≥ 1. Lloyd iterations of the k-means initialisation. Defaults to `10`.
+        codebook_dim, l2_normalize, embeddings_initializer, max_distance_elements, seed, kmeans_init,
+            kmeans_iters: The lookup options, documented in `BaseQuantizer`; keyword only.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -74,66 +65,19 @@ class VectorQuantizerEMA(BaseQuantizer):
     TensorShape([8, 16, 16])
     """
 
-    def __init__(
-        self,
-        num_embeddings,
-        embedding_dim,
-        commitment_cost=0.25,
-        decay=0.99,
-        epsilon=1e-5,
-        dead_code_threshold=0.1,
-        codebook_dim=None,
-        l2_normalize=False,
-        embeddings_initializer=None,
-        max_distance_elements=DEFAULT_MAX_DISTANCE_ELEMENTS,
-        seed=None,
-        kmeans_init=False,
-        kmeans_iters=10,
-        **kwargs,
-    ):
-        super().__init__(
-            num_embeddings,
-            embedding_dim,
-            commitment_cost=commitment_cost,
-            decay=decay,
-            embeddings_initializer=embeddings_initializer,
-            codebook_dim=codebook_dim,
-            l2_normalize=l2_normalize,
-            dead_code_threshold=dead_code_threshold,
-            max_distance_elements=max_distance_elements,
-            seed=seed,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            **kwargs,
-        )
+    def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
+                 dead_code_threshold=0.1, **kwargs):
+        # The other options (`codebook_dim` ... `kmeans_iters`, see above) go to `BaseQuantizer` as keywords.
+        super().__init__(num_embeddings, embedding_dim, commitment_cost, decay, dead_code_threshold, **kwargs)
         self.epsilon = check_float("epsilon", epsilon, minimum=0, exclusive_minimum=True)
 
     def _build_codebook(self):
         shape = (self.num_embeddings, self.lookup_dim)
-        self.embeddings = self.add_weight(
-            shape=shape,
-            initializer=self.embeddings_initializer,
-            trainable=False,
-            autocast=False,
-            dtype="float32",
-            name="embeddings",
-        )
-        self.ema_cluster_size = self.add_weight(
-            shape=(self.num_embeddings,),
-            initializer="ones",
-            trainable=False,
-            autocast=False,
-            dtype="float32",
-            name="ema_cluster_size",
-        )
+        self.embeddings = self._add_float32_weight("embeddings", shape, self.embeddings_initializer)
+        self.ema_cluster_size = self._add_float32_weight("ema_cluster_size", (self.num_embeddings,), "ones")
         # m = e·N with N = 1: the EMA sums start consistent with the codebook.
-        self.ema_embed_sum = self.add_weight(
-            shape=shape,
-            initializer=lambda shape, dtype=None: keras.ops.convert_to_tensor(self.embeddings.value),
-            trainable=False,
-            autocast=False,
-            dtype="float32",
-            name="ema_embed_sum",
+        self.ema_embed_sum = self._add_float32_weight(
+            "ema_embed_sum", shape, lambda shape, dtype=None: keras.ops.convert_to_tensor(self.embeddings.value)
         )
 
     def _codebook_values(self):

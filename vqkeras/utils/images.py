@@ -26,6 +26,24 @@ def _is_tensor(x):
     return isinstance(x, (tf.Tensor, tf.Variable)) or tf.is_tensor(x)
 
 
+def image_value_range(images, subject="images", name="images"):
+    """`(min, max)` of a NumPy image array (`None` when it is empty), once it is known to hold image values.
+
+    Raises a `ValueError` unless the dtype is integer or floating point (not bool), and unless integer values are in
+    [0, 255]. The errors say `"{subject} must be integer or floating point"` and `"Received: {name} with min=..."`.
+    """
+    if images.dtype == np.bool_ or not (
+        np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
+    ):
+        raise ValueError(f"{subject} must be integer or floating point. Received: dtype={images.dtype}")
+    if not images.size:
+        return None
+    low, high = images.min(), images.max()
+    if np.issubdtype(images.dtype, np.integer) and (low < 0 or high > 255):
+        raise ValueError(f"Integer images must be in [0, 255]. Received: {name} with min={low} and max={high}")
+    return low, high
+
+
 def to_model_range(images):
     """Converts images to float32 in [-1, 1], the range vqkeras models expect.
 
@@ -62,21 +80,10 @@ def to_model_range(images):
         return tf.cast(images, "float32") * 2.0 - 1.0
 
     images = np.asarray(images)
-    if images.dtype == np.bool_ or not (
-        np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
-    ):
-        raise ValueError(
-            f"images must be integer or floating point. Received: dtype={images.dtype}"
-        )
-    if images.size:
-        low, high = images.min(), images.max()
-        if np.issubdtype(images.dtype, np.integer):
-            if low < 0 or high > 255:
-                raise ValueError(
-                    "Integer images must be in [0, 255]. "
-                    f"Received: images with min={low} and max={high}"
-                )
-        elif not (low >= 0.0 and high <= 1.0):  # also catches NaN
+    value_range = image_value_range(images)
+    if value_range is not None and not np.issubdtype(images.dtype, np.integer):
+        low, high = value_range
+        if not (low >= 0.0 and high <= 1.0):  # also catches NaN
             raise ValueError(
                 "Float images must be in [0, 1] (scale [0, 255] floats by 1/255, "
                 "and [-1, 1] images are already in model range). "
