@@ -346,7 +346,8 @@ def cmd_train(args):
         optimizers = dict(optimizer=keras.optimizers.Adam(args.learning_rate))
     model.build(tuple(sample.shape))
     model.compile(**optimizers)
-    model.fit(data, epochs=args.epochs, callbacks=_training_callbacks(args, data, sample[:8].numpy()))
+    model.fit(data, epochs=args.epochs, callbacks=_training_callbacks(args, data, sample[:8].numpy()),
+              shuffle=False)  # `load_images` shuffles each epoch
     model.save(args.out)
     print(f"saved {args.out}")
 

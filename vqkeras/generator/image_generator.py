@@ -272,7 +272,7 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         data = (tf.data.Dataset.from_tensor_slices(tokens).shuffle(len(tokens), seed=seed).repeat()
                 .batch(batch_size).prefetch(tf.data.AUTOTUNE))
         guide.compile(optimizer=optimizer or default_prior_optimizer(), jit_compile=jit_compile)
-        history = guide.fit(data, epochs=1, steps_per_epoch=int(steps), **fit_kwargs)
+        history = guide.fit(data, epochs=1, steps_per_epoch=int(steps), shuffle=False, **fit_kwargs)  # shuffled
         self.set_guide(guide.snapshot(name=guide.name))  # frozen and uncompiled, like `fit_prior`'s copies
         return history
 

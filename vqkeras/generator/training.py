@@ -117,7 +117,7 @@ def _reconstruction_phase(images, sample_shape, epochs, optimizer, tokenizer_kwa
     phase_callbacks = list(callbacks or [])
     if backup_dir is not None:
         phase_callbacks.append(AtomicBackupAndRestore(os.path.join(backup_dir, "reconstruction")))
-    vqvae.fit(images, epochs=epochs, callbacks=phase_callbacks, verbose=verbose)
+    vqvae.fit(images, epochs=epochs, callbacks=phase_callbacks, verbose=verbose, shuffle=False)  # shuffled already
     if saved is not None:
         vqvae.save(saved + ".tmp.keras")
         os.replace(saved + ".tmp.keras", saved)
@@ -203,7 +203,7 @@ def _train(tokenizer_cls, tokenizer_kwargs, *, dataset, image_size, channels, ep
         callbacks.insert(0, DatasetEpoch(images))
     if backup_dir is not None:
         callbacks.append(AtomicBackupAndRestore(os.path.join(backup_dir, "tokenizer")))
-    tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    tokenizer.fit(images, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)  # shuffled already
     f = tokenizer.downsample_factor
     depth = int(np.prod(tokenizer.index_shape))  # a residual tokenizer's depth goes into the prior's rows
     prior_model = _PRIORS[prior](tokenizer.num_embeddings, (sample_shape[1] // f, sample_shape[2] // f * depth),
