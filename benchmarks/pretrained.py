@@ -19,8 +19,9 @@ machine), vqkeras' `PerceptualLoss` runs EfficientNet-Lite0 without heads, so th
 side:
 
 - `generator_step`: forward, the losses, the backward pass and the generator's Adam update (vqkeras:
-  `VQGAN.generator_gradients` and `optimizer.apply`, step 1 of `train_step`, in one `tf.function`; PyTorch: the
-  same, with the discriminator's parameters frozen, as Lightning toggles them for taming's generator pass);
+  `VQGAN.generator_gradients` and `optimizer.apply`, step 1 of `train_step`, in one `tf.function`; PyTorch:
+  `torch_training_steps`, the discriminator frozen as Lightning toggles it for taming's generator pass, and in
+  inference mode as vqkeras runs it there, where taming uses batch statistics);
 - `train_step`: that and the discriminator's hinge-loss update on the real image against `sg(x̂)` (vqkeras: the
   whole `VQGAN.train_step` in one `tf.function`; PyTorch: the generator step then the discriminator step, reusing
   `x̂`, where taming's Lightning loop runs the autoencoder forward again for the discriminator).
@@ -58,13 +59,12 @@ def _make_checkpoint(folder):
     from tests.convert.test_taming_reference import _random_model
     from tests.convert.test_taming_reference import _save_lightning_checkpoint
     from vqkeras.convert import from_taming
-    from vqkeras.convert.tokenizer import save_atomically
     from vqkeras.presets import get_preset
 
     config = get_preset("taming_imagenet_f16_16384")["config"]
     model = _random_model(config, 256)
     checkpoint = _save_lightning_checkpoint(model, os.path.join(folder, "last.ckpt"))
-    save_atomically(from_taming(checkpoint, config=config), os.path.join(folder, "model.keras"))
+    from_taming(checkpoint, config=config).save(os.path.join(folder, "model.keras"))
     return checkpoint
 
 
@@ -92,6 +92,47 @@ def _torch_worker(args):
     return {"torch": _time(step, args)}
 
 
+def torch_training_steps(model, discriminator, images):
+    """The PyTorch side's `(generator_step, train_step)` closures for a `TamingVQModel` and an `NLayerDiscriminator`
+    on `images` (NCHW in [-1, 1]), with their Adam optimizers; `generator_step()` returns `(L_G, x̂)`.
+
+    The losses are vqkeras' `VQGAN` ones without the perceptual term (see the module docstring): the discriminator
+    runs in inference mode in the generator's pass, as in `VQGAN.generator_losses`, and in training mode (batch
+    statistics) in its own update.
+    """
+    import torch
+
+    generator_optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=BETAS)
+    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=LEARNING_RATE, betas=BETAS)
+    last_layer = model.decoder.conv_out.weight
+
+    def generator_step():
+        discriminator.eval().requires_grad_(False)
+        quantized, vq_loss, _ = model.quantize(model.latents(images))
+        reconstructions = model.decoder(model.post_quant_conv(quantized))
+        reconstruction_loss = torch.mean(torch.abs(images - reconstructions))
+        adversarial_loss = -torch.mean(discriminator(reconstructions))  # hinge generator term
+        nll_grads = torch.autograd.grad(reconstruction_loss, last_layer, retain_graph=True)[0]
+        adversarial_grads = torch.autograd.grad(adversarial_loss, last_layer, retain_graph=True)[0]
+        weight = torch.clamp(torch.norm(nll_grads) / (torch.norm(adversarial_grads) + 1e-4), 0.0, 1e4).detach()
+        loss = reconstruction_loss + DISC_WEIGHT * weight * adversarial_loss + vq_loss
+        generator_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        generator_optimizer.step()
+        discriminator.train().requires_grad_(True)
+        return loss.detach(), reconstructions.detach()
+
+    def train_step():
+        _, reconstructions = generator_step()
+        d_loss = 0.5 * (torch.mean(torch.relu(1.0 - discriminator(images)))
+                        + torch.mean(torch.relu(1.0 + discriminator(reconstructions))))
+        discriminator_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        discriminator_optimizer.step()
+
+    return generator_step, train_step
+
+
 def _torch_train_worker(args):
     import torch
     from taming.modules.discriminator.model import NLayerDiscriminator
@@ -108,36 +149,8 @@ def _torch_train_worker(args):
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("loss.")})
     del state
     discriminator = NLayerDiscriminator(input_nc=3, ndf=DISC_CONFIG["filters"], n_layers=DISC_CONFIG["num_layers"])
-    discriminator.apply(weights_init).train()
-    generator_optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=BETAS)
-    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=LEARNING_RATE, betas=BETAS)
-    images = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
-    last_layer = model.decoder.conv_out.weight
-
-    def generator_step():
-        discriminator.requires_grad_(False)
-        quantized, vq_loss, _ = model.quantize(model.latents(images))
-        reconstructions = model.decoder(model.post_quant_conv(quantized))
-        reconstruction_loss = torch.mean(torch.abs(images - reconstructions))
-        adversarial_loss = -torch.mean(discriminator(reconstructions))
-        nll_grads = torch.autograd.grad(reconstruction_loss, last_layer, retain_graph=True)[0]
-        adversarial_grads = torch.autograd.grad(adversarial_loss, last_layer, retain_graph=True)[0]
-        weight = torch.clamp(torch.norm(nll_grads) / (torch.norm(adversarial_grads) + 1e-4), 0.0, 1e4).detach()
-        loss = reconstruction_loss + DISC_WEIGHT * weight * adversarial_loss + vq_loss
-        generator_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        generator_optimizer.step()
-        discriminator.requires_grad_(True)
-        return reconstructions.detach()
-
-    def train_step():
-        reconstructions = generator_step()
-        d_loss = 0.5 * (torch.mean(torch.relu(1.0 - discriminator(images)))
-                        + torch.mean(torch.relu(1.0 + discriminator(reconstructions))))
-        discriminator_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        discriminator_optimizer.step()
-
+    generator_step, train_step = torch_training_steps(model, discriminator.apply(weights_init).train(),
+                                                      torch.rand(args.batch, 3, args.size, args.size) * 2 - 1)
     return {"torch_generator_step": _time(generator_step, args), "torch_train_step": _time(train_step, args)}
 
 
