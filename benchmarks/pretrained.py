@@ -68,7 +68,8 @@ def _make_checkpoint(folder):
     return checkpoint
 
 
-def _torch_worker(args):
+def _torch_model(args):
+    """The reference PyTorch model with the checkpoint's weights (the checkpoint itself freed), on `args.threads`."""
     import torch
 
     torch.set_num_threads(args.threads)
@@ -77,9 +78,16 @@ def _torch_worker(args):
     from tests.convert.test_taming_reference import TamingVQModel
     from vqkeras.presets import get_preset
 
-    model = TamingVQModel(get_preset("taming_imagenet_f16_16384")["config"], 256).eval()
+    model = TamingVQModel(get_preset("taming_imagenet_f16_16384")["config"], 256)
     state = torch.load(os.path.join(args.folder, "last.ckpt"), weights_only=False)["state_dict"]
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("loss.")})
+    return model
+
+
+def _torch_worker(args):
+    import torch
+
+    model = _torch_model(args).eval()
     images = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
 
     def step():
@@ -138,16 +146,7 @@ def _torch_train_worker(args):
     from taming.modules.discriminator.model import NLayerDiscriminator
     from taming.modules.discriminator.model import weights_init
 
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
-    sys.path.insert(0, os.getcwd())
-    from tests.convert.test_taming_reference import TamingVQModel
-    from vqkeras.presets import get_preset
-
-    model = TamingVQModel(get_preset("taming_imagenet_f16_16384")["config"], 256).train()
-    state = torch.load(os.path.join(args.folder, "last.ckpt"), weights_only=False)["state_dict"]
-    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("loss.")})
-    del state
+    model = _torch_model(args).train()
     discriminator = NLayerDiscriminator(input_nc=3, ndf=DISC_CONFIG["filters"], n_layers=DISC_CONFIG["num_layers"])
     generator_step, train_step = torch_training_steps(model, discriminator.apply(weights_init).train(),
                                                       torch.rand(args.batch, 3, args.size, args.size) * 2 - 1)
