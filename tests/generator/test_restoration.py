@@ -1,22 +1,59 @@
-"""ImageGenerator.inpaint / upscale with MaskGIT and autoregressive priors, and the mask helpers."""
+"""ImageGenerator.inpaint / upscale / generate_image with MaskGIT and autoregressive priors, with one index per cell
+and with a residual tokenizer (depth levels per cell), and the mask helpers."""
 
 import numpy as np
 import pytest
 
+from tests.tiny_models import GRID
+from tests.tiny_models import TOKENIZER_ARGS
+from tests.tiny_models import TRANSFORMER_ARGS
 from tests.tiny_models import images
 from tests.tiny_models import tiny_prior
 from tests.tiny_models import tiny_vqvae
+from vqkeras.generator.restoration import least_likely_cells
 from vqkeras.models import ImageGenerator
 from vqkeras.priors import MaskGITPrior
 from vqkeras.priors import TransformerPrior
+from vqkeras.quantizers import ResidualQuantizer
+from vqkeras.quantizers import VectorQuantizerEMA
 from vqkeras.utils.masks import box_mask
 from vqkeras.utils.masks import centre_box_mask
 from vqkeras.utils.masks import mask_from_image
 from vqkeras.utils.masks import parse_box
 
 
+DEPTH = 3
+PRIORS = pytest.mark.parametrize("prior_cls", [MaskGITPrior, TransformerPrior], ids=["maskgit", "transformer"])
+
+
 def tiny_generator(prior_cls=MaskGITPrior):
     return ImageGenerator(tiny_vqvae(), tiny_prior(prior_cls, dropout=0.0), prior_trained=True)
+
+
+def residual_generator(prior_cls):
+    """A tiny tokenizer with a depth-3 residual quantizer; the prior models its `(4, 4·3)` grid."""
+    quantizer = ResidualQuantizer(VectorQuantizerEMA(16, TOKENIZER_ARGS["latent_dim"]), depth=DEPTH, name="quantizer")
+    prior = prior_cls(16, (GRID[0], GRID[1] * DEPTH), **TRANSFORMER_ARGS, dropout=0.0)
+    return ImageGenerator(tiny_vqvae(quantizer=quantizer), prior, prior_trained=True)
+
+
+def record_constraints(monkeypatch, prior):
+    """The `TokenConstraints` of every `prior.sample` call, in a list that fills as the prior samples."""
+    calls = []
+    sample = prior.sample
+
+    def recording_sample(*args, constraints=None, **kwargs):
+        calls.append(constraints)
+        return sample(*args, constraints=constraints, **kwargs)
+
+    monkeypatch.setattr(prior, "sample", recording_sample)
+    return calls
+
+
+def per_cell(grid):
+    """`(n, h, w·DEPTH)` in the prior's layout as `(n, h, w, DEPTH)`."""
+    grid = np.asarray(grid)
+    return grid.reshape(*grid.shape[:-1], grid.shape[-1] // DEPTH, DEPTH)
 
 
 # ---------------------------------------------------------------------------------------------------------- masks
@@ -121,3 +158,94 @@ def test_upscale_with_an_autoregressive_prior_and_errors():
         generator.upscale(images(1, size=4), factor=2, strength=1.5)
     with pytest.raises(ValueError, match=r"images.shape=\(1, 8, 8, 1\)"):
         generator.upscale(images(1, size=8), factor=2)
+
+
+def test_least_likely_cells_rank_the_sum_of_the_levels_log_probabilities():
+    # Cell 0 has levels (0.5, 0.5): product 0.25; cell 1 (0.9, 0.3): product 0.27 but the least likely single level;
+    # cell 2 (0.2, 1.0): product 0.2; cell 3 (1.0, 1.0).
+    confidence = np.array([[[0.5, 0.5, 0.9, 0.3], [0.2, 1.0, 1.0, 1.0]]], np.float32)  # (1, h=2, w·depth=4)
+    np.testing.assert_array_equal(least_likely_cells(confidence, 2, 1), [[[False, False], [True, False]]])
+    np.testing.assert_array_equal(least_likely_cells(confidence, 2, 2), [[[True, False], [True, False]]])
+    assert least_likely_cells(confidence, 2, 0).sum() == 0 and least_likely_cells(confidence, 2, 4).all()
+    # Depth 1: the ranking of the probabilities, ties (and p = 0) to the earlier position.
+    flat = np.array([[[0.3, 0.0, 0.7, 0.0, 0.3, 1e-30]]], np.float32)
+    np.testing.assert_array_equal(least_likely_cells(flat, 1, 3)[0, 0], [False, True, False, True, False, True])
+    np.testing.assert_array_equal(least_likely_cells(flat, 1, 4)[0, 0], [True, True, False, True, False, True])
+
+
+# ------------------------------------------------------------------------------------- residual tokenizers (depth 3)
+@PRIORS
+def test_residual_inpaint_keeps_pixels_and_resamples_whole_marked_cells(prior_cls, monkeypatch):
+    generator = residual_generator(prior_cls)
+    calls = record_constraints(monkeypatch, generator.prior)
+    x = images(4)
+    mask = np.zeros((8, 8), np.float32)
+    mask[3:5, 2:5] = 1.0  # token rows 1-2, cols 1-2 (f = 2)
+    out, tokens, new_tokens, cells = generator.inpaint(x, mask, seed=0, return_tokens=True)
+    out = out.numpy()
+    assert tokens.shape == new_tokens.shape == (4, 4, 4 * DEPTH)
+    np.testing.assert_array_equal(tokens, generator.encode(x).numpy())
+    expected_cells = np.zeros((4, 4), bool)
+    expected_cells[1:3, 1:3] = True
+    np.testing.assert_array_equal(cells, np.broadcast_to(expected_cells, (4, 4, 4)))
+    outside = np.broadcast_to(mask[None, ..., None] == 0, x.shape)
+    np.testing.assert_array_equal(out[outside], x[outside])  # the kept pixels, exactly
+    np.testing.assert_allclose(out[~outside], generator.decode(new_tokens).numpy()[~outside], atol=1e-6)
+    resampled = ~calls[-1].known_mask
+    if prior_cls is MaskGITPrior:
+        expected = np.repeat(cells, DEPTH, axis=2)  # exactly the marked cells, every level of them
+    else:
+        expected = np.ones((4, 4, 4 * DEPTH), bool)
+        expected[:, 0] = False
+        expected[:, 1, :DEPTH] = False  # from the first level of the first marked cell (row 1, cell 1) onwards
+    np.testing.assert_array_equal(resampled, expected)
+    np.testing.assert_array_equal(new_tokens[~resampled], tokens[~resampled])
+    changed = per_cell(new_tokens != tokens)
+    assert changed[..., 1:].any()  # the finer levels of marked cells were re-sampled too
+    if prior_cls is MaskGITPrior:
+        assert not changed[~cells].any()  # no other cell's tokens
+    np.testing.assert_array_equal(out, generator.inpaint(x, mask, seed=0).numpy())
+
+
+@PRIORS
+def test_residual_upscale_resamples_the_least_likely_whole_cells(prior_cls, monkeypatch):
+    generator = residual_generator(prior_cls)
+    strength = 0.3  # 5 of the 16 cells, not round(0.3 · 48) = 14 tokens
+    calls = record_constraints(monkeypatch, generator.prior)
+    low = images(3, size=4, seed=2)
+    out, tokens, new_tokens = generator.upscale(low, factor=2, strength=strength, seed=0, return_tokens=True)
+    assert out.shape == (3, 8, 8, 1) and tokens.shape == (3, 4, 4 * DEPTH)
+    resampled = per_cell(~calls[-1].known_mask)
+    cells = resampled[..., 0]
+    assert (resampled == cells[..., None]).all()  # all levels of a cell together
+    np.testing.assert_array_equal(cells.sum(axis=(1, 2)), round(strength * 16))  # a fraction of the 16 cells
+    # The chosen cells have the lowest Σ_levels log p of the prior's per-token confidence.
+    scores = np.log(per_cell(generator.prior.token_confidence(tokens)).astype(np.float64)).sum(axis=-1)
+    for row in range(3):
+        assert scores[row][cells[row]].max() <= scores[row][~cells[row]].min()
+    changed = per_cell(new_tokens != tokens)
+    assert changed.any() and not changed[~cells].any()
+    np.testing.assert_allclose(out.numpy(), generator.decode(new_tokens).numpy(), atol=1e-6)
+
+
+@PRIORS
+def test_residual_generate_image_keeps_whole_cells_and_strength_0_reconstructs(prior_cls, monkeypatch):
+    generator = residual_generator(prior_cls)
+    calls = record_constraints(monkeypatch, generator.prior)
+    style = images(1, seed=4)
+    out, style_tokens, tokens = generator.generate_image(style, strength=0.0, num_images=2, seed=1,
+                                                         return_tokens=True)
+    np.testing.assert_array_equal(style_tokens, generator.encode(style).numpy()[0])
+    np.testing.assert_array_equal(tokens, np.broadcast_to(style_tokens, (2, 4, 4 * DEPTH)))
+    reconstruction = np.clip(generator.tokenizer(style).numpy(), -1, 1)
+    np.testing.assert_allclose(out.numpy(), np.broadcast_to(reconstruction, out.shape), atol=1e-5)
+
+    out, style_tokens, tokens = generator.generate_image(style, strength=0.5, num_images=4, seed=3,
+                                                         return_tokens=True)
+    constraints = calls[-1]
+    keep = np.random.default_rng(3).random((4, 4, 4)) >= 0.5  # the cells' draws, one per cell
+    np.testing.assert_array_equal(constraints.known_mask, np.repeat(keep, DEPTH, axis=2))
+    counts = np.bincount(style_tokens.ravel(), minlength=16)  # the codes of every level
+    np.testing.assert_allclose(constraints.logit_bias, np.log((counts + 1.0) / (16 * DEPTH + 16)), rtol=1e-6)
+    np.testing.assert_array_equal(per_cell(tokens)[keep], per_cell(np.broadcast_to(style_tokens, tokens.shape))[keep])
+    assert (tokens != style_tokens).any() and out.shape == (4, 8, 8, 1)

@@ -136,13 +136,17 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         shape = tf.shape(tokens)
         return tf.reshape(tokens, tf.stack([shape[0], shape[1], shape[2] // self.depth, self.depth]))
 
-    def _check_single_index(self, method):
-        if self.depth != 1:
-            raise ValueError(
-                f"{method}() edits token positions of the image grid and needs one index per position; this "
-                f"generator's tokenizer has index_shape={tuple(self.tokenizer.index_shape)}. Received: a residual "
-                "tokenizer"
-            )
+    @property
+    def cell_grid_shape(self):
+        """`(h, w)`: the image's grid of `f×f` pixel cells. Each cell has one token, or `depth` (its residual levels,
+        adjacent in the prior's grid `(h, w·depth)`) for a residual tokenizer."""
+        return (self.grid_shape[0], self.grid_shape[1] // self.depth)
+
+    def cell_positions(self, cells):
+        """Boolean NumPy `(n, h, w·depth)`: the positions in the prior's grid of the marked image cells `(n, h, w)`,
+        all `depth` levels of each marked cell (`cells` itself for a tokenizer with one index per position)."""
+        cells = np.asarray(cells, bool)
+        return cells if self.depth == 1 else np.repeat(cells, self.depth, axis=2)
 
     def encode(self, images):
         """Int32 token grids `(n, h, w)` of images (uint8, or floats in [-1, 1]: see `prepare_images`); `(n, h, w·depth)`,
@@ -345,7 +349,8 @@ class ImageGenerator(PresetLoading, KerasFileSaving, keras.Model):
         return restoration.upscale(self, images, factor, strength, sampler, **kwargs)
 
     def masked_cells(self, mask):
-        """Boolean `(n, h, w)`: the tokens whose `f×f` pixel cell overlaps `mask > 0` (`restoration.masked_cells`)."""
+        """Boolean `(n, h, w)`: the image cells (`f×f` pixel patches) that overlap `mask > 0`
+        (`restoration.masked_cells`)."""
         return restoration.masked_cells(self, mask)
 
     # ------------------------------------------------------------------ config
