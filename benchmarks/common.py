@@ -1,8 +1,10 @@
-"""Shared by the benchmark scripts: the docs section writer, the machine line and the machine's matmul rate."""
+"""Shared by the benchmark scripts: the docs section writer, the machine line, the machine's matmul rate and the
+peak-RSS probes of the memory subprocesses."""
 
 import os
 import platform
 import re
+import resource
 import time
 
 DOCS_PATH = os.path.join("docs", "benchmarks.md")
@@ -50,3 +52,18 @@ def matmul_gflops(n=2048, repeats=5):
         float(product(a, b))
         seconds.append(time.perf_counter() - start)
     return 2 * n**3 / float(np.median(seconds)) / 1e9
+
+
+def reset_peak_rss():
+    """Resets the process's RSS high-water mark to its current RSS (Linux); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def max_rss_mib():
+    """The process's peak RSS in MiB (`ru_maxrss`, KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -25,13 +25,14 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
-from common import write_section  # noqa: E402  (sibling script module)
+from common import max_rss_mib  # noqa: E402  (sibling script module)
+from common import reset_peak_rss  # noqa: E402
+from common import write_section  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -51,21 +52,6 @@ lookup dimension (`codebook_dim`). With restarts on, the extra cost is a `(K,)` 
 objects, the graph), which is why ours is above Sonnet there; from K=4096 on, Sonnet's N×K buffers dominate while
 ours stays near one 64 MiB chunk plus that overhead."""
 SECTION = "## Quantizer vs Sonnet"
-
-
-def _reset_peak_rss():
-    """Resets the process's RSS high-water mark to its current RSS (Linux); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _max_rss_mib():
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _make_inputs(n, d, seed=0):
@@ -212,11 +198,11 @@ def memory_child(impl, k, n, d, steps):
     x, w = _make_inputs(n, d)
     step = make_step(impl, k, d)
     # Drop the import-time high-water mark, so the baseline is the RSS at this point.
-    _reset_peak_rss()
-    baseline = _max_rss_mib()
+    reset_peak_rss()
+    baseline = max_rss_mib()
     for _ in range(steps):
         np.asarray(step(x, w))
-    print(json.dumps({"impl": impl, "k": k, "baseline_mib": baseline, "peak_mib": _max_rss_mib()}))
+    print(json.dumps({"impl": impl, "k": k, "baseline_mib": baseline, "peak_mib": max_rss_mib()}))
 
 
 def measure_memory(ks, n, d, steps):
