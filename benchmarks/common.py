@@ -65,5 +65,14 @@ def reset_peak_rss():
 
 
 def max_rss_mib():
-    """The process's peak RSS in MiB (`ru_maxrss`, KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak RSS in MiB since it started or since `reset_peak_rss`: `VmHWM` of `/proc/self/status`
+    (Linux), else `ru_maxrss`. Not `ru_maxrss` first: in a child started by `subprocess`, it also counts the peak
+    of the parent the child was forked from."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux

@@ -14,8 +14,8 @@ codebook update happens inside the step. Three implementations are compared for 
 
 Step time: all implementations live in one process; after warm-up (tracing + 2 untimed steps) the timed steps
 alternate between implementations (the order rotates every round) and the figure is the median. Peak memory: each
-(implementation, K) runs in its own subprocess; the figure is `ru_maxrss` (`resource.getrusage`) at the end of the
-steps (tracing included) minus the RSS right after imports, input creation and layer construction (where the
+(implementation, K) runs in its own subprocess; the figure is the peak RSS (`VmHWM`, `common.max_rss_mib`) at the end of
+the steps (tracing included) minus the RSS right after imports, input creation and layer construction (where the
 high-water mark is reset through `/proc/self/clear_refs`, so the import-time peak can't hide the step's growth).
 Results are printed and written as a section of `docs/benchmarks.md`.
 """
@@ -329,7 +329,7 @@ def main(argv=None):
             "",
             f"- Step time: median of {args.repeats} timed steps after tracing and {args.warmup} untimed steps, the three "
             "implementations alternated (rotating order) in one process.",
-            f"- Peak memory: one subprocess per (implementation, K); `ru_maxrss` from `resource.getrusage` after "
+            f"- Peak memory: one subprocess per (implementation, K); the peak RSS (`VmHWM`) after "
             f"{args.memory_steps} steps (tracing included) minus the baseline taken after imports, input creation and layer "
             "construction (the high-water mark is reset there by writing `5` to `/proc/self/clear_refs`, so the "
             "baseline is the RSS at that point).",

@@ -12,16 +12,16 @@ updates (EMA) happen inside the step. Both sides use the same number of threads 
 warm-up, steps alternate between the two implementations and the figure is the median. Straight-through gradients
 on both sides (`rotation_trick=False` for theirs).
 
-Peak memory: each (implementation, row) runs in its own subprocess; the figure is `ru_maxrss` after `--memory-steps`
-steps (tracing included) minus the baseline taken after imports, input creation and layer construction, where the
-high-water mark is reset through `/proc/self/clear_refs` (as in `benchmarks/quantizer.py`). A subprocess that fails
+Peak memory: each (implementation, row) runs in its own subprocess; the figure is the peak RSS (`VmHWM`) after
+`--memory-steps` steps (tracing included) minus the baseline taken after imports, input creation and layer
+construction, where the high-water mark is reset through `/proc/self/clear_refs` (as in `benchmarks/quantizer.py`). A subprocess that fails
 (e.g. out of memory under `--memory-limit-gib`, a cap on its data segment that keeps the shared machine safe) is
 reported as such.
 
 Rows: VQ-EMA at K = 512 / 16384 (D = 64), FSQ [8,5,5,5] and [8,8,8,5,5,5], LFQ with 10 and 16 bits, ResidualVQ of
 depth 4 at K = 1024 (D = 64). Their LFQ at 16 bits forms `N × 2^16` probabilities (4 GiB at N = 16384, several
 buffers of it with the gradient), so at N it runs only with `--their-lfq16`; an extra row compares both at
-`--lfq16-n` vectors (default 2048), where theirs fits. Ours splits the bits into groups of at most 10
+`--lfq16-n` vectors (default 1024), where theirs fits (in memory and in time: several seconds a step). Ours splits the bits into groups of at most 10
 (`entropy_group_bits`).
 
 The output is Markdown, ready for `docs/benchmarks.md`.
@@ -229,7 +229,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--their-lfq16", action="store_true", help="also run their LFQ at 16 bits at N (> 8 GiB)")
-    parser.add_argument("--lfq16-n", type=int, default=2048, help="N of the extra LFQ 16-bit row run by both")
+    parser.add_argument("--lfq16-n", type=int, default=1024, help="N of the extra LFQ 16-bit row run by both")
     parser.add_argument("--memory-steps", type=int, default=3, help="steps run in each memory subprocess")
     parser.add_argument("--memory-limit-gib", type=float, default=12.0,
                         help="data-segment cap of each memory subprocess (0: none)")
@@ -259,7 +259,7 @@ def main(argv=None):
           f"{__import__('importlib.metadata').metadata.version('vector-quantize-pytorch')}; 1-minute load "
           f"{os.getloadavg()[0]:.1f} at the start.\n")
     print(f"2048² float32 matmul: {rate / 1e9:.1f} GFLOP/s. {args.threads} threads each. Step time: median of "
-          f"{args.repeats} alternated steps after {args.warmup} untimed ones. Peak memory: `ru_maxrss` increase over "
+          f"{args.repeats} alternated steps after {args.warmup} untimed ones. Peak memory: peak-RSS increase over "
           f"{args.memory_steps} steps, one subprocess per cell.\n", flush=True)
     print("| row | N | ours (ms) | vector-quantize-pytorch (ms) | ours / theirs | ours peak (MiB) "
           "| theirs peak (MiB) | ours / theirs |")
