@@ -214,8 +214,11 @@ def row_n(options, args):
     return args.lfq16_n if options.get("small_n") else args.n
 
 
-def ratio_text(ours, theirs, digits=2):
-    return f"{ours / theirs:.{digits}f}×" if ours is not None and theirs else "—"
+def ratio_text(ours, theirs):
+    if ours is None or not theirs:
+        return "—"
+    ratio = ours / theirs
+    return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
 
 
 def mib_text(value, ran):
@@ -277,7 +280,7 @@ def main(argv=None):
         print(f"| {label} | {n} | {medians['ours'] * 1e3:.1f} | {theirs_text} | {ratio_text(medians['ours'], theirs)} "
               f"| {mib_text(memory['ours'], not args.no_memory)} "
               f"| {mib_text(memory.get('theirs'), 'theirs' in impls and not args.no_memory)} "
-              f"| {ratio_text(memory['ours'], memory.get('theirs'), 3)} |", flush=True)
+              f"| {ratio_text(memory['ours'], memory.get('theirs'))} |", flush=True)
         del runs
 
     k = 4096
