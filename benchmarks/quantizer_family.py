@@ -27,7 +27,7 @@ buffers of it with the gradient), so at N it runs only with `--their-lfq16`; an 
 The output is Markdown, ready for `docs/benchmarks.md`.
 
 The distance stage: `2·N·K·D` FLOP per VQ-EMA step at K = 4096, as a fraction of the FLOP rate of a 2048² float32
-matmul measured in the same run.
+matmul timed alternately with it (the header's matmul rate is the one at the start of the run).
 """
 
 import argparse
@@ -115,19 +115,15 @@ def their_step(kind, options):
     return step
 
 
-def matmul_rate(threads, repeats=7):
-    """FLOP/s of a 2048² float32 matmul in TensorFlow (median of `repeats`)."""
+MATMUL_FLOP = 2 * 2048**3
+
+
+def matmul_step():
+    """`(step, inputs)`: a 2048² float32 matmul in TensorFlow, `MATMUL_FLOP` per call."""
     import tensorflow as tf
 
-    a = tf.random.normal((2048, 2048))
     mm = tf.function(lambda a: tf.matmul(a, a))
-    mm(a).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        mm(a).numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * 2048**3 / statistics.median(times)
+    return lambda a: mm(a).numpy(), (tf.random.normal((2048, 2048)),)
 
 
 def time_pair(steps, inputs, repeats, warmup):
@@ -237,6 +233,7 @@ def main(argv=None):
     parser.add_argument("--memory-limit-gib", type=float, default=12.0,
                         help="data-segment cap of each memory subprocess (0: none)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--distance-only", action="store_true", help="only the distance stage, not the table")
     parser.add_argument("--memory-child", nargs=2, metavar=("IMPL", "ROW"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("n", "threads", "repeats", "lfq16_n", "memory_steps"):
@@ -255,7 +252,8 @@ def main(argv=None):
     # From a frozen copy, set PYTHONPATH to it: an editable install would import another tree.
     print(f"(vqkeras imported from {os.path.dirname(vqkeras.__file__)})", file=sys.stderr, flush=True)
     command = "python benchmarks/quantizer_family.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
-    rate = matmul_rate(args.threads)
+    mm, mm_inputs = matmul_step()
+    rate = MATMUL_FLOP / time_pair({"mm": mm}, {"mm": mm_inputs}, args.repeats, 1)["mm"]
     print(f"## Quantizer family vs vector-quantize-pytorch\n\nCommand: `{command}`. Date: "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {machine_line()}, "
           f"PyTorch {__import__('torch').__version__}, vector-quantize-pytorch "
@@ -264,10 +262,11 @@ def main(argv=None):
     print(f"2048² float32 matmul: {rate / 1e9:.1f} GFLOP/s. {args.threads} threads each. Step time: median of "
           f"{args.repeats} alternated steps after {args.warmup} untimed ones. Peak memory: peak-RSS increase over "
           f"{args.memory_steps} steps, one subprocess per cell.\n", flush=True)
-    print("| row | N | ours (ms) | vector-quantize-pytorch (ms) | ours / theirs | ours peak (MiB) "
-          "| theirs peak (MiB) | ours / theirs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
-    for row, (label, kind, options) in enumerate(ROWS):
+    if not args.distance_only:
+        print("| row | N | ours (ms) | vector-quantize-pytorch (ms) | ours / theirs | ours peak (MiB) "
+              "| theirs peak (MiB) | ours / theirs |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    for row, (label, kind, options) in enumerate([] if args.distance_only else ROWS):
         n = row_n(options, args)
         x, w = row_inputs(kind, options, n)
         impls = ["ours"] + (["theirs"] if runs_theirs(kind, options, args) else [])
@@ -287,10 +286,13 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(args.n, D)).astype("float32"))
     w = tf.constant(rng.normal(size=(args.n, D)).astype("float32"))
-    seconds = time_pair({"ours": ours_step("vq", {"k": k})}, {"ours": (x, w)}, args.repeats, args.warmup)["ours"]
-    distance_rate = 2 * args.n * k * D / seconds
-    print(f"\nVQ-EMA K={k}: {seconds * 1e3:.1f} ms per step; distance stage 2·N·K·D at {distance_rate / 1e9:.1f} GFLOP/s "
-          f"= **{distance_rate / rate:.2f}** of the matmul rate. 1-minute load {os.getloadavg()[0]:.1f} at the end.")
+    # The step and the matmul alternate, so both see the same load.
+    medians = time_pair({"ours": ours_step("vq", {"k": k}), "mm": mm}, {"ours": (x, w), "mm": mm_inputs},
+                        args.repeats, args.warmup)
+    rate, distance_rate = MATMUL_FLOP / medians["mm"], 2 * args.n * k * D / medians["ours"]
+    print(f"\nVQ-EMA K={k}: {medians['ours'] * 1e3:.1f} ms per step; distance stage 2·N·K·D at "
+          f"{distance_rate / 1e9:.1f} GFLOP/s against {rate / 1e9:.1f} GFLOP/s for the 2048² matmul alternated with "
+          f"it: **{distance_rate / rate:.2f}** of the matmul rate. 1-minute load {os.getloadavg()[0]:.1f} at the end.")
 
 
 if __name__ == "__main__":
