@@ -22,7 +22,7 @@ DEFAULT_MAX_DISTANCE_ELEMENTS = 2**24
 # matmul and the argmin, of at least CHUNK_MIN_ROWS rows (fewer rows make a slow matmul), within
 # max_distance_elements.
 CHUNK_ELEMENTS = 2**22
-CHUNK_MIN_ROWS = 256
+CHUNK_MIN_ROWS = 512
 # The argmin over a row of scores looks at the minima of groups of up to ARGMIN_GROUP codes first.
 ARGMIN_GROUP = 64
 
