@@ -59,7 +59,7 @@ from vqkeras.metrics import feature_statistics  # noqa: E402
 from vqkeras.metrics import frechet_distance  # noqa: E402
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
 from common import matmul_gflops  # noqa: E402
-from common import TrainingBudget  # noqa: E402
+from training_budget import TrainingBudget  # noqa: E402
 from common import write_section  # noqa: E402
 from keras_io_baseline import KerasIOVQVAE  # noqa: E402
 

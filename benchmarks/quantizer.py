@@ -14,8 +14,8 @@ codebook update happens inside the step. Three implementations are compared for 
 
 Step time: all implementations live in one process; after warm-up (tracing + 2 untimed steps) the timed steps
 alternate between implementations (the order rotates every round) and the figure is the median. Peak memory: each
-(implementation, K) runs in its own subprocess; the figure is `ru_maxrss` (`resource.getrusage`) at the end of the
-steps (tracing included) minus the RSS right after imports, input creation and layer construction (where the
+(implementation, K) runs in its own subprocess; the figure is the peak RSS (`VmHWM`, `common.max_rss_mib`) at the end of
+the steps (tracing included) minus the RSS right after imports, input creation and layer construction (where the
 high-water mark is reset through `/proc/self/clear_refs`, so the import-time peak can't hide the step's growth).
 Results are printed and written as a section of `docs/benchmarks.md`.
 """
@@ -25,13 +25,14 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
-from common import write_section  # noqa: E402  (sibling script module)
+from common import max_rss_mib  # noqa: E402  (sibling script module)
+from common import reset_peak_rss  # noqa: E402
+from common import write_section  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -51,21 +52,6 @@ lookup dimension (`codebook_dim`). With restarts on, the extra cost is a `(K,)` 
 objects, the graph), which is why ours is above Sonnet there; from K=4096 on, Sonnet's N×K buffers dominate while
 ours stays near one 64 MiB chunk plus that overhead."""
 SECTION = "## Quantizer vs Sonnet"
-
-
-def _reset_peak_rss():
-    """Resets the process's RSS high-water mark to its current RSS (Linux); False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _max_rss_mib():
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _make_inputs(n, d, seed=0):
@@ -212,11 +198,11 @@ def memory_child(impl, k, n, d, steps):
     x, w = _make_inputs(n, d)
     step = make_step(impl, k, d)
     # Drop the import-time high-water mark, so the baseline is the RSS at this point.
-    _reset_peak_rss()
-    baseline = _max_rss_mib()
+    reset_peak_rss()
+    baseline = max_rss_mib()
     for _ in range(steps):
         np.asarray(step(x, w))
-    print(json.dumps({"impl": impl, "k": k, "baseline_mib": baseline, "peak_mib": _max_rss_mib()}))
+    print(json.dumps({"impl": impl, "k": k, "baseline_mib": baseline, "peak_mib": max_rss_mib()}))
 
 
 def measure_memory(ks, n, d, steps):
@@ -343,7 +329,7 @@ def main(argv=None):
             "",
             f"- Step time: median of {args.repeats} timed steps after tracing and {args.warmup} untimed steps, the three "
             "implementations alternated (rotating order) in one process.",
-            f"- Peak memory: one subprocess per (implementation, K); `ru_maxrss` from `resource.getrusage` after "
+            f"- Peak memory: one subprocess per (implementation, K); the peak RSS (`VmHWM`) after "
             f"{args.memory_steps} steps (tracing included) minus the baseline taken after imports, input creation and layer "
             "construction (the high-water mark is reset there by writing `5` to `/proc/self/clear_refs`, so the "
             "baseline is the RSS at that point).",

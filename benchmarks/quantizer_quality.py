@@ -23,14 +23,17 @@ Writes its section of `docs/benchmarks.md` unless `--no-docs`.
 import argparse
 import datetime
 import math
+import os
 import sys
 import time
 
-from common import DOCS_PATH
-from common import TrainingBudget
-from common import machine_line
-from common import matmul_gflops
-from common import write_section
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import DOCS_PATH  # noqa: E402  (sibling script modules)
+from common import machine_line  # noqa: E402
+from common import matmul_gflops  # noqa: E402
+from common import write_section  # noqa: E402
+from training_budget import TrainingBudget  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -165,3 +165,51 @@ def test_code_entropy_matches_numpy_and_its_gradient_lowers_it(cls, temperature)
         variable.assign_sub(10.0 * tape.gradient(entropy, variable))
     assert float(vq.code_entropy(variable, temperature)) < expected - 0.04
     assert float(vq.quantize_with_stats(variable)["perplexity"]) < before
+
+
+def integer_codebook(k, d, rng):
+    """`k` codes with small integer entries, repeated so that rows tie within and across groups of codes."""
+    distinct = rng.integers(-3, 4, size=(max(2, k // 3), d))
+    return np.concatenate([distinct, distinct, distinct, distinct])[:k].astype("float32")
+
+
+@pytest.mark.parametrize("cls", QUANTIZERS)
+@pytest.mark.parametrize("k", [37, 40, 96, 128])  # plain argmin (gcd with 64 < 8); groups of 8, 32 and 64 codes
+@pytest.mark.parametrize("max_distance_elements", [None, 7])  # one piece; chunks of 7 rows (+ a padded last one)
+def test_nearest_code_is_numpy_first_argmin_with_ties(cls, k, max_distance_elements):
+    # Integer vectors: every distance is exact in float32, and many tie, so the index must be the first minimum
+    # (NumPy's argmin) whatever the chunking and the grouping of the argmin.
+    rng = np.random.default_rng(k)
+    z = rng.integers(-3, 4, size=(203, 4)).astype("float32")
+    codebook = integer_codebook(k, 4, rng)
+    options = {} if max_distance_elements is None else {"max_distance_elements": k * max_distance_elements}
+    vq = cls(num_embeddings=k, embedding_dim=4, **options)
+    vq.build(z.shape)
+    vq.embeddings.assign(codebook)
+    distances = numpy_distances(z.astype("float64"), codebook.astype("float64"))
+    expected = distances.argmin(1)
+    assert (np.sort(distances, 1)[:, 1] == distances.min(1)).mean() > 0.5  # ties are common
+    np.testing.assert_array_equal(vq.get_code_indices(z).numpy(), expected)
+    fn = tf.function(vq.get_code_indices, input_signature=[tf.TensorSpec((None, 4), tf.float32)])
+    np.testing.assert_array_equal(fn(z).numpy(), expected)
+    np.testing.assert_array_equal(vq.quantize_with_stats(z, training=False)["indices"].numpy(), expected)
+
+
+@pytest.mark.parametrize("cls", QUANTIZERS)
+@pytest.mark.parametrize("k", [37, 128])
+def test_nearest_code_skips_nan_scores_like_argmin(cls, k):
+    # A NaN code is never the nearest; a NaN input row (all its scores NaN) gets index 0: what tf.argmin gives.
+    # The NaN codes sit among the first 64 codes only, so a search that skipped their whole group would go wrong.
+    rng = np.random.default_rng(9)
+    z = rng.integers(-3, 4, size=(50, 4)).astype("float32")
+    z[7, 2] = np.nan
+    codebook = rng.integers(-3, 4, size=(k, 4)).astype("float32")
+    codebook[[0, 5], 1] = np.nan
+    vq = cls(num_embeddings=k, embedding_dim=4, max_distance_elements=k * 16)
+    vq.build(z.shape)
+    vq.embeddings.assign(codebook)
+    distances = numpy_distances(z.astype("float64"), codebook.astype("float64"))
+    expected = np.where(np.isnan(distances).all(1), 0, np.nanargmin(np.where(np.isnan(distances), np.inf, distances), 1))
+    assert expected[7] == 0 and not np.isin(expected[np.arange(50) != 7], [0, 5]).any()
+    assert (expected[np.arange(50) != 7] < 64).sum() > 5
+    np.testing.assert_array_equal(vq.get_code_indices(z).numpy(), expected)
