@@ -5,7 +5,7 @@ One random-weight taming model (76M parameters) is saved as a Lightning checkpoi
 `vqkeras.convert.from_taming`. Each implementation then runs in its own fresh subprocess (so peak memory is its
 own), alternated `--rounds` times: a warm-up, then `--repeats` timed `encode` + `decode` of a `--batch` of
 `--size`² images. Reported: images/s (median over the timed repeats and rounds) and peak resident memory
-(`ru_maxrss` of the subprocess). The TF side is timed twice: eager (`model.encode` / `model.decode`, the public
+(`VmHWM` of the subprocess). The TF side is timed twice: eager (`model.encode` / `model.decode`, the public
 API) and the same calls inside one `tf.function`.
 
 `--train-step` times VQ-GAN training steps of the same architecture instead, at `--batch` 1 by default, each side
@@ -39,12 +39,13 @@ Run from a frozen copy (the developers' guide):
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from common import max_rss_mib
 
 # The training steps' settings, taming's for the f16-16384 config (`disc_weight`, the quantizer's β, Adam's betas);
 # the learning rate only has to be the same on both sides.
@@ -234,7 +235,7 @@ def main():
     if args.worker:
         workers = {"torch": (_torch_worker, _torch_train_worker), "tf": (_tf_worker, _tf_train_worker)}
         result = workers[args.worker][args.train_step](args)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = max_rss_mib()  # VmHWM: a child's ru_maxrss also counts its parent's peak
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as folder:
