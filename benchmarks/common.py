@@ -54,6 +54,13 @@ def matmul_gflops(n=2048, repeats=5):
     return 2 * n**3 / float(np.median(seconds)) / 1e9
 
 
+def fashion_images(split):
+    """The Fashion-MNIST images of `split` (from the Debian package) in the model range [-1, 1]."""
+    import vqkeras
+
+    return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
+
+
 def reset_peak_rss():
     """Resets the process's RSS high-water mark to its current RSS (Linux); False if not possible."""
     try:

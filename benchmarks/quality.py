@@ -58,6 +58,7 @@ from vqkeras.metrics import evaluate_model  # noqa: E402
 from vqkeras.metrics import feature_statistics  # noqa: E402
 from vqkeras.metrics import frechet_distance  # noqa: E402
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
+from common import fashion_images  # noqa: E402
 from common import matmul_gflops  # noqa: E402
 from training_budget import TrainingBudget  # noqa: E402
 from common import write_section  # noqa: E402
@@ -236,11 +237,6 @@ def fit_prior(prior, tokens, minutes, lr=PRIOR_LEARNING_RATE, batch_size=PRIOR_B
     loss = float(history.history["loss"][-1])
     print(f"  {prior.name}: {budget.steps} steps, last-epoch loss {loss:.3f}", flush=True)
     return {"steps": budget.steps, "loss": loss, "guides": timed.guides, "guide_steps": timed.steps}
-
-
-def fashion_images(split):
-    """The Fashion-MNIST images of `split` (from the Debian package) in the model range [-1, 1]."""
-    return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
 
 
 def in_chunks(fn, images, chunk=500):

@@ -30,6 +30,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
+from common import fashion_images  # noqa: E402
 from common import machine_line  # noqa: E402
 from common import matmul_gflops  # noqa: E402
 from common import write_section  # noqa: E402
@@ -59,10 +60,6 @@ MEMBERS = {
 HEADING = "## Quantizer family: quality at the same CPU time"
 
 
-def fashion(split):
-    return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
-
-
 def endless(array, batch_size, seed=0):
     data = tf.data.Dataset.from_tensor_slices(array).shuffle(len(array), seed=seed).repeat()
     return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
@@ -71,7 +68,7 @@ def endless(array, batch_size, seed=0):
 def fit_for(model, data, minutes, anneal):
     """Fits `model` on the endless `data` until `minutes` of CPU time; returns the budget (its steps)."""
     budget = TrainingBudget(minutes, anneal=anneal, clock="cpu")
-    model.fit(data, epochs=100_000, steps_per_epoch=200, callbacks=[budget], verbose=0)
+    model.fit(data, epochs=100_000, steps_per_epoch=200, callbacks=[budget], verbose=0, shuffle=False)  # shuffled
     return budget
 
 
@@ -92,8 +89,7 @@ def measure(label, options, args, train, test, extractor, test_stats):
     h, w = (s // tokenizer.downsample_factor for s in train.shape[1:3])
     prior = vqkeras.priors.TransformerPrior(tokenizer.num_embeddings, (h, w * depth), **RECIPE["prior_kwargs"])
     generator = vqkeras.generator.ImageGenerator(tokenizer, prior, prior_trained=True)  # trained below
-    train_tokens = np.concatenate([generator.encode(train[i:i + 1000]).numpy() for i in range(0, len(train), 1000)])
-    test_tokens = np.concatenate([generator.encode(test[i:i + 1000]).numpy() for i in range(0, len(test), 1000)])
+    train_tokens, test_tokens = generator.encode_dataset(train, 1000), generator.encode_dataset(test, 1000)
     prior.compile(optimizer=keras.optimizers.get(RECIPE["prior_optimizer"]), jit_compile=RECIPE["prior_jit_compile"])
     start = time.process_time()
     prior_budget = fit_for(prior, endless(train_tokens, RECIPE["prior_batch_size"], args.seed), args.prior_minutes,
@@ -152,7 +148,7 @@ def main(argv=None):
                      f"--prior-minutes={args.prior_minutes} --samples={args.samples}")
     start = time.time()
     rate = matmul_gflops()
-    train, test = fashion("train"), fashion("test")
+    train, test = fashion_images("train"), fashion_images("test")
     extractor = EfficientNetLite0Features()
     test_stats = feature_statistics(compute_features(test, extractor, verbose=0))
     rows = [measure(*MEMBERS[key], args, train, test, extractor, test_stats) for key in chosen]
