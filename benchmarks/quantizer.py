@@ -152,8 +152,7 @@ def profile_ours(ks, n, d, repeats):
 
         @tf.function
         def nearest_one_piece(x):
-            e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
-            return vq._nearest_chunk(x, codebook, e_sq)
+            return vq._nearest_chunk(vq._augment(x, 1.0), vq._scoring_codebook(codebook))
 
         idx = nearest(x)
 

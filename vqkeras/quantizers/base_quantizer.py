@@ -164,11 +164,24 @@ class BaseQuantizer(Quantizer):
         e_sq = tf.reduce_sum(tf.square(e), axis=1)
         return z_sq - 2.0 * tf.matmul(z, e, transpose_b=True) + e_sq[tf.newaxis, :]
 
-    def _nearest_chunk(self, z, codebook, e_sq):
-        # ‖z‖² is constant per row and does not change the argmin. The −2 goes on the (K, d) codebook (exact: a
-        # power of two) and ‖e‖² is added with bias_add, so Grappler fuses both into the matmul: no extra elementwise
-        # passes over the (rows, K) scores.
-        scores = tf.nn.bias_add(tf.matmul(z, -2.0 * codebook, transpose_b=True), e_sq)
+    @staticmethod
+    def _augment(rows, last):
+        """`[rows, last, 0…]`: float32 rows `(N, d)` widened by one column `last` and zeros to a multiple of 8."""
+        width = rows.shape[1]
+        pad = -(width + 1) % 8
+        last = tf.broadcast_to(tf.cast(last, "float32"), (tf.shape(rows)[0], 1))
+        return tf.concat([rows, last, tf.zeros((tf.shape(rows)[0], pad))], axis=1)
+
+    def _scoring_codebook(self, codebook):
+        """`[−2·e, ‖e‖², 0…]` for each code: with rows augmented by `[z, 1, 0…]`, one matmul gives the scores
+        `‖e‖² − 2·z·e`, which differ from the squared distances by `‖z‖²`, a per-row constant that leaves the argmin
+        alone. The −2 is exact (a power of two); `‖e‖²` is summed inside the matmul instead of in a separate pass
+        over the `(rows, K)` scores, and the zero columns keep the inner dimension a multiple of 8."""
+        return self._augment(-2.0 * codebook, tf.reduce_sum(tf.square(codebook), axis=1, keepdims=True))
+
+    def _nearest_chunk(self, rows, scoring_codebook):
+        """First index of the smallest score of each of the augmented `rows` against the `_scoring_codebook`."""
+        scores = tf.matmul(rows, scoring_codebook, transpose_b=True)
         k = scores.shape[1]
         group = math.gcd(k, ARGMIN_GROUP) if k else 1
         if group < 8:
@@ -198,19 +211,19 @@ class BaseQuantizer(Quantizer):
         least 1): written by the matmul and read back by the argmin while it is still in cache, where the whole
         `(N, K)` score matrix would make the stage memory-bound. Chunks run one at a time.
         """
-        codebook = self._codebook_values()
-        e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
+        scoring_codebook = self._scoring_codebook(self._codebook_values())
+        flat = self._augment(flat, 1.0)
         rows = max(CHUNK_MIN_ROWS, CHUNK_ELEMENTS // self.num_embeddings)
         rows = max(1, min(rows, self.max_distance_elements // self.num_embeddings))
         if flat.shape[0] is not None and flat.shape[0] <= rows:
-            return self._nearest_chunk(flat, codebook, e_sq)
+            return self._nearest_chunk(flat, scoring_codebook)
         n = tf.shape(flat)[0]
 
         def chunked():
             padded = tf.pad(flat, [[0, (-n) % rows], [0, 0]])
-            chunks = tf.reshape(padded, (-1, rows, self.lookup_dim))
+            chunks = tf.reshape(padded, (-1, rows, flat.shape[1]))
             idx = tf.map_fn(
-                lambda c: self._nearest_chunk(c, codebook, e_sq),
+                lambda c: self._nearest_chunk(c, scoring_codebook),
                 chunks,
                 fn_output_signature=tf.TensorSpec((rows,), tf.int32),
                 # One chunk at a time: map_fn's default (10 in flight) would hold several chunks at once.
@@ -218,7 +231,7 @@ class BaseQuantizer(Quantizer):
             )
             return tf.reshape(idx, (-1,))[:n]
 
-        return tf.cond(n > rows, chunked, lambda: self._nearest_chunk(flat, codebook, e_sq))
+        return tf.cond(n > rows, chunked, lambda: self._nearest_chunk(flat, scoring_codebook))
 
     def _lookup(self, indices):
         """Float32 code vectors in lookup space for int indices."""
@@ -375,9 +388,9 @@ class BaseQuantizer(Quantizer):
         picks = keras.random.randint((self.num_embeddings,), 0, 2**30, seed=self.seed_generator, dtype="int32")
         codebook = self._normalize(tf.gather(rows, picks % tf.shape(rows)[0]))
         counts = tf.zeros((self.num_embeddings,))
+        augmented_rows = self._augment(rows, 1.0)
         for _ in range(self.kmeans_iters):
-            e_sq = tf.reduce_sum(tf.square(codebook), axis=1)
-            assigned = self._nearest_chunk(rows, codebook, e_sq)
+            assigned = self._nearest_chunk(augmented_rows, self._scoring_codebook(codebook))
             counts = tf.math.unsorted_segment_sum(tf.ones_like(assigned, "float32"), assigned, self.num_embeddings)
             sums = tf.math.unsorted_segment_sum(rows, assigned, self.num_embeddings)
             means = self._normalize(sums / tf.maximum(counts, 1.0)[:, tf.newaxis])
