@@ -61,6 +61,21 @@ def fashion_images(split):
     return vqkeras.utils.to_model_range(vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0])
 
 
+def image_statistics(images, extractor):
+    """`(mu, sigma)` of the `extractor` features (e.g. EfficientNet-Lite0) of `images` in [-1, 1]."""
+    from vqkeras.metrics import compute_features
+    from vqkeras.metrics import feature_statistics
+
+    return feature_statistics(compute_features(images, extractor, batch_size=250, verbose=0))
+
+
+def fid_against(images, extractor, reference_statistics):
+    """FID (with `extractor`'s features) of `images` against `(mu, sigma)` reference statistics."""
+    from vqkeras.metrics import frechet_distance
+
+    return float(frechet_distance(*image_statistics(images, extractor), *reference_statistics))
+
+
 def reset_peak_rss():
     """Resets the process's RSS high-water mark to its current RSS (Linux); False if not possible."""
     try:

@@ -21,18 +21,14 @@ import keras
 import numpy as np
 
 import vqkeras
+from common import fid_against  # (sibling script module)
+from common import image_statistics
 from vqkeras.metrics import EfficientNetLite0Features
-from vqkeras.metrics import compute_features
-from vqkeras.metrics import feature_statistics
 from vqkeras.metrics import frechet_distance
 
 
 def fashion(split):
     return vqkeras.data.load_offline_arrays("fashion_mnist", split=split)[0]
-
-
-def fid(images, extractor, reference):
-    return frechet_distance(*feature_statistics(compute_features(images, extractor, verbose=0)), *reference)
 
 
 def main():
@@ -50,7 +46,7 @@ def main():
         start = time.time()
         generator = keras.models.load_model(path, safe_mode=True)
         test_images, train_images = generator.prepare_images(test).numpy(), generator.prepare_images(train).numpy()
-        stats = {split: feature_statistics(compute_features(images, extractor, verbose=0))
+        stats = {split: image_statistics(images, extractor)
                  for split, images in (("test", test_images), ("train", train_images))}
         real_images = generator.prepare_images(real).numpy()
         held_out = test_images[:1000]
@@ -58,16 +54,16 @@ def main():
         print(f"{name}: PSNR {metrics['psnr']:.2f} dB, usage {metrics['usage']:.1%} on 1,000 test images "
               f"[{path}]", flush=True)
         reconstructions = np.clip(generator.tokenizer.predict(real_images, batch_size=250, verbose=0), -1, 1)
-        print(f"  {args.samples:,} unused training images: FID {fid(real_images, extractor, stats['test']):.1f} vs "
-              f"test (the floor); their reconstructions: {fid(reconstructions, extractor, stats['test']):.1f}",
+        print(f"  {args.samples:,} unused training images: FID {fid_against(real_images, extractor, stats['test']):.1f} vs "
+              f"test (the floor); their reconstructions: {fid_against(reconstructions, extractor, stats['test']):.1f}",
               flush=True)
         scales = [0.0] + ([float(w) for w in args.scales.split(",")] if generator.guide is not None else [])
         scores = {}
         for scale in scales:
             samples = np.concatenate([np.asarray(generator.generate(250, seed=i, guidance_scale=scale or None))
                                       for i in range(-(-args.samples // 250))])[:args.samples]
-            features = compute_features(samples, extractor, verbose=0)
-            scores[scale] = {split: frechet_distance(*feature_statistics(features), *stats[split])
+            sample_stats = image_statistics(samples, extractor)  # one feature pass, two distances
+            scores[scale] = {split: frechet_distance(*sample_stats, *stats[split])
                              for split in stats}
             print(f"  guidance {scale:g}: FID {scores[scale]['test']:.1f} vs test, {scores[scale]['train']:.1f} vs "
                   f"10,000 training images", flush=True)

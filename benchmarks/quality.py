@@ -53,12 +53,12 @@ import tensorflow as tf  # noqa: E402
 
 import vqkeras  # noqa: E402
 from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
-from vqkeras.metrics import compute_features  # noqa: E402
 from vqkeras.metrics import evaluate_model  # noqa: E402
-from vqkeras.metrics import feature_statistics  # noqa: E402
 from vqkeras.metrics import frechet_distance  # noqa: E402
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
 from common import fashion_images  # noqa: E402
+from common import fid_against  # noqa: E402
+from common import image_statistics  # noqa: E402
 from common import matmul_gflops  # noqa: E402
 from training_budget import TrainingBudget  # noqa: E402
 from common import write_section  # noqa: E402
@@ -254,16 +254,6 @@ def reconstruct(model, images):
     return in_chunks(lambda x: np.clip(model(x), -1, 1), images)
 
 
-def statistics(images, extractor):
-    """`(mu, sigma)` of the `extractor` (EfficientNet-Lite0) features of `images`."""
-    return feature_statistics(compute_features(images, extractor, batch_size=250, verbose=0))
-
-
-def fid_against(images, extractor, reference_stats):
-    """FID (EfficientNet-Lite0 with `extractor`) of `images` against `(mu, sigma)` reference statistics."""
-    return frechet_distance(*statistics(images, extractor), *reference_stats)
-
-
 # Sampling settings tried for each prior (the same grid for both); the reported FID is that of the setting with the
 # lowest FID against `SELECTION_IMAGES` training images.
 SAMPLING_GRIDS = {
@@ -303,7 +293,7 @@ def sampling_sweep(model, prior, n, seed, grid, extractor, test_stats, selection
         t0 = time.perf_counter()
         samples = sample_images(model, prior, n, seed=seed, **kwargs)
         seconds = time.perf_counter() - t0
-        sample_stats = statistics(samples, extractor)  # one feature pass, two distances
+        sample_stats = image_statistics(samples, extractor)  # one feature pass, two distances
         rows.append(dict(settings=settings, sample_seconds=seconds,
                          selection_fid=frechet_distance(*sample_stats, *selection_stats),
                          fid=frechet_distance(*sample_stats, *test_stats)))
@@ -462,9 +452,9 @@ def main():
         print("== Generation", flush=True)
         train_x = fashion_images(f"train[:{args.prior_images}]")
         extractor = EfficientNetLite0Features(image_size=args.fid_image_size)
-        test_stats = statistics(test_x, extractor)
+        test_stats = image_statistics(test_x, extractor)
         # Sampling settings are chosen against training images, never against the test set that reports the FID.
-        selection_stats = statistics(train_x[-SELECTION_IMAGES:], extractor)
+        selection_stats = image_statistics(train_x[-SELECTION_IMAGES:], extractor)
         generation = {}
         baseline, tokenizer, tokenizers = models["baseline_k64"], models["vqkeras_k64"], {}
         if args.gan_minutes > 0:  # the same further budget for both tokenizers

@@ -31,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import DOCS_PATH  # noqa: E402  (sibling script modules)
 from common import fashion_images  # noqa: E402
+from common import fid_against  # noqa: E402
+from common import image_statistics  # noqa: E402
 from common import machine_line  # noqa: E402
 from common import matmul_gflops  # noqa: E402
 from common import write_section  # noqa: E402
@@ -42,10 +44,7 @@ import tensorflow as tf  # noqa: E402
 
 import vqkeras  # noqa: E402
 from vqkeras.metrics import EfficientNetLite0Features  # noqa: E402
-from vqkeras.metrics import compute_features  # noqa: E402
 from vqkeras.metrics import evaluate_model  # noqa: E402
-from vqkeras.metrics import feature_statistics  # noqa: E402
-from vqkeras.metrics import frechet_distance  # noqa: E402
 
 RECIPE = vqkeras.presets.get_recipe("fashion_mnist_28")
 ARCHITECTURE = {key: RECIPE[key] for key in ("latent_dim", "base_channels", "channel_multipliers", "num_res_blocks",
@@ -99,7 +98,7 @@ def measure(label, options, args, train, test, extractor, test_stats):
 
     samples = np.concatenate([np.asarray(generator.generate(min(250, args.samples - i), seed=args.seed + i))
                               for i in range(0, args.samples, 250)])
-    fid = frechet_distance(*feature_statistics(compute_features(samples, extractor, verbose=0)), *test_stats)
+    fid = fid_against(samples, extractor, test_stats)
     row = dict(label=label, codebook_size=int(tokenizer.num_embeddings), depth=depth,
                tokenizer_steps=tokenizer_budget.steps, tokenizer_cpu=tokenizer_cpu, psnr=reconstruction["psnr"],
                usage=reconstruction["usage"], perplexity=reconstruction["perplexity"],
@@ -150,7 +149,7 @@ def main(argv=None):
     rate = matmul_gflops()
     train, test = fashion_images("train"), fashion_images("test")
     extractor = EfficientNetLite0Features()
-    test_stats = feature_statistics(compute_features(test, extractor, verbose=0))
+    test_stats = image_statistics(test, extractor)
     rows = [measure(*MEMBERS[key], args, train, test, extractor, test_stats) for key in chosen]
     text = section(rows, args, rate, time.time() - start)
     print(text)

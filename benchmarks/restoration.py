@@ -44,7 +44,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import write_section  # noqa: E402  (sibling script module)
+from common import fid_against  # noqa: E402  (sibling script modules)
+from common import image_statistics  # noqa: E402
+from common import write_section  # noqa: E402
 from vqkeras import metrics  # noqa: E402
 from vqkeras.data import load_images  # noqa: E402
 from vqkeras.generator import ImageGenerator  # noqa: E402
@@ -114,15 +116,10 @@ def _ssim(a, b):
 _EXTRACTOR = []
 
 
-def _statistics(images):
+def _extractor():
     if not _EXTRACTOR:
         _EXTRACTOR.append(metrics.EfficientNetLite0Features())
-    return metrics.feature_statistics(metrics.compute_features(images, _EXTRACTOR[0], verbose=0))
-
-
-def _fid(a, reference_statistics):
-    """FID (EfficientNet-Lite0) of images `a` against precomputed reference statistics."""
-    return float(metrics.frechet_distance(*_statistics(a), *reference_statistics))
+    return _EXTRACTOR[0]
 
 
 def _batched(fn, images, batch_size, **kwargs):
@@ -192,8 +189,8 @@ def quality(name, path, source, train_split, test_split, args):
     inpainted["MaskGIT prior, 8 steps"] = _batched(maskgit.inpaint, masked_input, bs, mask=mask, seed=0)
     if saved.prior_trained:
         inpainted["Transformer prior (raster order)"] = _batched(saved.inpaint, masked_input, bs, mask=mask, seed=0)
-    reference = _statistics(test)
-    result["inpaint"] = {k: (_psnr(v, test, box), _fid(v, reference)) for k, v in inpainted.items()}
+    reference = image_statistics(test, _extractor())
+    result["inpaint"] = {k: (_psnr(v, test, box), fid_against(v, _extractor(), reference)) for k, v in inpainted.items()}
     for k, (p, f) in result["inpaint"].items():
         print(f"  inpaint {k}: PSNR in box {p:.2f} dB, FID {f:.1f}", flush=True)
 
