@@ -149,7 +149,6 @@ def test_legacy_format_checkpoint_converts(tmp_path):
     _compare(from_taming(path, config=config), model, _images(32))
 
 
-@pytest.mark.slow
 def test_full_size_f16_16384_matches_taming(tmp_path):
     """The full-size ImageNet f16-16384 architecture (about 76M parameters) at 256×256.
 

@@ -164,11 +164,11 @@ class BaseQuantizer(Quantizer):
         e_sq = tf.reduce_sum(tf.square(e), axis=1)
         return z_sq - 2.0 * tf.matmul(z, e, transpose_b=True) + e_sq[tf.newaxis, :]
 
-    @staticmethod
-    def _augment(rows, last):
-        """`[rows, last, 0…]`: float32 rows `(N, d)` widened by one column `last` and zeros to a multiple of 8."""
-        width = rows.shape[1]
-        pad = -(width + 1) % 8
+    def _augment(self, rows, last):
+        """`[rows, last, 0…]`: float32 rows `(N, lookup_dim)` widened by one column `last` and zeros to a multiple
+        of 8."""
+        rows = tf.ensure_shape(rows, (None, self.lookup_dim))
+        pad = -(self.lookup_dim + 1) % 8
         last = tf.broadcast_to(tf.cast(last, "float32"), (tf.shape(rows)[0], 1))
         return tf.concat([rows, last, tf.zeros((tf.shape(rows)[0], pad))], axis=1)
 
