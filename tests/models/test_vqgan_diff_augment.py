@@ -61,6 +61,10 @@ def test_discriminator_step_sees_augmented_images():
     x = images(4)
     model = compiled(tiny_vqgan(disc_norm="none", diff_augment=DiffAugment(POLICY, seed=7)), lr=0.0)
     model.build(x.shape)
+    # A fresh discriminator's logits are about 1e-4, where the hinge loss barely moves with its inputs: logits
+    # scaled to about 1 put the augmented and the plain losses far apart compared with the tolerance below.
+    logits = model.discriminator.get_layer("logits")
+    logits.kernel.assign(logits.kernel / float(np.abs(model.discriminator(x)).mean()))
     twin = DiffAugment(POLICY, seed=7)
     twin.sample_draws(x.shape)
     real, fake = twin.augment(x, twin.sample_draws(x.shape)), model(x)
@@ -69,7 +73,7 @@ def test_discriminator_step_sees_augmented_images():
     logs = model.train_on_batch(x, return_dict=True)
     np.testing.assert_allclose(logs["discriminator_loss"], expected.numpy(), rtol=1e-5)
     plain = model.adversarial.discriminator_loss_fn(model.discriminator(x), model.discriminator(model(x)))
-    assert abs(float(plain) - float(expected)) > 1e-4
+    assert abs(float(plain) - float(expected)) > 1e-2 * abs(float(expected))
 
 
 def test_probability_zero_trains_as_without_augmentation():
