@@ -150,15 +150,12 @@ def test_legacy_format_checkpoint_converts(tmp_path):
 
 
 def test_full_size_f16_16384_matches_taming(tmp_path):
-    """The full-size ImageNet f16-16384 architecture (about 76M parameters) at 256×256.
-
-    Indices are identical and latents within 1e-4; the decoder's outputs (magnitudes up to about 2.5) differ by up
-    to 1.5e-4 in a few of the 196,608 values: float32 rounding through about 60 layers, each summing up to 4,608
-    products, in a different order in TF (oneDNN) and PyTorch. Hence 3e-4 here.
-    """
+    """The full-size ImageNet f16-16384 architecture (about 76M parameters) at 256×256: indices identical, latents
+    and decoder outputs within 1e-4. (With Keras' `GroupNormalization`, whose float32 statistics sum 262,144 values
+    at once at 256×256, the decoder outputs missed 1e-4; see `tests/layers/test_group_norm.py`.)"""
     config = get_preset("taming_imagenet_f16_16384")["config"]
     model = _random_model(config, 256)
     assert math.isclose(sum(p.numel() for p in model.parameters()) / 1e6, 76, rel_tol=0.05)
     path = _save_lightning_checkpoint(model, tmp_path / "last.ckpt")
     converted = from_taming(path, config=config)
-    _compare(converted, model, _images(256, count=1), atol=3e-4)
+    _compare(converted, model, _images(256, count=1))

@@ -59,7 +59,7 @@ def test_normalization_none_drops_every_group_norm_and_round_trips_its_config(ma
     grouped, plain = make(), make(normalization="none")
     assert plain(x).shape == grouped(x).shape
     kinds = lambda layer: {type(sub).__name__ for sub in layer._flatten_layers(include_self=False)}  # noqa: E731
-    assert "GroupNormalization" in kinds(grouped) and "GroupNormalization" not in kinds(plain)
+    assert "GroupNorm" in kinds(grouped) and "GroupNorm" not in kinds(plain)
     assert len(plain.weights) < len(grouped.weights)  # the norms' gammas and betas are gone
     clone = type(plain).from_config(plain.get_config())
     assert clone.normalization == "none" and clone(x).shape == plain(x).shape

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from vqkeras.layers.group_norm import GroupNorm
 from vqkeras.layers.res_block import group_count
 
 
@@ -16,7 +17,7 @@ class AttentionBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.norm = keras.layers.GroupNormalization(
+        self.norm = GroupNorm(
             group_count(channels), epsilon=1e-6, name="norm", dtype=self.dtype_policy
         )
         self.norm.build(input_shape)

@@ -2,6 +2,7 @@
 
 import keras
 
+from vqkeras.layers.group_norm import GroupNorm
 from vqkeras.utils.validation import check_float
 from vqkeras.utils.validation import check_int
 
@@ -25,10 +26,10 @@ def check_normalization(normalization):
 
 
 def make_norm(normalization, channels, name, dtype):
-    """A `GroupNormalization` over `channels` for `"group"`, an `Identity` (no weights, no op) for `"none"`."""
+    """A `GroupNorm` over `channels` for `"group"`, an `Identity` (no weights, no op) for `"none"`."""
     if normalization == "none":
         return keras.layers.Identity(name=name, dtype=dtype)
-    return keras.layers.GroupNormalization(group_count(channels), epsilon=1e-6, name=name, dtype=dtype)
+    return GroupNorm(group_count(channels), epsilon=1e-6, name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")

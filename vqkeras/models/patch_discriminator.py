@@ -2,6 +2,7 @@
 
 import keras
 
+from vqkeras.layers.group_norm import GroupNorm
 from vqkeras.utils.keras_file_saving import KerasFileSaving
 from vqkeras.utils.validation import check_int
 
@@ -89,7 +90,7 @@ class PatchDiscriminator(KerasFileSaving, keras.Model):
                     f"Width {width} is not divisible by "
                     f"norm_groups={norm_groups}."
                 )
-            return keras.layers.GroupNormalization(
+            return GroupNorm(
                 norm_groups, gamma_initializer=gamma_init, name=name,
                 dtype=self.dtype_policy,
             )
