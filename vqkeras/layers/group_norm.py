@@ -1,6 +1,7 @@
 """Group normalization of channels-last images, with its statistics taken in per-channel steps."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -44,7 +45,8 @@ class GroupNorm(keras.layers.GroupNormalization):
             return ops.reshape(ops.repeat(means, group_width, axis=1), stats_shape)
 
         mean = group_mean(x)
-        variance = group_mean(ops.square(x - ops.stop_gradient(mean)))
+        # One op whose gradient recomputes `x − μ` from `x`, instead of keeping an `x`-sized difference for it.
+        variance = group_mean(tf.math.squared_difference(x, tf.stop_gradient(mean)))
         inv = ops.rsqrt(variance + self.epsilon)
         if self.scale:
             inv = inv * ops.cast(self.gamma, "float32")
