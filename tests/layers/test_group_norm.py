@@ -29,12 +29,31 @@ def layer_pair(groups, shape, rng, **kwargs):
     return ours, theirs, gamma, beta
 
 
+@pytest.fixture(params=["axis by axis", "small images"])
+def path(request, monkeypatch):
+    """Both computations: axis by axis at every size, and Keras' one reduction below the size threshold."""
+    if request.param == "axis by axis":
+        monkeypatch.setattr(GroupNorm, "AXIS_BY_AXIS_MIN_POSITIONS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("shape, groups", [((2, 8, 8, 16), 4), ((3, 5, 7, 12), 3), ((2, 10, 32), 8), ((2, 4, 6, 2, 8), 2)])
-def test_matches_numpy_for_every_rank(shape, groups):
+def test_matches_numpy_for_every_rank(shape, groups, path):
     rng = np.random.default_rng(0)
     x = (rng.normal(0.5, 2.0, shape) + rng.normal(0.0, 3.0, shape[-1])).astype("float32")
     ours, _, gamma, beta = layer_pair(groups, shape, rng, epsilon=1e-6)
     np.testing.assert_allclose(ours(x).numpy(), numpy_group_norm(x, groups, gamma, beta, 1e-6), atol=2e-5)
+
+
+def test_small_images_take_the_keras_graph_and_large_ones_the_axis_by_axis_one():
+    def mean_ops(layer, shape):
+        graph = tf.function(layer).get_concrete_function(tf.TensorSpec(shape)).graph
+        return sum(op.type == "Mean" for op in graph.get_operations())
+
+    small, large = (1, 31, 33, 8), (1, 32, 32, 8)  # 1,023 and 1,024 positions
+    assert mean_ops(GroupNorm(4), small) == mean_ops(keras.layers.GroupNormalization(4), small) == 2
+    assert mean_ops(GroupNorm(4), large) == 6  # three means (h, w, the group) for each moment
+    assert mean_ops(GroupNorm(4), (1, None, None, 8)) == 6  # unknown sizes: the accurate path
 
 
 def test_large_images_stay_accurate():
@@ -49,7 +68,7 @@ def test_large_images_stay_accurate():
     assert error <= np.abs(theirs(x).numpy() - reference).max()
 
 
-def test_gradients_equal_keras_group_normalization():
+def test_gradients_equal_keras_group_normalization(path):
     rng = np.random.default_rng(2)
     x = tf.constant(rng.normal(0.3, 1.5, (2, 6, 6, 16)).astype("float32"))
     weights = tf.constant(rng.normal(size=(2, 6, 6, 16)).astype("float32"))
@@ -74,7 +93,7 @@ def test_weights_and_config_are_keras_group_normalization():
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_statistics_are_float32_under_mixed_precision(dtype):
+def test_statistics_are_float32_under_mixed_precision(dtype, path):
     """Inputs of magnitude 300 square to 9e4, above float16's range: the statistics are float32 (as in Keras), the
     output is finite, in the compute dtype, and Keras' layer's."""
     x = np.random.default_rng(4).normal(300.0, 20.0, (2, 4, 4, 8)).astype("float32")

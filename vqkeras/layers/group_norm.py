@@ -1,8 +1,9 @@
 """Group normalization of channels-last images, with its statistics taken in per-channel steps."""
 
+import math
+
 import keras
 import tensorflow as tf
-from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="vqkeras")
@@ -20,37 +21,45 @@ class GroupNorm(keras.layers.GroupNormalization):
     two non-adjacent axes. Here each mean is taken over one spatial axis at a time for every channel (reductions
     over a middle axis, which vectorise along the channels), then over the `C/G` channels of each group: the same
     two passes over `x` (the mean, then the centred squares), the same values up to float32 summation order, and
-    sums of `h` and `w` terms in turn rather than of `h·w`. Statistics are computed in float32 whatever the compute dtype, as in Keras. Other axes than the last
-    fall back to the Keras computation.
+    sums of `h` and `w` terms in turn rather than of `h·w`. Statistics are float32 whatever the compute dtype, as in
+    Keras. Other axes than the last, and images of fewer than `AXIS_BY_AXIS_MIN_POSITIONS` positions (where one
+    float32 sum is still accurate and the smaller graph traces faster), take the Keras computation.
 
     Args:
         **kwargs: Those of `keras.layers.GroupNormalization`.
     """
 
+    # Below this many positions per image, Keras' single reduction is as fast and as accurate, and its graph is
+    # smaller: quicker to trace and optimise.
+    AXIS_BY_AXIS_MIN_POSITIONS = 1024
+
     def call(self, inputs):
-        if self.axis not in (-1, len(inputs.shape) - 1):
+        positions = math.prod(inputs.shape[1:-1]) if None not in inputs.shape[1:-1] else None
+        small = positions is not None and positions < self.AXIS_BY_AXIS_MIN_POSITIONS
+        if self.axis not in (-1, len(inputs.shape) - 1) or small:
             return super().call(inputs)
-        channels = inputs.shape[-1]
-        group_width = channels // self.groups
-        x = ops.cast(inputs, "float32")
         rank = len(inputs.shape)
-        stats_shape = (-1,) + (1,) * (rank - 2) + (channels,)
+        group_width = inputs.shape[-1] // self.groups
+        x = tf.cast(inputs, "float32")
+        # The grouped view `(n, …positions…, G, C/G)`: statistics broadcast against it without repeating them.
+        shape = tf.shape(x)
+        grouped = tf.reshape(x, tf.concat([shape[:-1], [self.groups, group_width]], axis=0))
+        stats_shape = (-1,) + (1,) * (rank - 2) + (self.groups, 1)
 
         def group_mean(values):
-            """Mean over the positions and the group of each channel, `(n, 1, …, 1, C)`: over one spatial axis at
-            a time (last first), then over the group's channels."""
+            """Mean over the positions and the channels of each group, `(n, 1, …, 1, G, 1)`: over one spatial axis
+            at a time (last first), then over the group's channels."""
             for axis in range(rank - 2, 0, -1):
-                values = ops.mean(values, axis=axis)
-            means = ops.mean(ops.reshape(values, (-1, self.groups, group_width)), axis=2)
-            return ops.reshape(ops.repeat(means, group_width, axis=1), stats_shape)
+                values = tf.reduce_mean(values, axis=axis)
+            return tf.reshape(tf.reduce_mean(values, axis=-1), stats_shape)
 
-        mean = group_mean(x)
+        mean = group_mean(grouped)
         # One op whose gradient recomputes `x − μ` from `x`, instead of keeping an `x`-sized difference for it.
-        variance = group_mean(tf.math.squared_difference(x, tf.stop_gradient(mean)))
-        inv = ops.rsqrt(variance + self.epsilon)
+        variance = group_mean(tf.math.squared_difference(grouped, tf.stop_gradient(mean)))
+        inv = tf.math.rsqrt(variance + self.epsilon)
         if self.scale:
-            inv = inv * ops.cast(self.gamma, "float32")
+            inv = inv * tf.reshape(tf.cast(self.gamma, "float32"), (self.groups, group_width))
         shift = -mean * inv
         if self.center:
-            shift = shift + ops.cast(self.beta, "float32")
-        return ops.cast(x * inv + shift, self.compute_dtype)
+            shift = shift + tf.reshape(tf.cast(self.beta, "float32"), (self.groups, group_width))
+        return tf.cast(tf.reshape(grouped * inv + shift, shape), self.compute_dtype)
