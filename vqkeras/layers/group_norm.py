@@ -39,27 +39,26 @@ class GroupNorm(keras.layers.GroupNormalization):
         if self.axis not in (-1, len(inputs.shape) - 1) or small:
             return super().call(inputs)
         rank = len(inputs.shape)
-        group_width = inputs.shape[-1] // self.groups
+        channels = inputs.shape[-1]
+        group_width = channels // self.groups
         x = tf.cast(inputs, "float32")
-        # The grouped view `(n, …positions…, G, C/G)`: statistics broadcast against it without repeating them.
-        shape = tf.shape(x)
-        grouped = tf.reshape(x, tf.concat([shape[:-1], [self.groups, group_width]], axis=0))
-        stats_shape = (-1,) + (1,) * (rank - 2) + (self.groups, 1)
+        stats_shape = (-1,) + (1,) * (rank - 2) + (channels,)
 
         def group_mean(values):
-            """Mean over the positions and the channels of each group, `(n, 1, …, 1, G, 1)`: over one spatial axis
-            at a time (last first), then over the group's channels."""
+            """Mean over the positions and the group of each channel, `(n, 1, …, 1, C)`: over one spatial axis at
+            a time (last first), then over the group's channels."""
             for axis in range(rank - 2, 0, -1):
                 values = tf.reduce_mean(values, axis=axis)
-            return tf.reshape(tf.reduce_mean(values, axis=-1), stats_shape)
+            means = tf.reduce_mean(tf.reshape(values, (-1, self.groups, group_width)), axis=2)
+            return tf.reshape(tf.repeat(means, group_width, axis=1), stats_shape)
 
-        mean = group_mean(grouped)
+        mean = group_mean(x)
         # One op whose gradient recomputes `x − μ` from `x`, instead of keeping an `x`-sized difference for it.
-        variance = group_mean(tf.math.squared_difference(grouped, tf.stop_gradient(mean)))
+        variance = group_mean(tf.math.squared_difference(x, tf.stop_gradient(mean)))
         inv = tf.math.rsqrt(variance + self.epsilon)
         if self.scale:
-            inv = inv * tf.reshape(tf.cast(self.gamma, "float32"), (self.groups, group_width))
+            inv = inv * tf.cast(self.gamma, "float32")
         shift = -mean * inv
         if self.center:
-            shift = shift + tf.reshape(tf.cast(self.beta, "float32"), (self.groups, group_width))
-        return tf.cast(tf.reshape(grouped * inv + shift, shape), self.compute_dtype)
+            shift = shift + tf.cast(self.beta, "float32")
+        return tf.cast(x * inv + shift, self.compute_dtype)
