@@ -124,8 +124,10 @@ def test_a_failing_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monk
 @pytest.mark.parametrize(
     "moment",
     [
-        # Today the old version is already deleted before the new one is written.
-        pytest.param({"pause": {"kind": "export", "call": 2, "when": "before"}}, id="before-write"),
+        # Today the old version is already deleted before the new one is written. Slow: the same swap as
+        # after-write, killed one step earlier.
+        pytest.param({"pause": {"kind": "export", "call": 2, "when": "before"}}, id="before-write",
+                     marks=pytest.mark.slow),
         # The new version written, not yet swapped in.
         pytest.param({"pause": {"kind": "export", "call": 2, "when": "after"}}, id="after-write"),
         *(pytest.param({"delay": delay}, marks=pytest.mark.slow, id=f"delay-{delay}") for delay in DELAYS[:2]),
@@ -186,7 +188,10 @@ TRAIN_MOMENTS = {
 @pytest.mark.parametrize(
     "moment",
     # "mid-backup-late" is the same commit as "mid-backup-start", later in the file: slow, with the random moment.
-    [pytest.param(name, marks=[pytest.mark.slow] if name in ("random-moment", "mid-backup-late") else [])
+    # "mid-out-checkpoint" is slow too: the atomic write it interrupts has its fast test above
+    # (test_model_save_killed_mid_write_keeps_the_old_model), and mid-backup-start keeps the kill-and-rerun path.
+    [pytest.param(name, marks=[pytest.mark.slow] if name in ("random-moment", "mid-backup-late", "mid-out-checkpoint")
+                  else [])
      for name in TRAIN_MOMENTS],
 )
 def test_train_killed_then_rerun_resumes(child, tmp_path, capsys, moment):
