@@ -25,15 +25,6 @@ SHAPES = [(1, 256, 256, 128), (1, 128, 128, 256), (1, 16, 16, 512), (16, 32, 32,
 GROUPS = 32
 
 
-def float64_group_norm(x, gamma, beta, epsilon):
-    import numpy as np
-
-    grouped = x.astype(np.float64).reshape(x.shape[0], -1, GROUPS, x.shape[-1] // GROUPS)
-    mean = grouped.mean(axis=(1, 3), keepdims=True)
-    variance = ((grouped - mean) ** 2).mean(axis=(1, 3), keepdims=True)
-    return ((grouped - mean) / np.sqrt(variance + epsilon)).reshape(x.shape) * gamma + beta
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
@@ -47,6 +38,7 @@ def main():
     import tensorflow as tf
 
     import vqkeras
+    from tests.layers.test_group_norm import numpy_group_norm  # the tests' float64 reference
     from vqkeras.layers import GroupNorm
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -63,7 +55,7 @@ def main():
         x = (rng.normal(0.5, 2.0, shape) + rng.normal(0.0, 3.0, channels)).astype("float32")
         w = tf.constant(rng.normal(size=shape).astype("float32"))
         gamma, beta = rng.normal(1.0, 0.3, channels), rng.normal(0.0, 0.3, channels)
-        reference = float64_group_norm(x, gamma, beta, 1e-6)
+        reference = numpy_group_norm(x, GROUPS, gamma, beta, 1e-6)
         steps, errors = {}, {}
         for name, cls in (("keras", keras.layers.GroupNormalization), ("ours", GroupNorm)):
             layer = cls(GROUPS, epsilon=1e-6)
